@@ -1,0 +1,22 @@
+//! Where the registry lives: `--registry PATH`, else `$HPO_HOME/registry.toml`, else the
+//! per-user data directory (`~/.local/share/hpo/registry.toml` on Linux).
+
+use std::path::PathBuf;
+
+/// File name of the registry inside `HPO_HOME`.
+pub const REGISTRY_FILE: &str = "registry.toml";
+
+/// The registry path to use, given an explicit `--registry` value.
+pub fn registry_path(explicit: Option<PathBuf>) -> Result<PathBuf, String> {
+    if let Some(path) = explicit {
+        return Ok(path);
+    }
+    if let Some(home) = std::env::var_os("HPO_HOME").filter(|h| !h.is_empty()) {
+        return Ok(PathBuf::from(home).join(REGISTRY_FILE));
+    }
+    dirs::data_dir()
+        .map(|d| d.join("hpo").join(REGISTRY_FILE))
+        .ok_or_else(|| {
+            "cannot find a per-user data directory: set HPO_HOME or pass --registry".to_string()
+        })
+}

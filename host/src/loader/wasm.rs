@@ -1,0 +1,721 @@
+//! The wasm backend: a WebAssembly component run by wasmtime in a sandbox.
+//!
+//! The sandbox: WASI preview 2 with no preopened directories, no environment, no arguments,
+//! no network, stdio discarded, clocks frozen at zero and the random sources seeded with a
+//! constant (randomness comes in as a seed in the request). Each call runs under an epoch
+//! deadline (default 10 s), a memory cap (default 512 MiB) and, when the registry entry asks
+//! for it, a fuel budget. A trap of any kind kills the instance: it is dropped, the error
+//! says why, and the next call instantiates a fresh one (its sessions must be reopened,
+//! which [`crate::sessions`] does).
+
+use std::hash::{Hash, Hasher};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use hpo_plugin_api::types::{
+    ArmConfig, ComponentKind, Feedback, Matrix, ObservationStatus, Observations, PluginInfo,
+    Prediction, ProposeRequest, Proposed, SelectRequest, StrategyConfig,
+};
+use hpo_registry::Limits;
+use rand::SeedableRng;
+use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
+use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::{ArmBackend, PluginBackend, PluginError, PluginResult, StrategyBackend};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../plugin-api/wit",
+        world: "hpo-plugin",
+    });
+}
+
+use bindings::HpoPluginPre;
+use bindings::hpo::plugin::types as wt;
+
+/// How often the epoch advances; deadlines are rounded up to it.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+/// Default per-call deadline.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default memory cap.
+pub const DEFAULT_MEMORY_MIB: u64 = 512;
+
+/// Per-call limits of a wasm plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WasmLimits {
+    /// Wall-clock deadline of one call.
+    pub timeout: Duration,
+    /// Memory cap of the instance, in bytes.
+    pub memory_bytes: usize,
+    /// Fuel per call, when fuel metering is on.
+    pub fuel: Option<u64>,
+}
+
+impl Default for WasmLimits {
+    fn default() -> Self {
+        WasmLimits {
+            timeout: DEFAULT_TIMEOUT,
+            memory_bytes: (DEFAULT_MEMORY_MIB as usize) << 20,
+            fuel: None,
+        }
+    }
+}
+
+impl WasmLimits {
+    /// The limits of a registry entry, defaults where it sets none.
+    pub fn from_registry(limits: Option<Limits>) -> Self {
+        let d = WasmLimits::default();
+        let Some(l) = limits else { return d };
+        WasmLimits {
+            timeout: l.timeout_ms.map(Duration::from_millis).unwrap_or(d.timeout),
+            memory_bytes: l
+                .memory_mib
+                .map(|m| (m as usize) << 20)
+                .unwrap_or(d.memory_bytes),
+            fuel: l.fuel,
+        }
+    }
+
+    fn deadline_ticks(&self) -> u64 {
+        (self.timeout.as_micros() / EPOCH_TICK.as_micros()) as u64 + 1
+    }
+}
+
+/// One wasmtime engine with its linker and the thread that advances its epoch.
+struct EngineSlot {
+    engine: Engine,
+    linker: Linker<HostState>,
+    key: String,
+}
+
+impl EngineSlot {
+    fn new(fuel: bool, stop: Arc<AtomicBool>) -> Result<Self, PluginError> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.consume_fuel(fuel);
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config)
+            .map_err(|e| PluginError::Load(format!("cannot start wasmtime: {e}")))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| PluginError::Load(format!("cannot link WASI: {e}")))?;
+        let ticker = engine.clone();
+        std::thread::Builder::new()
+            .name("hpo-wasm-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    ticker.increment_epoch();
+                }
+            })
+            .map_err(|e| PluginError::Load(format!("cannot start the epoch thread: {e}")))?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let key = format!(
+            "wasmtime-{}-{}-{:016x}",
+            WASMTIME_VERSION,
+            if fuel { "fuel" } else { "epoch" },
+            hasher.finish()
+        );
+        Ok(EngineSlot {
+            engine,
+            linker,
+            key,
+        })
+    }
+}
+
+/// The wasmtime version this host embeds (part of the precompiled-code cache key).
+pub const WASMTIME_VERSION: &str = "48.0.8";
+
+/// The wasm runtime: engines (one with fuel metering, made when first needed), their
+/// linkers and epoch threads. Create one per process and share it.
+pub struct WasmRuntime {
+    epoch: OnceLock<Result<EngineSlot, PluginError>>,
+    fuel: OnceLock<Result<EngineSlot, PluginError>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Default for WasmRuntime {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for WasmRuntime {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl WasmRuntime {
+    /// A runtime; engines start lazily, on the first wasm plugin.
+    pub fn new() -> Self {
+        WasmRuntime {
+            epoch: OnceLock::new(),
+            fuel: OnceLock::new(),
+            stop: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    fn slot(&self, fuel: bool) -> Result<&EngineSlot, PluginError> {
+        let cell = if fuel { &self.fuel } else { &self.epoch };
+        cell.get_or_init(|| EngineSlot::new(fuel, self.stop.clone()))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The cache key of precompiled code for plugins with these limits: a `.cwasm` made
+    /// under another key must not be loaded.
+    pub fn engine_key(&self, limits: WasmLimits) -> Result<String, PluginError> {
+        Ok(self.slot(limits.fuel.is_some())?.key.clone())
+    }
+
+    /// Compiles a component to native code for later [`WasmRuntime::load`] calls.
+    pub fn precompile(&self, wasm: &[u8], limits: WasmLimits) -> Result<Vec<u8>, PluginError> {
+        self.slot(limits.fuel.is_some())?
+            .engine
+            .precompile_component(wasm)
+            .map_err(|e| PluginError::Load(format!("not a valid wasm component: {e:#}")))
+    }
+
+    /// Loads a component (from `precompiled` when given and usable), instantiates it and
+    /// reads its info.
+    pub(super) fn load(
+        &self,
+        path: &Path,
+        precompiled: Option<&Path>,
+        limits: WasmLimits,
+    ) -> Result<(PluginInfo, Box<dyn PluginBackend>), PluginError> {
+        let slot = self.slot(limits.fuel.is_some())?;
+        let component = match precompiled {
+            // SAFETY: the registry only records a `.cwasm` that the host compiled itself,
+            // under the current engine key, and its sha256 was verified by the caller.
+            Some(cwasm) => match unsafe { Component::deserialize_file(&slot.engine, cwasm) } {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(
+                        "{}: precompiled code unusable ({e}); compiling again",
+                        cwasm.display()
+                    );
+                    compile(&slot.engine, path)?
+                }
+            },
+            None => compile(&slot.engine, path)?,
+        };
+        let instance_pre = slot.linker.instantiate_pre(&component).map_err(|e| {
+            PluginError::Load(format!(
+                "{}: the component needs imports the sandbox does not give: {e:#}",
+                path.display()
+            ))
+        })?;
+        let pre = HpoPluginPre::new(instance_pre).map_err(|e| {
+            PluginError::Load(format!(
+                "{}: not an hpo plugin component (world hpo-plugin): {e:#}",
+                path.display()
+            ))
+        })?;
+        let shared = Arc::new(Mutex::new(Shared {
+            label: path.display().to_string(),
+            engine: slot.engine.clone(),
+            pre,
+            limits,
+            live: None,
+            generation: 0,
+        }));
+        let info = lock(&shared)
+            .call("info", |store, plugin| {
+                plugin.hpo_plugin_plugin().call_info(store).map(Ok)
+            })
+            .map_err(|e| PluginError::Load(format!("{}: info failed: {e}", path.display())))?;
+        let info = PluginInfo {
+            name: info.name,
+            version: info.version,
+            api_version: info.api_version,
+            description: info.description,
+            arms: info.arms,
+            strategies: info.strategies,
+        };
+        lock(&shared).label = info.name.clone();
+        Ok((info, Box::new(WasmPlugin { shared })))
+    }
+}
+
+fn compile(engine: &Engine, path: &Path) -> Result<Component, PluginError> {
+    Component::from_file(engine, path).map_err(|e| {
+        PluginError::Load(format!(
+            "{}: not a valid wasm component: {e:#}",
+            path.display()
+        ))
+    })
+}
+
+/// A frozen clock: plugins see no time from the host.
+struct FrozenClock;
+
+impl wasmtime_wasi::HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+/// The memory cap: refusing growth traps the instance with a clear message.
+struct MemoryCap {
+    max_bytes: usize,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            wasmtime::bail!(
+                "memory limit of {} MiB exceeded (the plugin asked for {} MiB)",
+                self.max_bytes >> 20,
+                desired >> 20
+            );
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1 << 20)
+    }
+}
+
+/// The state of one store: the sandboxed WASI context and the memory cap.
+struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    cap: MemoryCap,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+fn sandbox() -> WasiCtx {
+    WasiCtxBuilder::new()
+        .wall_clock(FrozenClock)
+        .monotonic_clock(FrozenClock)
+        .secure_random(rand_chacha::ChaCha8Rng::seed_from_u64(0))
+        .insecure_random(rand_chacha::ChaCha8Rng::seed_from_u64(1))
+        .insecure_random_seed(0)
+        .allow_ip_name_lookup(false)
+        .allow_tcp(false)
+        .allow_udp(false)
+        .build()
+}
+
+struct LiveInstance {
+    store: Store<HostState>,
+    plugin: bindings::HpoPlugin,
+}
+
+/// What a plugin and its sessions share: the instance, recreated after a trap.
+struct Shared {
+    label: String,
+    engine: Engine,
+    pre: HpoPluginPre<HostState>,
+    limits: WasmLimits,
+    live: Option<LiveInstance>,
+    /// Bumped on every instantiation; sessions of an older generation are dead.
+    generation: u64,
+}
+
+fn lock(shared: &Arc<Mutex<Shared>>) -> MutexGuard<'_, Shared> {
+    // A poisoned mutex means a host panic mid-call; the instance state is dropped below
+    // on the next failure anyway, so keep going with the data.
+    shared.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    fn instantiate(&mut self) -> Result<(), PluginError> {
+        let mut store = Store::new(
+            &self.engine,
+            HostState {
+                wasi: sandbox(),
+                table: ResourceTable::new(),
+                cap: MemoryCap {
+                    max_bytes: self.limits.memory_bytes,
+                },
+            },
+        );
+        store.limiter(|s| &mut s.cap);
+        store.set_epoch_deadline(self.limits.deadline_ticks());
+        if let Some(fuel) = self.limits.fuel {
+            store
+                .set_fuel(fuel)
+                .map_err(|e| PluginError::Load(format!("{}: {e}", self.label)))?;
+        }
+        let plugin = self.pre.instantiate(&mut store).map_err(|e| {
+            PluginError::Poisoned(format!(
+                "{}: instantiation failed: {}",
+                self.label,
+                cause(&e, &self.limits)
+            ))
+        })?;
+        self.generation += 1;
+        self.live = Some(LiveInstance { store, plugin });
+        Ok(())
+    }
+
+    /// Runs one call under the limits. `Ok(Err(_))` from the guest is a plugin error; a
+    /// trap drops the instance.
+    fn call<R>(
+        &mut self,
+        what: &str,
+        f: impl FnOnce(
+            &mut Store<HostState>,
+            &bindings::HpoPlugin,
+        ) -> wasmtime::Result<Result<R, String>>,
+    ) -> PluginResult<R> {
+        if self.live.is_none() {
+            self.instantiate()?;
+        }
+        let live = self.live.as_mut().expect("instantiated above");
+        live.store.set_epoch_deadline(self.limits.deadline_ticks());
+        if let Some(fuel) = self.limits.fuel {
+            let _ = live.store.set_fuel(fuel);
+        }
+        match f(&mut live.store, &live.plugin) {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(message)) => Err(PluginError::Failed(message)),
+            Err(e) => {
+                let why = cause(&e, &self.limits);
+                tracing::warn!(plugin = %self.label, call = what, "wasm instance stopped: {why}");
+                self.live = None;
+                Err(PluginError::Poisoned(format!("{what}: {why}")))
+            }
+        }
+    }
+
+    /// Like [`Shared::call`], for a session opened in instance generation `generation`.
+    fn call_session<R>(
+        &mut self,
+        generation: u64,
+        what: &str,
+        f: impl FnOnce(
+            &mut Store<HostState>,
+            &bindings::HpoPlugin,
+        ) -> wasmtime::Result<Result<R, String>>,
+    ) -> PluginResult<R> {
+        if self.live.is_none() || self.generation != generation {
+            return Err(PluginError::Poisoned(format!(
+                "{what}: the instance was restarted after an earlier failure; the session must be reopened"
+            )));
+        }
+        self.call(what, f)
+    }
+}
+
+/// Says why a call stopped, in the user's terms.
+fn cause(e: &wasmtime::Error, limits: &WasmLimits) -> String {
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => format!(
+            "deadline of {} ms exceeded (the plugin ran too long)",
+            limits.timeout.as_millis()
+        ),
+        Some(Trap::OutOfFuel) => format!(
+            "fuel budget of {} exhausted",
+            limits.fuel.unwrap_or_default()
+        ),
+        Some(trap) => format!("trap: {trap}"),
+        None => format!("{e:#}"),
+    }
+}
+
+struct WasmPlugin {
+    shared: Arc<Mutex<Shared>>,
+}
+
+fn kind_to_wit(kind: ComponentKind) -> wt::ComponentKind {
+    match kind {
+        ComponentKind::Arm => wt::ComponentKind::Arm,
+        ComponentKind::Strategy => wt::ComponentKind::Strategy,
+    }
+}
+
+impl PluginBackend for WasmPlugin {
+    fn validate(
+        &mut self,
+        kind: ComponentKind,
+        name: &str,
+        options_json: &str,
+    ) -> PluginResult<()> {
+        lock(&self.shared).call("validate", |store, p| {
+            p.hpo_plugin_plugin()
+                .call_validate(store, kind_to_wit(kind), name, options_json)
+        })
+    }
+
+    fn open_arm(&mut self, config: &ArmConfig) -> PluginResult<Box<dyn ArmBackend>> {
+        let mut shared = lock(&self.shared);
+        let wit_config = wt::ArmConfig {
+            model: config.model.clone(),
+            space_json: config.space_json.clone(),
+            options_json: config.options_json.clone(),
+            seed: config.seed,
+        };
+        let resource = shared.call("open-arm", |store, p| {
+            p.hpo_plugin_plugin().call_open_arm(store, &wit_config)
+        })?;
+        Ok(Box::new(WasmArm {
+            session: Session {
+                shared: self.shared.clone(),
+                resource,
+                generation: shared.generation,
+            },
+        }))
+    }
+
+    fn open_strategy(&mut self, config: &StrategyConfig) -> PluginResult<Box<dyn StrategyBackend>> {
+        let mut shared = lock(&self.shared);
+        let wit_config = wt::StrategyConfig {
+            name: config.name.clone(),
+            arm_names: config.arm_names.clone(),
+            options_json: config.options_json.clone(),
+            seed: config.seed,
+        };
+        let resource = shared.call("open-strategy", |store, p| {
+            p.hpo_plugin_plugin().call_open_strategy(store, &wit_config)
+        })?;
+        Ok(Box::new(WasmStrategy {
+            session: Session {
+                shared: self.shared.clone(),
+                resource,
+                generation: shared.generation,
+            },
+        }))
+    }
+}
+
+/// A resource handle in one instance generation; dropped with the guest's resource.
+struct Session {
+    shared: Arc<Mutex<Shared>>,
+    resource: ResourceAny,
+    generation: u64,
+}
+
+impl Session {
+    fn call<R>(
+        &self,
+        what: &str,
+        f: impl FnOnce(
+            &mut Store<HostState>,
+            &bindings::HpoPlugin,
+            ResourceAny,
+        ) -> wasmtime::Result<Result<R, String>>,
+    ) -> PluginResult<R> {
+        let resource = self.resource;
+        lock(&self.shared).call_session(self.generation, what, |store, p| f(store, p, resource))
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let mut shared = lock(&self.shared);
+        if shared.generation == self.generation
+            && let Some(live) = shared.live.as_mut()
+        {
+            let _ = self.resource.resource_drop(&mut live.store);
+        }
+    }
+}
+
+fn matrix(m: &Matrix) -> wt::Matrix {
+    wt::Matrix {
+        cols: m.cols,
+        data: m.data.clone(),
+    }
+}
+
+fn status_to_wit(s: ObservationStatus) -> wt::ObservationStatus {
+    match s {
+        ObservationStatus::Final => wt::ObservationStatus::Final,
+        ObservationStatus::Interim => wt::ObservationStatus::Interim,
+        ObservationStatus::Failed => wt::ObservationStatus::Failed,
+    }
+}
+
+struct WasmArm {
+    session: Session,
+}
+
+impl ArmBackend for WasmArm {
+    fn set_pool(&mut self, pool: &Matrix) -> PluginResult<()> {
+        let pool = matrix(pool);
+        self.session.call("set-pool", |store, p, r| {
+            p.hpo_plugin_plugin()
+                .arm_session()
+                .call_set_pool(store, r, &pool)
+        })
+    }
+
+    fn tell(&mut self, observations: &Observations) -> PluginResult<()> {
+        let obs = wt::Observations {
+            x: matrix(&observations.x),
+            y: observations.y.clone(),
+            cost: observations.cost.clone(),
+            status: observations
+                .status
+                .iter()
+                .copied()
+                .map(status_to_wit)
+                .collect(),
+        };
+        self.session.call("tell", |store, p, r| {
+            p.hpo_plugin_plugin()
+                .arm_session()
+                .call_tell(store, r, &obs)
+        })
+    }
+
+    fn propose(&mut self, request: &ProposeRequest) -> PluginResult<Vec<Proposed>> {
+        let req = wt::ProposeRequest {
+            acquisition: request.acquisition.clone(),
+            candidates: request.candidates.clone(),
+            pending: matrix(&request.pending),
+            n: request.n,
+            seed: request.seed,
+            allow_off_pool: request.allow_off_pool,
+        };
+        let proposed = self.session.call("propose", |store, p, r| {
+            p.hpo_plugin_plugin()
+                .arm_session()
+                .call_propose(store, r, &req)
+        })?;
+        Ok(proposed
+            .into_iter()
+            .map(|p| Proposed {
+                pool_index: p.pool_index,
+                point: p.point,
+                acquisition: p.acquisition,
+                mean: p.mean,
+                variance: p.variance,
+            })
+            .collect())
+    }
+
+    fn predict(&mut self, points: &Matrix) -> PluginResult<Prediction> {
+        let points = matrix(points);
+        let pred = self.session.call("predict", |store, p, r| {
+            p.hpo_plugin_plugin()
+                .arm_session()
+                .call_predict(store, r, &points)
+        })?;
+        Ok(Prediction {
+            mean: pred.mean,
+            variance: pred.variance,
+        })
+    }
+
+    fn snapshot(&mut self) -> PluginResult<Vec<u8>> {
+        self.session.call("snapshot", |store, p, r| {
+            p.hpo_plugin_plugin().arm_session().call_snapshot(store, r)
+        })
+    }
+
+    fn restore(&mut self, state: &[u8]) -> PluginResult<()> {
+        self.session.call("restore", |store, p, r| {
+            p.hpo_plugin_plugin()
+                .arm_session()
+                .call_restore(store, r, state)
+        })
+    }
+}
+
+struct WasmStrategy {
+    session: Session,
+}
+
+impl StrategyBackend for WasmStrategy {
+    fn wants_nominations(&mut self) -> PluginResult<bool> {
+        self.session.call("wants-nominations", |store, p, r| {
+            p.hpo_plugin_plugin()
+                .strategy_session()
+                .call_wants_nominations(store, r)
+                .map(Ok)
+        })
+    }
+
+    fn select(&mut self, request: &SelectRequest) -> PluginResult<Vec<u32>> {
+        let req = wt::SelectRequest {
+            iteration: request.iteration,
+            elapsed: request.elapsed,
+            stats: request
+                .stats
+                .iter()
+                .map(|s| wt::ArmStat {
+                    pulls: s.pulls,
+                    failures: s.failures,
+                    total_reward: s.total_reward,
+                    suspended: s.suspended,
+                })
+                .collect(),
+        };
+        self.session.call("select", |store, p, r| {
+            p.hpo_plugin_plugin()
+                .strategy_session()
+                .call_select(store, r, &req)
+        })
+    }
+
+    fn update(&mut self, feedback: &Feedback) -> PluginResult<()> {
+        let fb = wt::Feedback {
+            chosen: feedback.chosen,
+            reward: feedback.reward,
+            gains: feedback.gains.clone(),
+            elapsed: feedback.elapsed,
+        };
+        self.session.call("update", |store, p, r| {
+            p.hpo_plugin_plugin()
+                .strategy_session()
+                .call_update(store, r, &fb)
+        })
+    }
+
+    fn snapshot(&mut self) -> PluginResult<Vec<u8>> {
+        self.session.call("snapshot", |store, p, r| {
+            p.hpo_plugin_plugin()
+                .strategy_session()
+                .call_snapshot(store, r)
+        })
+    }
+
+    fn restore(&mut self, state: &[u8]) -> PluginResult<()> {
+        self.session.call("restore", |store, p, r| {
+            p.hpo_plugin_plugin()
+                .strategy_session()
+                .call_restore(store, r, state)
+        })
+    }
+}
