@@ -1,1 +1,190 @@
-fn main() {}
+//! The plugin boundary's cost, native vs wasm (issue: plugin platform).
+//!
+//! - `noop`: the cheapest call (a strategy's `wants_nominations`), each way.
+//! - `tell_1000x20`: sending a 1000×20 history (the data-transfer cost).
+//! - `propose_4096x20`: `propose` of the random arm over a 4096×20 pool with a 1000×20
+//!   history already told (the session shape: history crosses once).
+//! - `load`: a wasm plugin compiled from its `.wasm` (cold) vs from install-time `.cwasm`.
+//!
+//! Run with `cargo xtask bench` (builds the plugins first); figures go to
+//! docs/PERFORMANCE.md.
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use hpo_host::loader::{
+    ArmBackend, LoadOptions, Plugin, StrategyBackend, WasmLimits, WasmRuntime, load_plugin,
+};
+use hpo_plugin_api::space::{ParamKind, ParamSpec, SpaceSpec};
+use hpo_plugin_api::types::{
+    ArmConfig, Matrix, ObservationStatus, Observations, ProposeRequest, StrategyConfig,
+};
+use hpo_registry::PluginKind;
+
+const DIMS: usize = 20;
+
+fn target_dir() -> PathBuf {
+    // <target>/release/deps/plugin_boundary-<hash>
+    let exe = std::env::current_exe().unwrap();
+    exe.ancestors().nth(3).unwrap().to_path_buf()
+}
+
+fn artifact(kind: PluginKind, name: &str) -> PathBuf {
+    let path = match kind {
+        PluginKind::Native => target_dir().join("release").join(format!(
+            "{}{name}{}",
+            std::env::consts::DLL_PREFIX,
+            std::env::consts::DLL_SUFFIX
+        )),
+        PluginKind::Wasm => target_dir()
+            .join("wasm32-wasip2")
+            .join("release")
+            .join(format!("{name}.wasm")),
+    };
+    assert!(
+        path.exists(),
+        "{} missing: run `cargo xtask bench`",
+        path.display()
+    );
+    path
+}
+
+fn load(runtime: &WasmRuntime, kind: PluginKind, name: &str, cwasm: Option<&Path>) -> Plugin {
+    load_plugin(
+        &artifact(kind, name),
+        LoadOptions {
+            kind,
+            limits: None,
+            precompiled: cwasm,
+        },
+        runtime,
+    )
+    .unwrap()
+}
+
+fn space_json() -> String {
+    let params = (0..DIMS)
+        .map(|i| ParamSpec {
+            name: format!("x{i}"),
+            kind: ParamKind::Continuous,
+            offset: i as u32,
+            width: 1,
+            log: false,
+            lower: 0.0,
+            upper: 1.0,
+            options: vec![],
+        })
+        .collect();
+    serde_json::to_string(&SpaceSpec { params }).unwrap()
+}
+
+fn matrix(rows: usize) -> Matrix {
+    Matrix::new(
+        DIMS as u32,
+        (0..rows * DIMS).map(|i| (i % 997) as f64 / 997.0).collect(),
+    )
+    .unwrap()
+}
+
+fn history(rows: usize) -> Observations {
+    Observations {
+        x: matrix(rows),
+        y: (0..rows).map(|i| i as f64).collect(),
+        cost: vec![1.0; rows],
+        status: vec![ObservationStatus::Final; rows],
+    }
+}
+
+fn open_random(plugin: &mut Plugin) -> Box<dyn ArmBackend> {
+    plugin
+        .backend
+        .open_arm(&ArmConfig {
+            model: "RANDOM".into(),
+            space_json: space_json(),
+            options_json: "{}".into(),
+            seed: 1,
+        })
+        .unwrap()
+}
+
+fn open_seq(plugin: &mut Plugin) -> Box<dyn StrategyBackend> {
+    plugin
+        .backend
+        .open_strategy(&StrategyConfig {
+            name: "SEQ".into(),
+            arm_names: vec!["A/EI".into(), "B/EI".into()],
+            options_json: "{}".into(),
+            seed: 1,
+        })
+        .unwrap()
+}
+
+fn boundary(c: &mut Criterion) {
+    let runtime = WasmRuntime::new();
+    let cwasm_dir = tempfile::tempdir().unwrap();
+    let cwasm = |name: &str| {
+        let path = cwasm_dir.path().join(format!("{name}.cwasm"));
+        let bytes = std::fs::read(artifact(PluginKind::Wasm, name)).unwrap();
+        std::fs::write(
+            &path,
+            runtime.precompile(&bytes, WasmLimits::default()).unwrap(),
+        )
+        .unwrap();
+        path
+    };
+    let random_cwasm = cwasm("hpo_random");
+    let bandit_cwasm = cwasm("hpo_bandit");
+
+    for kind in [PluginKind::Native, PluginKind::Wasm] {
+        let label = kind.to_string();
+        let mut bandit = load(&runtime, kind, "hpo_bandit", Some(&bandit_cwasm));
+        let mut seq = open_seq(&mut bandit);
+        c.bench_function(&format!("noop/{label}"), |b| {
+            b.iter(|| black_box(seq.wants_nominations().unwrap()))
+        });
+
+        let mut random = load(&runtime, kind, "hpo_random", Some(&random_cwasm));
+        let mut arm = open_random(&mut random);
+        arm.set_pool(&matrix(4096)).unwrap();
+        let told = history(1000);
+        c.bench_function(&format!("tell_1000x20/{label}"), |b| {
+            b.iter(|| arm.tell(black_box(&told)).unwrap())
+        });
+        let request = ProposeRequest {
+            acquisition: "RANDOM".into(),
+            candidates: (0..4096).collect(),
+            pending: Matrix::empty(DIMS as u32),
+            n: 1,
+            seed: 3,
+            allow_off_pool: false,
+        };
+        c.bench_function(&format!("propose_4096x20/{label}"), |b| {
+            b.iter(|| black_box(arm.propose(black_box(&request)).unwrap()))
+        });
+        c.bench_function(&format!("set_pool_4096x20/{label}"), |b| {
+            let pool = matrix(4096);
+            b.iter(|| arm.set_pool(black_box(&pool)).unwrap())
+        });
+    }
+
+    let mut group = c.benchmark_group("load_wasm");
+    group.sample_size(10);
+    group.bench_function("cold_compile", |b| {
+        b.iter(|| black_box(load(&runtime, PluginKind::Wasm, "hpo_random", None)))
+    });
+    group.bench_function("cached_cwasm", |b| {
+        b.iter(|| {
+            black_box(load(
+                &runtime,
+                PluginKind::Wasm,
+                "hpo_random",
+                Some(&random_cwasm),
+            ))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, boundary);
+criterion_main!(benches);

@@ -1,16 +1,30 @@
-//! The hpo host library: plugin loading and the registry commands (experiments come next).
+//! The hpo host library: plugin loading, the registry commands, experiments.
 //!
 //! - [`loader`]: loads native and wasm plugins behind one set of traits.
 //! - [`sessions`]: arm and strategy sessions with output validation and recovery.
 //! - [`plugins`]: install, remove, verify, load by name.
 //! - [`bundled`]: first-party plugins next to the executable, registered automatically.
 //! - [`home`]: where the registry lives.
+//! - [`space`]: search spaces (`hp_conf`) and their encoding for models.
+//! - [`objectives`]: surrogate tables and test functions.
+//! - [`pool`]: candidate pools (scrambled Sobol).
+//! - [`run_config`]: run configurations (`run_conf`).
+//! - [`experiment`]: the run loop.
+//! - [`results`]: the seed-compatible results file.
+//! - [`runner`]: `hpo run`: plan, repeated runs, results, summary.
 //!
 //! The `hpo` binary (`main.rs`) only parses arguments and dispatches here; library code
 //! never prints.
 
 pub mod bundled;
+pub mod experiment;
 pub mod home;
 pub mod loader;
+pub mod objectives;
 pub mod plugins;
+pub mod pool;
+pub mod results;
+pub mod run_config;
+pub mod runner;
 pub mod sessions;
+pub mod space;

@@ -6,9 +6,13 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use hpo_host::bundled;
+use hpo_host::experiment::Expiry;
 use hpo_host::home;
 use hpo_host::loader::WasmRuntime;
 use hpo_host::plugins::{InstallOptions, PluginHost};
+use hpo_host::runner::{self, RunRequest};
+
+mod progress;
 use hpo_registry::PluginEntry;
 
 /// hpo: hyperparameter optimization with pluggable, diversified optimizers.
@@ -30,6 +34,83 @@ enum Command {
     /// Manage optimizer plugins (arms and strategies).
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Run an experiment (default: a diversified run on the bundled surrogate table).
+    Run(RunArgs),
+}
+
+/// `hpo run`: the seed's flags (`-m -s -e -eg -et -c -rc -hc -w -r -p -tp`, with `=` or a
+/// space) next to long forms.
+#[derive(clap::Args)]
+#[command(
+    after_help = "Seed spellings: -eg = --goal, -et = --time, -rc = --run-conf-dir, \
+-hc = --hp-conf-dir, -tp = --time-penalty; `-m=GP` works like `-m GP`."
+)]
+struct RunArgs {
+    /// Seed form: the surrogate table to run on (same as --objective surrogate:NAME).
+    config_name: Option<String>,
+    /// Seed form: number of independent repeated runs (same as --runs).
+    num_trials: Option<usize>,
+    /// Run configuration file with the arms (default: ./run_conf/arms.json, else built in).
+    #[arg(long, value_name = "FILE")]
+    arms: Option<PathBuf>,
+    /// Run configuration file name inside --run-conf-dir (seed: -c).
+    #[arg(short = 'c', long = "conf", value_name = "FILE")]
+    conf: Option<String>,
+    /// Directory of run configurations (seed: -rc).
+    #[arg(long = "run-conf-dir", value_name = "DIR", default_value = "run_conf")]
+    run_conf_dir: PathBuf,
+    /// Directory of surrogate tables looked in first (seed: -hc).
+    #[arg(long = "hp-conf-dir", value_name = "DIR")]
+    hp_conf_dir: Option<PathBuf>,
+    /// Mode: DIV, or one model for a single-arm run (RANDOM, GP, RF, TPE, GP-HLE, ...).
+    #[arg(short = 'm', long = "mode")]
+    mode: Option<String>,
+    /// Spec: the strategy of DIV (SEQ, RANDOM, ...) or the acquisition (EI, PI, UCB, RANDOM).
+    #[arg(short = 's', long = "spec")]
+    spec: Option<String>,
+    /// What to evaluate: surrogate:NAME or fn:NAME.
+    #[arg(long, default_value = "surrogate:digits-mlp")]
+    objective: String,
+    /// Independent repeated runs.
+    #[arg(long)]
+    runs: Option<usize>,
+    /// At most this many evaluations per run.
+    #[arg(long)]
+    evals: Option<usize>,
+    /// Expiry criterion: TIME or GOAL (seed: -e).
+    #[arg(short = 'e', long = "exp-crt", value_parser = ["TIME", "GOAL"])]
+    exp_crt: Option<String>,
+    /// Goal (seed: -eg), in the units of --goal-metric.
+    #[arg(long)]
+    goal: Option<f64>,
+    /// Whether --goal is an error (reached when the best error is at most the goal) or an
+    /// accuracy (reached when 1 - best error is at least the goal).
+    #[arg(long = "goal-metric", default_value = "error", value_parser = ["error", "accuracy"])]
+    goal_metric: String,
+    /// Time budget per run: seconds, or 30m, 2h, 1d (seed: -et). Σexec + Σopt.
+    #[arg(long)]
+    time: Option<String>,
+    /// Experiment seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Results directory.
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Remote training worker URL (seed: -w): not supported yet.
+    #[arg(short = 'w', long = "worker-url")]
+    worker_url: Option<String>,
+    /// Continue an experiment from run N (seed: -r): not supported yet.
+    #[arg(short = 'r', long = "rerun")]
+    rerun: Option<usize>,
+    /// Save the models' internal estimates (seed: -p): not supported yet.
+    #[arg(short = 'p', long = "save-internal")]
+    save_internal: Option<String>,
+    /// Time-penalty acquisition (seed: -tp): not supported yet.
+    #[arg(long = "time-penalty")]
+    time_penalty: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -62,6 +143,8 @@ enum PluginCommand {
 }
 
 fn init_logging(level: &str) {
+    // The seed's `-l log` is the info level.
+    let level = if level == "log" { "info" } else { level };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     tracing_subscriber::fmt()
@@ -71,8 +154,36 @@ fn init_logging(level: &str) {
         .init();
 }
 
+/// Rewrites the seed's multi-letter short flags and `-x=value` into what clap parses.
+fn translate_seed_flags(args: impl Iterator<Item = String>) -> Vec<String> {
+    const LONG: [(&str, &str); 5] = [
+        ("-eg", "--goal"),
+        ("-et", "--time"),
+        ("-rc", "--run-conf-dir"),
+        ("-hc", "--hp-conf-dir"),
+        ("-tp", "--time-penalty"),
+    ];
+    let mut out = Vec::new();
+    for arg in args {
+        let (flag, value) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with('-') && !f.starts_with("--") => {
+                (f.to_string(), Some(v.to_string()))
+            }
+            _ => (arg.clone(), None),
+        };
+        let flag = LONG
+            .iter()
+            .find(|(short, _)| *short == flag)
+            .map(|(_, long)| long.to_string())
+            .unwrap_or(flag);
+        out.push(flag);
+        out.extend(value);
+    }
+    out
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(translate_seed_flags(std::env::args()));
     init_logging(&cli.log_level);
     match run(cli) {
         Ok(code) => code,
@@ -103,7 +214,108 @@ fn open_host(registry: Option<PathBuf>) -> anyhow::Result<PluginHost> {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Plugin(command) => plugin_command(command, cli.registry),
+        Command::Run(args) => run_command(args, cli.registry),
     }
+}
+
+fn run_command(args: RunArgs, registry: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    for (flag, given) in [
+        ("--worker-url (-w)", args.worker_url.is_some()),
+        ("--rerun (-r)", args.rerun.is_some()),
+        ("--save-internal (-p)", args.save_internal.is_some()),
+        ("--time-penalty (-tp)", args.time_penalty.is_some()),
+    ] {
+        if given {
+            anyhow::bail!("{flag} is not supported yet");
+        }
+    }
+    let time = args
+        .time
+        .as_deref()
+        .map(runner::parse_duration)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let goal = match (args.goal, args.goal_metric.as_str()) {
+        (Some(g), _) if !(0.0..=1.0).contains(&g) => {
+            anyhow::bail!("--goal {g} is outside the metric's range [0, 1]")
+        }
+        (Some(g), "accuracy") => Some(1.0 - g),
+        (g, _) => g,
+    };
+    let mut expiry = Expiry {
+        evals: args.evals,
+        time,
+        goal,
+    };
+    match args.exp_crt.as_deref() {
+        Some("GOAL") if expiry.goal.is_none() => {
+            anyhow::bail!("-e GOAL needs a goal (--goal or -eg)")
+        }
+        Some("TIME") if expiry.time.is_none() => expiry.time = Some(86_400.0),
+        _ => {}
+    }
+    if expiry.evals.is_none() && expiry.time.is_none() && expiry.goal.is_none() {
+        expiry.evals = Some(DEFAULT_EVALS);
+    }
+    if expiry.evals == Some(0) {
+        anyhow::bail!("--evals must be at least 1");
+    }
+    let objective = match &args.config_name {
+        Some(name) => format!("surrogate:{name}"),
+        None => args.objective.clone(),
+    };
+    let run_conf = args
+        .arms
+        .clone()
+        .or_else(|| args.conf.as_ref().map(|c| args.run_conf_dir.join(c)));
+    let request = RunRequest {
+        run_conf,
+        mode: args.mode.clone(),
+        spec: args.spec.clone(),
+        objective,
+        table_dir: args
+            .hp_conf_dir
+            .clone()
+            .or_else(|| Some(PathBuf::from("data"))),
+        runs: args.runs.or(args.num_trials).unwrap_or(1),
+        expiry,
+        seed: args.seed,
+        out: args.out.clone(),
+    };
+    let host = open_host(registry)?;
+    let progress = progress::Progress::new(request.runs, expiry.evals);
+    let summary = runner::run(&host, &request, |run, it| progress.iteration(run, it))?;
+    progress.finish();
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        print!("{}", summary_text(&summary));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Evaluations per run when no expiry is given.
+const DEFAULT_EVALS: usize = 100;
+
+fn summary_text(summary: &runner::Summary) -> String {
+    let mut out = format!("{} on {}\n", summary.mode, summary.objective);
+    for r in &summary.runs {
+        out.push_str(&format!(
+            "run {}: best {} after {} evaluations ({}); simulated time {:.1} s, optimizer time {:.3} s\n",
+            r.run,
+            r.best_value.map_or("none".to_string(), |v| format!("{v:.6}")),
+            r.evals,
+            r.stop_reason,
+            r.exec_time,
+            r.opt_time
+        ));
+        out.push_str(&format!(
+            "  best configuration: {}\n",
+            serde_json::Value::Object(r.best_params.clone())
+        ));
+    }
+    out.push_str(&format!("results: {}\n", summary.results_file.display()));
+    out
 }
 
 fn plugin_command(command: PluginCommand, registry: Option<PathBuf>) -> anyhow::Result<ExitCode> {

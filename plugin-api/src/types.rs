@@ -56,7 +56,7 @@ impl Matrix {
                 self.data.len()
             ));
         }
-        if self.data.len() % self.cols as usize != 0 {
+        if !self.data.len().is_multiple_of(self.cols as usize) {
             return Err(format!(
                 "matrix has {} values, not a multiple of its {} columns",
                 self.data.len(),

@@ -83,16 +83,25 @@ fn main() -> ExitCode {
         Some("build") => build(release),
         Some("test") => build(false)
             .and_then(|()| run(cargo().args(["test", "--workspace", "--exclude", "xtask"]))),
-        Some("lint") => run(cargo().args(["fmt", "--all", "--", "--check"])).and_then(|()| {
-            run(cargo().args([
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--",
-                "-D",
-                "warnings",
-            ]))
-        }),
+        Some("lint") => run(cargo().args(["fmt", "--all", "--", "--check"]))
+            .and_then(|()| {
+                run(cargo().args([
+                    "clippy",
+                    "--workspace",
+                    "--all-targets",
+                    "--",
+                    "-D",
+                    "warnings",
+                ]))
+            })
+            .and_then(|()| {
+                let mut wasm = cargo();
+                wasm.args(["clippy", "--target", WASM_TARGET]);
+                for p in WASM_PACKAGES {
+                    wasm.args(["-p", p]);
+                }
+                run(wasm.args(["--", "-D", "warnings"]))
+            }),
         Some("bench") => build(true).and_then(|()| run(cargo().args(["bench", "-p", "hpo"]))),
         _ => Err("usage: cargo xtask build [--release] | test | lint | bench".to_string()),
     };

@@ -1,0 +1,467 @@
+//! One run of an experiment: the loop that asks the strategy for an arm, the arm for a
+//! candidate, the objective for its value, and tells every model what was observed.
+//!
+//! Invariants: models receive exactly what was observed; an arm that fails is recorded
+//! (count and reason) and the iteration falls back to the next arm of the strategy's
+//! ranking, never silently to random; an arm failing three times in a row is suspended
+//! for the run; a run is reproducible from its seed.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use hpo_plugin_api::types::{
+    ArmConfig, ArmStat, Feedback, Matrix, ObservationStatus, Observations, ProposeRequest,
+    SelectRequest, StrategyConfig,
+};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::objectives::{Candidate, Objective};
+use crate::plugins::{HostError, PluginHost};
+use crate::pool::{DEFAULT_POOL_SIZE, sobol_pool};
+use crate::run_config::{ArmRef, RunConfig};
+use crate::sessions::{ArmSession, SessionError, SharedPlugin, StrategySession, share};
+
+/// Consecutive failures after which an arm is suspended for the run.
+pub const SUSPEND_AFTER: u32 = 3;
+
+/// Errors that stop an experiment before or during a run.
+#[derive(Debug, thiserror::Error)]
+pub enum ExperimentError {
+    /// Loading a plugin failed.
+    #[error(transparent)]
+    Host(#[from] HostError),
+    /// A session could not be opened or failed for good.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// The experiment's description is wrong.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// When a run stops.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct Expiry {
+    /// At most this many evaluations.
+    pub evals: Option<usize>,
+    /// Stop when Σexec + Σopt reaches this many seconds.
+    pub time: Option<f64>,
+    /// Stop when the best value reaches this goal (lower is better).
+    pub goal: Option<f64>,
+}
+
+/// What a run does.
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    /// The arms, in order.
+    pub arms: Vec<ArmRef>,
+    /// The strategy, when there are several arms (`SEQ`, `RANDOM`, ...).
+    pub strategy: Option<String>,
+    /// The run configuration (options, pool settings).
+    pub config: RunConfig,
+    /// When to stop.
+    pub expiry: Expiry,
+}
+
+/// One iteration's record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Iteration {
+    /// The pool row evaluated (None for a point off the pool).
+    pub row: Option<usize>,
+    /// The parameter values evaluated.
+    pub params: Vec<Value>,
+    /// The observed value (lower is better).
+    pub value: f64,
+    /// The objective's cost, seconds.
+    pub exec_time: f64,
+    /// The optimizer's measured time, seconds.
+    pub opt_time: f64,
+    /// The arm that proposed it.
+    pub arm: String,
+    /// Epochs trained, when the objective has epochs.
+    pub epochs: Option<usize>,
+}
+
+/// A finished run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunRecord {
+    /// The run's seed.
+    pub seed: u64,
+    /// The iterations, in order.
+    pub iterations: Vec<Iteration>,
+    /// Arm names, in order.
+    pub arm_names: Vec<String>,
+    /// Evaluations per arm.
+    pub pulls: Vec<u32>,
+    /// Mean reward per arm (higher is better; the negated value).
+    pub mean_rewards: Vec<f64>,
+    /// Failures per arm: count and the last reason.
+    pub failures: BTreeMap<String, (u32, String)>,
+    /// Why the run stopped.
+    pub stop_reason: String,
+}
+
+impl RunRecord {
+    /// The index of the best iteration.
+    pub fn best(&self) -> Option<&Iteration> {
+        self.iterations
+            .iter()
+            .min_by(|a, b| a.value.total_cmp(&b.value))
+    }
+
+    /// Σexec_time.
+    pub fn exec_time(&self) -> f64 {
+        self.iterations.iter().map(|i| i.exec_time).sum()
+    }
+
+    /// Σopt_time.
+    pub fn opt_time(&self) -> f64 {
+        self.iterations.iter().map(|i| i.opt_time).sum()
+    }
+}
+
+/// Finds the plugin serving each arm (the `plugin` qualifier, else the one registered
+/// plugin that lists it); the error lists what is installed.
+pub fn resolve_arms(host: &PluginHost, arms: &[ArmRef]) -> Result<Vec<String>, ExperimentError> {
+    let registry = host.registry();
+    arms.iter()
+        .map(|arm| {
+            let name = arm.name();
+            let providers: Vec<&str> = registry
+                .plugins()
+                .iter()
+                .filter(|p| p.arms.contains(&name))
+                .filter(|p| arm.plugin.as_deref().is_none_or(|want| want == p.name))
+                .map(|p| p.name.as_str())
+                .collect();
+            match providers.as_slice() {
+                [one] => Ok(one.to_string()),
+                [] => {
+                    let installed: Vec<String> = registry
+                        .plugins()
+                        .iter()
+                        .flat_map(|p| p.arms.iter().map(move |a| format!("{a} ({})", p.name)))
+                        .collect();
+                    Err(ExperimentError::Invalid(format!(
+                        "no installed plugin provides the arm {name}{} (installed arms: {})",
+                        arm.plugin
+                            .as_deref()
+                            .map(|p| format!(" from plugin '{p}'"))
+                            .unwrap_or_default(),
+                        if installed.is_empty() {
+                            "none".into()
+                        } else {
+                            installed.join(", ")
+                        }
+                    )))
+                }
+                many => Err(ExperimentError::Invalid(format!(
+                    "the arm {name} is provided by several plugins ({}): add \"plugin\" to the arm",
+                    many.join(", ")
+                ))),
+            }
+        })
+        .collect()
+}
+
+/// Finds the plugin serving a strategy.
+pub fn resolve_strategy(host: &PluginHost, strategy: &str) -> Result<String, ExperimentError> {
+    host.registry()
+        .plugins()
+        .iter()
+        .find(|p| p.strategies.iter().any(|s| s == strategy))
+        .map(|p| p.name.clone())
+        .ok_or_else(|| {
+            let installed: Vec<&str> = host
+                .registry()
+                .plugins()
+                .iter()
+                .flat_map(|p| p.strategies.iter().map(String::as_str))
+                .collect();
+            ExperimentError::Invalid(format!(
+                "no installed plugin provides the strategy {strategy} (installed: {})",
+                if installed.is_empty() {
+                    "none".into()
+                } else {
+                    installed.join(", ")
+                }
+            ))
+        })
+}
+
+/// The seed of run `index` of an experiment seeded with `seed` (SplitMix64 of both).
+pub fn run_seed(seed: u64, index: usize) -> u64 {
+    let mut z = seed.wrapping_add((index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+struct ModelSession {
+    session: ArmSession,
+}
+
+/// Runs one run of `plan` on `objective` with `seed`.
+pub fn run(
+    host: &PluginHost,
+    objective: &mut dyn Objective,
+    plan: &RunPlan,
+    seed: u64,
+    mut on_iteration: impl FnMut(&Iteration),
+) -> Result<RunRecord, ExperimentError> {
+    if plan.arms.is_empty() {
+        return Err(ExperimentError::Invalid("no arms to run".into()));
+    }
+    let providers = resolve_arms(host, &plan.arms)?;
+    let mut loaded: BTreeMap<String, SharedPlugin> = BTreeMap::new();
+    let mut load = |name: &str| -> Result<SharedPlugin, ExperimentError> {
+        if let Some(p) = loaded.get(name) {
+            return Ok(p.clone());
+        }
+        let p = share(host.load(name)?);
+        loaded.insert(name.to_string(), p.clone());
+        Ok(p)
+    };
+
+    let space = objective.space().clone();
+    let dims = space.encoded_dims();
+    let space_json = serde_json::to_string(&space.spec()).expect("space spec serializes");
+    let pool_settings = plan.config.pool();
+    let own_pool = objective.pool();
+    let allow_off_pool = own_pool.is_none();
+    let pool = own_pool.unwrap_or_else(|| {
+        sobol_pool(
+            &space,
+            pool_settings.num_samples.unwrap_or(DEFAULT_POOL_SIZE),
+            pool_settings
+                .seed
+                .or(pool_settings.grid_seed)
+                .unwrap_or(seed),
+        )
+    });
+
+    // One session per (plugin, model): arms of one model share its fitted model.
+    let mut models: Vec<ModelSession> = Vec::new();
+    let mut arm_model: Vec<usize> = Vec::new();
+    let mut model_keys: Vec<(String, String)> = Vec::new();
+    for (arm, plugin_name) in plan.arms.iter().zip(&providers) {
+        let key = (plugin_name.clone(), arm.model.clone());
+        let index = match model_keys.iter().position(|k| *k == key) {
+            Some(i) => i,
+            None => {
+                let plugin = load(plugin_name)?;
+                let options = plan.config.plugin_options(plugin_name).to_string();
+                let mut session = ArmSession::open(
+                    &plugin,
+                    ArmConfig {
+                        model: arm.model.clone(),
+                        space_json: space_json.clone(),
+                        options_json: options,
+                        seed,
+                    },
+                    dims,
+                )?;
+                session.set_pool(pool.clone())?;
+                models.push(ModelSession { session });
+                model_keys.push(key);
+                models.len() - 1
+            }
+        };
+        arm_model.push(index);
+    }
+    let arm_names: Vec<String> = plan.arms.iter().map(ArmRef::name).collect();
+    let mut strategy = match &plan.strategy {
+        Some(name) => {
+            let plugin = load(&resolve_strategy(host, name)?)?;
+            Some(StrategySession::open(
+                &plugin,
+                StrategyConfig {
+                    name: name.clone(),
+                    arm_names: arm_names.clone(),
+                    options_json: plan.config.strategy_options().to_string(),
+                    seed,
+                },
+            )?)
+        }
+        None if plan.arms.len() > 1 => {
+            return Err(ExperimentError::Invalid(
+                "several arms need a strategy (e.g. -m DIV -s SEQ)".into(),
+            ));
+        }
+        None => None,
+    };
+
+    let mut stats = vec![ArmStat::default(); plan.arms.len()];
+    let mut consecutive_failures = vec![0u32; plan.arms.len()];
+    let mut failures: BTreeMap<String, (u32, String)> = BTreeMap::new();
+    let mut candidates: Vec<u32> = (0..pool.rows() as u32).collect();
+    let mut iterations: Vec<Iteration> = Vec::new();
+    let mut best = f64::INFINITY;
+    let (mut cum_exec, mut cum_opt) = (0.0, 0.0);
+    let stop_reason;
+    loop {
+        if let Some(reason) = expired(&plan.expiry, iterations.len(), cum_exec + cum_opt, best) {
+            stop_reason = reason;
+            break;
+        }
+        if candidates.is_empty() && !allow_off_pool {
+            stop_reason = "the pool is exhausted".to_string();
+            break;
+        }
+        let started = Instant::now();
+        let iteration = iterations.len() as u32;
+        let ranking: Vec<u32> = match strategy.as_mut() {
+            Some(s) => s.select(&SelectRequest {
+                iteration,
+                elapsed: cum_exec + cum_opt,
+                stats: stats.clone(),
+            })?,
+            None => vec![0],
+        };
+        let mut chosen = None;
+        for &arm in &ranking {
+            let a = arm as usize;
+            if stats[a].suspended {
+                continue;
+            }
+            let request = ProposeRequest {
+                acquisition: plan.arms[a].acq_func.clone(),
+                candidates: candidates.clone(),
+                pending: Matrix::empty(dims as u32),
+                n: 1,
+                seed: run_seed(seed, iterations.len()),
+                allow_off_pool,
+            };
+            match models[arm_model[a]].session.propose(&request) {
+                Ok(mut proposed) if !proposed.is_empty() => {
+                    consecutive_failures[a] = 0;
+                    chosen = Some((a, proposed.swap_remove(0)));
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!("{e}");
+                    stats[a].failures += 1;
+                    consecutive_failures[a] += 1;
+                    let entry = failures
+                        .entry(arm_names[a].clone())
+                        .or_insert((0, String::new()));
+                    entry.0 += 1;
+                    entry.1 = e.to_string();
+                    if consecutive_failures[a] >= SUSPEND_AFTER {
+                        stats[a].suspended = true;
+                        tracing::warn!(arm = %arm_names[a], "suspended for the rest of the run");
+                    }
+                }
+            }
+        }
+        let Some((arm, proposal)) = chosen else {
+            stop_reason = format!(
+                "every arm failed at iteration {iteration}: {}",
+                failures
+                    .iter()
+                    .map(|(a, (_, why))| format!("{a}: {why}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+            break;
+        };
+        let (candidate, x, row) = match proposal.pool_index {
+            Some(index) => {
+                candidates.retain(|&c| c != index);
+                let row = index as usize;
+                let x = pool.row(row).to_vec();
+                if allow_off_pool {
+                    (Candidate::Point(x.clone()), x, Some(row))
+                } else {
+                    (Candidate::Row(row), x, Some(row))
+                }
+            }
+            None => (
+                Candidate::Point(proposal.point.clone()),
+                proposal.point,
+                None,
+            ),
+        };
+        let opt_time = started.elapsed().as_secs_f64();
+        let evaluation = objective
+            .evaluate(&candidate)
+            .map_err(|e| ExperimentError::Invalid(format!("{}: {e}", objective.label())))?;
+        let observed = Observations {
+            x: Matrix {
+                cols: dims as u32,
+                data: x,
+            },
+            y: vec![evaluation.value],
+            cost: vec![evaluation.cost],
+            status: vec![ObservationStatus::Final],
+        };
+        for model in &mut models {
+            if let Err(e) = model.session.tell(&observed) {
+                tracing::warn!("{e}");
+            }
+        }
+        let reward = -evaluation.value;
+        stats[arm].pulls += 1;
+        stats[arm].total_reward += reward;
+        cum_exec += evaluation.cost;
+        cum_opt += opt_time;
+        if let Some(s) = strategy.as_mut() {
+            s.update(&Feedback {
+                chosen: arm as u32,
+                reward,
+                gains: vec![],
+                elapsed: cum_exec + cum_opt,
+            })?;
+        }
+        best = best.min(evaluation.value);
+        let record = Iteration {
+            row,
+            params: evaluation.params,
+            value: evaluation.value,
+            exec_time: evaluation.cost,
+            opt_time,
+            arm: arm_names[arm].clone(),
+            epochs: evaluation.epochs,
+        };
+        on_iteration(&record);
+        iterations.push(record);
+    }
+    Ok(RunRecord {
+        seed,
+        iterations,
+        pulls: stats.iter().map(|s| s.pulls).collect(),
+        mean_rewards: stats
+            .iter()
+            .map(|s| {
+                if s.pulls > 0 {
+                    s.total_reward / s.pulls as f64
+                } else {
+                    0.0
+                }
+            })
+            .collect(),
+        arm_names,
+        failures,
+        stop_reason,
+    })
+}
+
+fn expired(expiry: &Expiry, evals: usize, elapsed: f64, best: f64) -> Option<String> {
+    if let Some(goal) = expiry.goal
+        && best <= goal
+    {
+        return Some(format!("goal {goal} reached"));
+    }
+    if let Some(max) = expiry.evals
+        && evals >= max
+    {
+        return Some(format!("{max} evaluations done"));
+    }
+    if let Some(budget) = expiry.time
+        && elapsed >= budget
+    {
+        return Some(format!("time budget of {budget} s spent"));
+    }
+    None
+}

@@ -1,0 +1,211 @@
+//! What evaluates a configuration: surrogate lookup tables (`surrogate:NAME`) and built-in
+//! test functions with known optima (`fn:NAME`). The run loop (next) drives them through one
+//! trait; the user's training command (`cmd:`) and remote workers (`remote:`) come with it.
+
+pub mod functions;
+pub mod surrogate;
+
+use hpo_plugin_api::types::Matrix;
+use serde_json::Value;
+
+use crate::space::Space;
+use functions::TestFunction;
+use surrogate::{Direction, SurrogateTable};
+
+/// What to evaluate: a row of the objective's own pool, or an encoded point.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Candidate {
+    /// Row of the pool.
+    Row(usize),
+    /// An encoded point in the unit cube.
+    Point(Vec<f64>),
+}
+
+/// The outcome of one evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// The final value (lower is better).
+    pub value: f64,
+    /// The parameter values evaluated.
+    pub params: Vec<Value>,
+    /// Cost in seconds (simulated for tables).
+    pub cost: f64,
+    /// Epochs trained, when the objective has epochs.
+    pub epochs: Option<usize>,
+}
+
+/// Something that evaluates configurations.
+pub trait Objective: Send {
+    /// A label for results and logs, e.g. `surrogate:digits-mlp`.
+    fn label(&self) -> String;
+    /// The search space.
+    fn space(&self) -> &Space;
+    /// The objective's own finite pool (a table's rows), if it has one.
+    fn pool(&self) -> Option<Matrix>;
+    /// Evaluates one candidate.
+    fn evaluate(&mut self, candidate: &Candidate) -> Result<Evaluation, String>;
+    /// The best value reachable, when known (test functions, tables).
+    fn optimum(&self) -> Option<f64>;
+}
+
+/// A surrogate table replayed as an objective: the final epoch's metric, its cumulative
+/// time as the cost. Only rows can be evaluated.
+pub struct TableObjective {
+    table: SurrogateTable,
+}
+
+impl TableObjective {
+    /// Wraps a loaded table (minimized: a maximized metric is negated).
+    pub fn new(table: SurrogateTable) -> Self {
+        TableObjective { table }
+    }
+
+    /// The table.
+    pub fn table(&self) -> &SurrogateTable {
+        &self.table
+    }
+
+    fn signed(&self, v: f64) -> f64 {
+        match self.table.direction {
+            Direction::Minimize => v,
+            Direction::Maximize => -v,
+        }
+    }
+}
+
+impl Objective for TableObjective {
+    fn label(&self) -> String {
+        format!("surrogate:{}", self.table.name)
+    }
+
+    fn space(&self) -> &Space {
+        &self.table.space
+    }
+
+    fn pool(&self) -> Option<Matrix> {
+        Some(Matrix {
+            cols: self.table.space.encoded_dims() as u32,
+            data: self.table.encoded().to_vec(),
+        })
+    }
+
+    fn evaluate(&mut self, candidate: &Candidate) -> Result<Evaluation, String> {
+        let row = match candidate {
+            Candidate::Row(r) if *r < self.table.rows() => *r,
+            Candidate::Row(r) => return Err(format!("row {r} is outside the table")),
+            Candidate::Point(_) => {
+                return Err("a surrogate table evaluates only its own rows".into());
+            }
+        };
+        let epochs = self.table.epochs;
+        Ok(Evaluation {
+            value: self.signed(self.table.final_value(row)),
+            params: self.table.params(row).to_vec(),
+            cost: self.table.times(row)[epochs - 1],
+            epochs: Some(epochs),
+        })
+    }
+
+    fn optimum(&self) -> Option<f64> {
+        Some(self.signed(self.table.kth_best(1)))
+    }
+}
+
+/// A test function as an objective over its box (continuous parameters `x0`, `x1`, ...).
+pub struct FunctionObjective {
+    function: TestFunction,
+    space: Space,
+}
+
+impl FunctionObjective {
+    /// Wraps a test function.
+    pub fn new(function: TestFunction) -> Self {
+        let hyperparams: serde_json::Map<String, Value> = function
+            .bounds
+            .iter()
+            .enumerate()
+            .map(|(i, (lo, hi))| {
+                (
+                    format!("x{i}"),
+                    serde_json::json!({"type": "float", "value_type": "continuous", "range": [lo, hi]}),
+                )
+            })
+            .collect();
+        let json = serde_json::json!({ "hyperparams": hyperparams }).to_string();
+        let space = Space::parse(&function.name, &function.name, &json)
+            .expect("a test function's box is a valid space");
+        FunctionObjective { function, space }
+    }
+}
+
+impl Objective for FunctionObjective {
+    fn label(&self) -> String {
+        format!("fn:{}", self.function.name)
+    }
+
+    fn space(&self) -> &Space {
+        &self.space
+    }
+
+    fn pool(&self) -> Option<Matrix> {
+        None
+    }
+
+    fn evaluate(&mut self, candidate: &Candidate) -> Result<Evaluation, String> {
+        let Candidate::Point(x) = candidate else {
+            return Err("a test function evaluates points, not rows".into());
+        };
+        let params = self.space.decode(x);
+        let raw: Vec<f64> = params
+            .iter()
+            .map(|v| v.as_f64().unwrap_or(f64::NAN))
+            .collect();
+        Ok(Evaluation {
+            value: self.function.value(&raw),
+            params,
+            cost: 0.0,
+            epochs: None,
+        })
+    }
+
+    fn optimum(&self) -> Option<f64> {
+        Some(self.function.optimum)
+    }
+}
+
+/// Resolves `surrogate:NAME` (the embedded default, or a table in `table_dir`) or
+/// `fn:NAME`; the error lists what exists.
+pub fn resolve(
+    spec: &str,
+    table_dir: Option<&std::path::Path>,
+) -> Result<Box<dyn Objective>, String> {
+    match spec.split_once(':') {
+        Some(("surrogate", name)) => {
+            if let Some(dir) = table_dir {
+                let csv = dir.join(format!("{name}.csv"));
+                let gz = dir.join(format!("{name}.csv.gz"));
+                if csv.exists() || gz.exists() {
+                    let table = SurrogateTable::load(dir, name).map_err(|e| e.to_string())?;
+                    return Ok(Box::new(TableObjective::new(table)));
+                }
+            }
+            if name == surrogate::DEFAULT_TABLE {
+                let table = SurrogateTable::embedded_default().map_err(|e| e.to_string())?;
+                return Ok(Box::new(TableObjective::new(table)));
+            }
+            Err(format!(
+                "unknown surrogate '{name}' (known: {}{})",
+                surrogate::DEFAULT_TABLE,
+                table_dir
+                    .map(|d| format!(", or a <name>.csv[.gz] with <name>.json in {}", d.display()))
+                    .unwrap_or_default()
+            ))
+        }
+        Some(("fn", name)) => Ok(Box::new(FunctionObjective::new(TestFunction::by_name(
+            name,
+        )?))),
+        _ => Err(format!(
+            "objective '{spec}': expected surrogate:NAME or fn:NAME"
+        )),
+    }
+}

@@ -1,0 +1,117 @@
+//! The seed-compatible results file: `<out>/<space>/<T…S|G…|E…>/<MODE>-<SPEC>[.<title>](<runs>).json`,
+//! a JSON object keyed by run index, each run a set of equal-length per-iteration arrays
+//! (`model_idx`, `error`, `exec_time`, `opt_time`, `cum_exec_time`, `cum_opt_time`,
+//! `select_trace`, `train_epoch`) plus the run's seed, parameters, arm statistics
+//! (`count_arr`, `mean_arr`), failures and versions. Written atomically; an existing file is
+//! never overwritten: the next free name (`….1.json`, …) is used.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value, json};
+
+use crate::experiment::{Expiry, RunRecord};
+
+/// The directory and file name of a result file (before de-duplication).
+pub fn result_path(
+    out: &Path,
+    space: &str,
+    expiry: &Expiry,
+    mode: &str,
+    spec: &str,
+    title: Option<&str>,
+    runs: usize,
+) -> PathBuf {
+    let budget = match (expiry.goal, expiry.time, expiry.evals) {
+        (Some(goal), _, _) => format!("G{goal}"),
+        (None, Some(time), _) => format!("T{}S", time.round() as u64),
+        (None, None, Some(evals)) => format!("E{evals}"),
+        (None, None, None) => "UNBOUNDED".to_string(),
+    };
+    let title = title
+        .filter(|t| !t.is_empty())
+        .map(|t| format!(".{}", t.replace(' ', "_")))
+        .unwrap_or_default();
+    out.join(space)
+        .join(budget)
+        .join(format!("{mode}-{spec}{title}({runs}).json"))
+}
+
+/// `path`, or the first `stem.N.json` that does not exist yet.
+pub fn free_path(path: &Path) -> PathBuf {
+    if !path.exists() {
+        return path.to_path_buf();
+    }
+    let stem = path.with_extension("");
+    (1..)
+        .map(|n| PathBuf::from(format!("{}.{n}.json", stem.display())))
+        .find(|p| !p.exists())
+        .expect("some name is free")
+}
+
+/// One run as the seed's result object.
+pub fn run_json(record: &RunRecord, space_names: &[String]) -> Value {
+    let its = &record.iterations;
+    let mut cum_exec = 0.0;
+    let mut cum_opt = 0.0;
+    let (cum_exec_time, cum_opt_time): (Vec<f64>, Vec<f64>) = its
+        .iter()
+        .map(|i| {
+            cum_exec += i.exec_time;
+            cum_opt += i.opt_time;
+            (cum_exec, cum_opt)
+        })
+        .unzip();
+    let params: Vec<Value> = its
+        .iter()
+        .map(|i| {
+            Value::Object(
+                space_names
+                    .iter()
+                    .cloned()
+                    .zip(i.params.iter().cloned())
+                    .collect::<Map<String, Value>>(),
+            )
+        })
+        .collect();
+    json!({
+        "model_idx": its.iter().map(|i| i.row.map_or(Value::Null, Value::from)).collect::<Vec<_>>(),
+        "error": its.iter().map(|i| i.value).collect::<Vec<_>>(),
+        "exec_time": its.iter().map(|i| i.exec_time).collect::<Vec<_>>(),
+        "opt_time": its.iter().map(|i| i.opt_time).collect::<Vec<_>>(),
+        "cum_exec_time": cum_exec_time,
+        "cum_opt_time": cum_opt_time,
+        "select_trace": its.iter().map(|i| i.arm.clone()).collect::<Vec<_>>(),
+        "train_epoch": its.iter().map(|i| i.epochs.map_or(Value::Null, Value::from)).collect::<Vec<_>>(),
+        "params": params,
+        "seed": record.seed,
+        "count_arr": record.pulls,
+        "mean_arr": record.mean_rewards,
+        "arms": record.arm_names,
+        "failures": record.failures.iter().map(|(arm, (count, last))| {
+            (arm.clone(), json!({"count": count, "last_reason": last}))
+        }).collect::<Map<String, Value>>(),
+        "stop_reason": record.stop_reason,
+        "hpo_version": env!("CARGO_PKG_VERSION"),
+        "plugin_api": hpo_plugin_api::API_VERSION,
+    })
+}
+
+/// Writes `runs` to `path` (temporary file, then rename).
+pub fn write(path: &Path, runs: &[Value]) -> std::io::Result<()> {
+    let object: Map<String, Value> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (i.to_string(), r.clone()))
+        .collect();
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("results"),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&Value::Object(object))?)?;
+    std::fs::rename(&tmp, path)
+}

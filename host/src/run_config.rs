@@ -1,0 +1,279 @@
+//! Run configurations (`run_conf/*.json`, the seed's schema): the arms of a diversified run,
+//! the bandit parameters, pool settings and per-plugin options. Unknown keys are errors that
+//! name the key's path.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The default run configuration, embedded so `hpo run` works from any directory.
+pub const DEFAULT_RUN_CONF: &str = include_str!("../../run_conf/arms.json");
+
+/// An error in a run configuration, naming the file, the key's path and the reason.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{file}: {field}: {reason}")]
+pub struct RunConfigError {
+    /// The file.
+    pub file: String,
+    /// The key's path, e.g. `arms[2].acq_func`.
+    pub field: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// One arm: a model and an acquisition, optionally pinned to a plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArmRef {
+    /// Model, e.g. `GP-HLE`.
+    pub model: String,
+    /// Acquisition, e.g. `EI`.
+    pub acq_func: String,
+    /// The plugin that must provide it (when two plugins offer the same arm).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+}
+
+impl ArmRef {
+    /// `MODEL/ACQ`.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.model, self.acq_func)
+    }
+}
+
+/// A worker description of the seed's BATCH mode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bandit {
+    /// Mode, e.g. `DIV`.
+    pub mode: String,
+    /// Spec, e.g. `SEQ`.
+    pub spec: String,
+}
+
+/// Pool settings (`grid` in the seed's first version, `search_space` later).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSettings {
+    /// Row order (`shuffle` or none).
+    #[serde(default)]
+    pub order: Option<String>,
+    /// Kept for compatibility: encoding is always one-hot for categoricals.
+    #[serde(default)]
+    pub one_hot: Option<bool>,
+    /// Pool size.
+    #[serde(default)]
+    pub num_samples: Option<usize>,
+    /// Pool seed (first version's name).
+    #[serde(default)]
+    pub grid_seed: Option<u64>,
+    /// Pool seed (later name).
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+/// A run configuration.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Appended to result file names.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Shared secret for remote workers.
+    #[serde(default)]
+    pub credential: Option<String>,
+    /// Arms of a diversified run.
+    #[serde(default)]
+    pub arms: Vec<ArmRef>,
+    /// BATCH workers.
+    #[serde(default)]
+    pub bandits: Vec<Bandit>,
+    /// Hedge learning rate.
+    #[serde(default)]
+    pub eta: Option<f64>,
+    /// ε-greedy initial ε.
+    #[serde(default)]
+    pub init_eps: Option<f64>,
+    /// ε-greedy decay.
+    #[serde(default)]
+    pub decay_factor: Option<f64>,
+    /// GT's time unit: `H`, `M` or `S`.
+    #[serde(default)]
+    pub time_unit: Option<String>,
+    /// Early-termination rule.
+    #[serde(default)]
+    pub early_term_rule: Option<String>,
+    /// Pool settings (seed's first version).
+    #[serde(default)]
+    pub grid: Option<PoolSettings>,
+    /// Pool settings (seed's later versions).
+    #[serde(default)]
+    pub search_space: Option<PoolSettings>,
+    /// Output transform for plain GP/RF.
+    #[serde(default)]
+    pub response_shaping: Option<String>,
+    /// HLE threshold.
+    #[serde(default)]
+    pub alpha: Option<f64>,
+    /// GP plugin options.
+    #[serde(default)]
+    pub gp: Option<Map<String, Value>>,
+    /// RF plugin options.
+    #[serde(default)]
+    pub rf: Option<Map<String, Value>>,
+    /// TPE plugin options.
+    #[serde(default)]
+    pub tpe: Option<Map<String, Value>>,
+}
+
+impl RunConfig {
+    /// Reads a run configuration file.
+    pub fn from_file(path: &Path) -> Result<Self, RunConfigError> {
+        let label = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| RunConfigError {
+            file: label.clone(),
+            field: "(file)".into(),
+            reason: e.to_string(),
+        })?;
+        Self::parse(&label, &text)
+    }
+
+    /// Parses run configuration JSON; `file` labels errors.
+    pub fn parse(file: &str, text: &str) -> Result<Self, RunConfigError> {
+        let err = |field: String, reason: String| RunConfigError {
+            file: file.to_string(),
+            field,
+            reason,
+        };
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let config: RunConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let field = if path == "." || path == "?" {
+                format!("line {}", inner.line())
+            } else {
+                path
+            };
+            err(field, inner.to_string())
+        })?;
+        for (i, arm) in config.arms.iter().enumerate() {
+            if arm.model.trim().is_empty() {
+                return Err(err(format!("arms[{i}].model"), "is empty".into()));
+            }
+            if arm.acq_func.trim().is_empty() {
+                return Err(err(format!("arms[{i}].acq_func"), "is empty".into()));
+            }
+        }
+        for (name, value, ok) in [
+            ("eta", config.eta, config.eta.is_none_or(|v| v > 0.0)),
+            (
+                "init_eps",
+                config.init_eps,
+                config.init_eps.is_none_or(|v| (0.0..=1.0).contains(&v)),
+            ),
+            (
+                "decay_factor",
+                config.decay_factor,
+                config.decay_factor.is_none_or(|v| v > 0.0),
+            ),
+            (
+                "alpha",
+                config.alpha,
+                config.alpha.is_none_or(|v| v > 0.0 && v < 1.0),
+            ),
+        ] {
+            if !ok {
+                return Err(err(
+                    name.into(),
+                    format!("{} is out of range", value.unwrap_or_default()),
+                ));
+            }
+        }
+        if let Some(unit) = &config.time_unit
+            && !["H", "M", "S"].contains(&unit.as_str())
+        {
+            return Err(err(
+                "time_unit".into(),
+                format!("'{unit}' is not H, M or S"),
+            ));
+        }
+        Ok(config)
+    }
+
+    /// The pool settings, whichever key holds them.
+    pub fn pool(&self) -> PoolSettings {
+        self.search_space
+            .clone()
+            .or_else(|| self.grid.clone())
+            .unwrap_or_default()
+    }
+
+    /// The options a strategy receives.
+    pub fn strategy_options(&self) -> Value {
+        let unit_seconds = self.time_unit.as_deref().map(|u| match u {
+            "H" => 3600.0,
+            "M" => 60.0,
+            _ => 1.0,
+        });
+        let mut options = Map::new();
+        for (k, v) in [
+            ("eta", self.eta),
+            ("init_eps", self.init_eps),
+            ("decay_factor", self.decay_factor),
+            ("time_unit", unit_seconds),
+        ] {
+            if let Some(v) = v {
+                options.insert(k.into(), Value::from(v));
+            }
+        }
+        Value::Object(options)
+    }
+
+    /// The options for a plugin's section (`gp`, `rf`, `tpe`), as JSON.
+    pub fn plugin_options(&self, plugin: &str) -> Value {
+        let section = match plugin {
+            "gp" => &self.gp,
+            "rf" => &self.rf,
+            "tpe" => &self.tpe,
+            _ => &None,
+        };
+        Value::Object(section.clone().unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_is_the_seeds_six_arms() {
+        let c = RunConfig::parse("run_conf/arms.json", DEFAULT_RUN_CONF).unwrap();
+        let names: Vec<String> = c.arms.iter().map(ArmRef::name).collect();
+        assert_eq!(
+            names,
+            [
+                "GP-HLE/EI",
+                "GP-HLE/PI",
+                "GP-HLE/UCB",
+                "RF-HLE/EI",
+                "RF-HLE/PI",
+                "RF-HLE/UCB"
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_name_the_path() {
+        let e = RunConfig::parse("r.json", r#"{"arms": [{"model": "GP", "acq_fun": "EI"}]}"#)
+            .unwrap_err();
+        assert!(e.field.starts_with("arms[0]"), "{e}");
+        assert!(e.reason.contains("acq_fun"), "{e}");
+        let e = RunConfig::parse("r.json", r#"{"eta": "fast"}"#).unwrap_err();
+        assert_eq!(e.field, "eta");
+        let e = RunConfig::parse("r.json", r#"{"time_unit": "D"}"#).unwrap_err();
+        assert_eq!(e.field, "time_unit");
+        let e = RunConfig::parse("r.json", "{ bad").unwrap_err();
+        assert!(e.field.starts_with("line"), "{e}");
+    }
+}

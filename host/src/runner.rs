@@ -1,0 +1,236 @@
+//! `hpo run`: turns command-line choices into a run plan, runs the repeated runs, writes the
+//! results file and returns a summary for the CLI to print.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::experiment::{self, ExperimentError, Expiry, Iteration, RunPlan};
+use crate::objectives;
+use crate::plugins::PluginHost;
+use crate::results;
+use crate::run_config::{ArmRef, DEFAULT_RUN_CONF, RunConfig};
+
+/// What the user asked for.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// Run configuration file; `None`: `./run_conf/arms.json` if present, else the embedded
+    /// default.
+    pub run_conf: Option<PathBuf>,
+    /// Mode: `DIV`, or a model for a single-arm run (`RANDOM`, `GP`, ...).
+    pub mode: Option<String>,
+    /// Spec: the strategy of `DIV`, or the acquisition of a single arm.
+    pub spec: Option<String>,
+    /// Objective, e.g. `surrogate:digits-mlp`, `fn:branin`.
+    pub objective: String,
+    /// Where `surrogate:NAME` tables are looked for first.
+    pub table_dir: Option<PathBuf>,
+    /// Independent repeated runs.
+    pub runs: usize,
+    /// When each run stops.
+    pub expiry: Expiry,
+    /// Experiment seed (each run derives its own).
+    pub seed: u64,
+    /// Results directory.
+    pub out: PathBuf,
+}
+
+/// One run in the summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    /// Run index.
+    pub run: usize,
+    /// The run's seed.
+    pub seed: u64,
+    /// Best value found.
+    pub best_value: Option<f64>,
+    /// Its parameters.
+    pub best_params: serde_json::Map<String, Value>,
+    /// Evaluations done.
+    pub evals: usize,
+    /// Σexec_time (simulated for tables).
+    pub exec_time: f64,
+    /// Σopt_time.
+    pub opt_time: f64,
+    /// Why the run stopped.
+    pub stop_reason: String,
+}
+
+/// The experiment's summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// The results file.
+    pub results_file: PathBuf,
+    /// The objective.
+    pub objective: String,
+    /// Mode and spec, e.g. `DIV-SEQ`.
+    pub mode: String,
+    /// Per run.
+    pub runs: Vec<RunSummary>,
+}
+
+/// Parses a time budget: seconds, or a number with `s`, `m`, `h` or `d`.
+pub fn parse_duration(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let (number, unit) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], c),
+        _ => (t, 's'),
+    };
+    let factor = match unit {
+        's' => 1.0,
+        'm' => 60.0,
+        'h' => 3600.0,
+        'd' => 86400.0,
+        other => {
+            return Err(format!(
+                "time budget '{text}': unknown unit '{other}' (s, m, h, d)"
+            ));
+        }
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("time budget '{text}' is not a number of seconds (or 30m, 2h, 1d)"))?;
+    if !(value.is_finite() && value > 0.0) {
+        return Err(format!("time budget '{text}' must be positive"));
+    }
+    Ok(value * factor)
+}
+
+fn load_run_conf(path: Option<&Path>) -> Result<RunConfig, ExperimentError> {
+    let invalid = |e: crate::run_config::RunConfigError| ExperimentError::Invalid(e.to_string());
+    match path {
+        Some(p) => RunConfig::from_file(p).map_err(invalid),
+        None => {
+            let local = Path::new("run_conf").join("arms.json");
+            if local.exists() {
+                RunConfig::from_file(&local).map_err(invalid)
+            } else {
+                RunConfig::parse("(embedded) run_conf/arms.json", DEFAULT_RUN_CONF).map_err(invalid)
+            }
+        }
+    }
+}
+
+/// Runs the experiment and writes its results file.
+pub fn run(
+    host: &PluginHost,
+    request: &RunRequest,
+    mut progress: impl FnMut(usize, &Iteration),
+) -> Result<Summary, ExperimentError> {
+    let config = load_run_conf(request.run_conf.as_deref())?;
+    let mode = request.mode.clone().unwrap_or_else(|| "DIV".to_string());
+    let (arms, strategy, spec) = if mode == "DIV" {
+        let spec = request
+            .spec
+            .clone()
+            .or_else(|| config.bandits.first().map(|b| b.spec.clone()))
+            .unwrap_or_else(|| "SEQ".to_string());
+        if config.arms.is_empty() {
+            return Err(ExperimentError::Invalid(
+                "the run configuration lists no arms (field 'arms')".into(),
+            ));
+        }
+        (config.arms.clone(), Some(spec.clone()), spec)
+    } else {
+        let spec = request.spec.clone().unwrap_or_else(|| {
+            if mode == "RANDOM" {
+                "RANDOM".to_string()
+            } else {
+                "EI".to_string()
+            }
+        });
+        let arm = ArmRef {
+            model: mode.clone(),
+            acq_func: spec.clone(),
+            plugin: None,
+        };
+        (vec![arm], None, spec)
+    };
+    if request.runs == 0 {
+        return Err(ExperimentError::Invalid("--runs must be at least 1".into()));
+    }
+    let mut objective = objectives::resolve(&request.objective, request.table_dir.as_deref())
+        .map_err(ExperimentError::Invalid)?;
+    let plan = RunPlan {
+        arms,
+        strategy,
+        config: config.clone(),
+        expiry: request.expiry,
+    };
+    // Fail before any run when an arm or strategy is missing.
+    experiment::resolve_arms(host, &plan.arms)?;
+    if let Some(s) = &plan.strategy {
+        experiment::resolve_strategy(host, s)?;
+    }
+    let space_name = objective.space().name.clone();
+    let names: Vec<String> = objective
+        .space()
+        .params
+        .iter()
+        .map(|p| p.name.clone())
+        .collect();
+    let path = results::free_path(&results::result_path(
+        &request.out,
+        &space_name,
+        &request.expiry,
+        &mode,
+        &spec,
+        config.title.as_deref(),
+        request.runs,
+    ));
+    let mut runs_json = Vec::new();
+    let mut summaries = Vec::new();
+    for index in 0..request.runs {
+        let seed = experiment::run_seed(request.seed, index);
+        let record = experiment::run(host, objective.as_mut(), &plan, seed, |it| {
+            progress(index, it)
+        })?;
+        runs_json.push(results::run_json(&record, &names));
+        results::write(&path, &runs_json).map_err(|e| {
+            ExperimentError::Invalid(format!("cannot write {}: {e}", path.display()))
+        })?;
+        let best = record.best();
+        summaries.push(RunSummary {
+            run: index,
+            seed,
+            best_value: best.map(|b| b.value),
+            best_params: best
+                .map(|b| {
+                    names
+                        .iter()
+                        .cloned()
+                        .zip(b.params.iter().cloned())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            evals: record.iterations.len(),
+            exec_time: record.exec_time(),
+            opt_time: record.opt_time(),
+            stop_reason: record.stop_reason.clone(),
+        });
+    }
+    Ok(Summary {
+        results_file: path,
+        objective: objective.label(),
+        mode: format!("{mode}-{spec}"),
+        runs: summaries,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_accept_seconds_and_units() {
+        assert_eq!(parse_duration("36000").unwrap(), 36000.0);
+        assert_eq!(parse_duration("30m").unwrap(), 1800.0);
+        assert_eq!(parse_duration("2h").unwrap(), 7200.0);
+        assert_eq!(parse_duration("1d").unwrap(), 86400.0);
+        assert!(parse_duration("-5").is_err());
+        assert!(parse_duration("5y").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("abc").is_err());
+    }
+}

@@ -1,0 +1,305 @@
+//! End-to-end tests of `hpo run`: the modern and the seed's command lines, expiry by
+//! evaluations, goal and time, the results file, reproducibility, a diversified run over a
+//! bundled arm and an installed third-party wasm arm, and bad input.
+
+mod common;
+
+use common::{Home, stderr, stdout, wasm};
+use serde_json::Value;
+
+fn run_json(home: &Home, out: &std::path::Path, args: &[&str]) -> Value {
+    let mut full = vec!["run", "--json", "--out", out.to_str().unwrap()];
+    full.extend_from_slice(args);
+    let result = home.hpo(&full);
+    assert!(result.status.success(), "{args:?}: {}", stderr(&result));
+    serde_json::from_str(&stdout(&result)).expect("--json prints one JSON object")
+}
+
+fn results_file(summary: &Value) -> Value {
+    let path = summary["results_file"].as_str().unwrap();
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_random_run_on_the_bundled_table_writes_the_seed_results_file() {
+    let home = Home::new();
+    let out = tempfile::tempdir().unwrap();
+    let summary = run_json(
+        &home,
+        out.path(),
+        &["-m", "RANDOM", "--evals", "25", "--runs", "2"],
+    );
+    let runs = summary["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    let path = summary["results_file"].as_str().unwrap();
+    assert!(
+        path.ends_with("digits-mlp/E25/RANDOM-RANDOM.random(2).json")
+            || path.contains("E25/RANDOM-RANDOM"),
+        "{path}"
+    );
+    let file = results_file(&summary);
+    for (i, run) in runs.iter().enumerate() {
+        let r = &file[i.to_string()];
+        let errors = floats(&r["error"]);
+        assert_eq!(errors.len(), 25);
+        for key in [
+            "model_idx",
+            "exec_time",
+            "opt_time",
+            "cum_exec_time",
+            "cum_opt_time",
+            "select_trace",
+            "train_epoch",
+        ] {
+            assert_eq!(r[key].as_array().unwrap().len(), 25, "{key}");
+        }
+        let best = errors.iter().cloned().fold(f64::INFINITY, f64::min);
+        assert_eq!(run["best_value"].as_f64().unwrap(), best);
+        assert_eq!(run["evals"], 25);
+        let exec = floats(&r["exec_time"]).iter().sum::<f64>();
+        assert!((run["exec_time"].as_f64().unwrap() - exec).abs() < 1e-9);
+        assert!(run["best_params"]["activation"].is_string());
+        // Every row is distinct: the pool shrinks as it is used.
+        let mut rows: Vec<u64> = r["model_idx"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        rows.sort();
+        rows.dedup();
+        assert_eq!(rows.len(), 25);
+    }
+    assert_ne!(
+        runs[0]["seed"], runs[1]["seed"],
+        "each run has its own seed"
+    );
+}
+
+#[test]
+fn the_same_seed_reproduces_the_run_and_results_are_never_overwritten() {
+    let home = Home::new();
+    let out = tempfile::tempdir().unwrap();
+    let a = run_json(
+        &home,
+        out.path(),
+        &["-m", "RANDOM", "--evals", "15", "--seed", "7"],
+    );
+    let b = run_json(
+        &home,
+        out.path(),
+        &["-m", "RANDOM", "--evals", "15", "--seed", "7"],
+    );
+    assert_ne!(
+        a["results_file"], b["results_file"],
+        "the second run gets a new file"
+    );
+    let (fa, fb) = (results_file(&a), results_file(&b));
+    assert_eq!(fa["0"]["model_idx"], fb["0"]["model_idx"]);
+    assert_eq!(fa["0"]["error"], fb["0"]["error"]);
+    let c = run_json(
+        &home,
+        out.path(),
+        &["-m", "RANDOM", "--evals", "15", "--seed", "8"],
+    );
+    assert_ne!(fa["0"]["model_idx"], results_file(&c)["0"]["model_idx"]);
+}
+
+#[test]
+fn the_seed_command_line_works_with_goal_expiry() {
+    let home = Home::new();
+    let out = tempfile::tempdir().unwrap();
+    let summary = run_json(
+        &home,
+        out.path(),
+        &[
+            "digits-mlp",
+            "2",
+            "-m=RANDOM",
+            "-s=RANDOM",
+            "-e=GOAL",
+            "-eg=0.95",
+            "--goal-metric",
+            "accuracy",
+        ],
+    );
+    let file = results_file(&summary);
+    for i in 0..2 {
+        let errors = floats(&file[i.to_string()]["error"]);
+        let goal = 1.0 - 0.95;
+        assert!(
+            *errors.last().unwrap() <= goal + 1e-12,
+            "the run ends on the goal"
+        );
+        assert!(
+            errors[..errors.len() - 1].iter().all(|e| *e > goal),
+            "and not before"
+        );
+    }
+    assert!(summary["results_file"].as_str().unwrap().contains("/G0.05"));
+}
+
+#[test]
+fn time_expiry_stops_once_the_budget_is_spent() {
+    let home = Home::new();
+    let out = tempfile::tempdir().unwrap();
+    let summary = run_json(
+        &home,
+        out.path(),
+        &["-m", "RANDOM", "-e", "TIME", "-et", "30"],
+    );
+    let run = &results_file(&summary)["0"];
+    let cum_exec = floats(&run["cum_exec_time"]);
+    let cum_opt = floats(&run["cum_opt_time"]);
+    let n = cum_exec.len();
+    assert!(cum_exec[n - 1] + cum_opt[n - 1] >= 30.0);
+    assert!(cum_exec[n - 2] + cum_opt[n - 2] < 30.0);
+    assert!(summary["results_file"].as_str().unwrap().contains("/T30S/"));
+}
+
+#[test]
+fn test_functions_are_objectives() {
+    let home = Home::new();
+    let out = tempfile::tempdir().unwrap();
+    let summary = run_json(
+        &home,
+        out.path(),
+        &["-m", "RANDOM", "--objective", "fn:branin", "--evals", "40"],
+    );
+    let best = summary["runs"][0]["best_value"].as_f64().unwrap();
+    assert!(best >= 0.397_887 && best < 20.0, "{best}");
+    let params = &summary["runs"][0]["best_params"];
+    assert!((-5.0..=10.0).contains(&params["x0"].as_f64().unwrap()));
+}
+
+#[test]
+fn a_diversified_run_uses_a_bundled_arm_and_an_installed_wasm_arm() {
+    let home = Home::new();
+    let installed = home.hpo(&[
+        "plugin",
+        "install",
+        wasm("example_local_search").to_str().unwrap(),
+    ]);
+    assert!(installed.status.success(), "{}", stderr(&installed));
+    let conf = home.path().join("div.json");
+    std::fs::write(
+        &conf,
+        r#"{"title": "mix", "arms": [{"model": "RANDOM", "acq_func": "RANDOM"},
+            {"model": "LOCAL", "acq_func": "NEAREST", "plugin": "local-search"}]}"#,
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let summary = run_json(
+        &home,
+        out.path(),
+        &[
+            "--arms",
+            conf.to_str().unwrap(),
+            "-m",
+            "DIV",
+            "-s",
+            "SEQ",
+            "--evals",
+            "10",
+        ],
+    );
+    let run = &results_file(&summary)["0"];
+    let trace: Vec<&str> = run["select_trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(trace, ["RANDOM/RANDOM", "LOCAL/NEAREST"].repeat(5));
+    assert_eq!(run["count_arr"], serde_json::json!([5, 5]));
+    assert!(
+        summary["results_file"]
+            .as_str()
+            .unwrap()
+            .ends_with("DIV-SEQ.mix(1).json")
+    );
+}
+
+fn assert_run_refused(args: &[&str], expected: &[&str]) {
+    let home = Home::new();
+    let out = tempfile::tempdir().unwrap();
+    let mut full = vec!["run", "--out", out.path().to_str().unwrap()];
+    full.extend_from_slice(args);
+    let result = home.hpo(&full);
+    let err = stderr(&result);
+    assert_eq!(result.status.code(), Some(2), "{args:?}: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+    for piece in expected {
+        assert!(
+            err.contains(piece),
+            "{args:?}: {err:?} should mention {piece:?}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(out.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+}
+
+#[test]
+fn bad_input_is_one_clear_line_and_writes_nothing() {
+    assert_run_refused(
+        &["-m", "NOPE", "-s", "EI"],
+        &["NOPE/EI", "installed arms", "RANDOM/RANDOM"],
+    );
+    let run_conf = concat!(env!("CARGO_MANIFEST_DIR"), "/../run_conf");
+    assert_run_refused(
+        &[
+            "-m",
+            "DIV",
+            "-s",
+            "NOPE",
+            "-rc",
+            run_conf,
+            "-c",
+            "random.json",
+        ],
+        &["strategy NOPE", "SEQ"],
+    );
+    assert_run_refused(
+        &["--objective", "surrogate:nope", "-m", "RANDOM"],
+        &["unknown surrogate 'nope'", "digits-mlp"],
+    );
+    assert_run_refused(
+        &["--objective", "fn:nope", "-m", "RANDOM"],
+        &["unknown test function"],
+    );
+    assert_run_refused(&["-m", "RANDOM", "--time=-5"], &["must be positive"]);
+    assert_run_refused(
+        &["-m", "RANDOM", "--goal", "1.5"],
+        &["outside the metric's range"],
+    );
+    assert_run_refused(&["-m", "RANDOM", "-e", "GOAL"], &["needs a goal"]);
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"arms": [{"model": "RANDOM", "acq_func": "RANDOM", "kappa": 1}]}"#,
+    )
+    .unwrap();
+    assert_run_refused(
+        &["--arms", bad.to_str().unwrap()],
+        &["bad.json", "arms[0]", "kappa"],
+    );
+    std::fs::write(&bad, r#"{"arms": []}"#).unwrap();
+    assert_run_refused(
+        &["--arms", bad.to_str().unwrap(), "-m", "DIV"],
+        &["no arms"],
+    );
+    std::fs::write(&bad, "{ not json").unwrap();
+    assert_run_refused(&["--arms", bad.to_str().unwrap()], &["bad.json", "line 1"]);
+}
