@@ -175,7 +175,7 @@ fn test_functions_are_objectives() {
         &["-m", "RANDOM", "--objective", "fn:branin", "--evals", "40"],
     );
     let best = summary["runs"][0]["best_value"].as_f64().unwrap();
-    assert!(best >= 0.397_887 && best < 20.0, "{best}");
+    assert!((0.397_887..20.0).contains(&best), "{best}");
     let params = &summary["runs"][0]["best_params"];
     assert!((-5.0..=10.0).contains(&params["x0"].as_f64().unwrap()));
 }
@@ -302,4 +302,166 @@ fn bad_input_is_one_clear_line_and_writes_nothing() {
     );
     std::fs::write(&bad, "{ not json").unwrap();
     assert_run_refused(&["--arms", bad.to_str().unwrap()], &["bad.json", "line 1"]);
+}
+
+/// A two-parameter space for command objectives.
+fn xy_space(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("xy.json");
+    std::fs::write(
+        &path,
+        r#"{"hyperparams": {
+            "x": {"type": "float", "value_type": "continuous", "range": [0, 1]},
+            "y": {"type": "float", "value_type": "continuous", "range": [0, 1]}}}"#,
+    )
+    .unwrap();
+    path
+}
+
+/// A training script: prints a log line, then the value (x - 0.3)² + (y - 0.7)² as JSON;
+/// fails (exit 1, message on stderr) when x > 0.8; checks HPO_PARAMS is set.
+fn script(dir: &std::path::Path, sleep: &str) -> std::path::PathBuf {
+    let path = dir.join("train.sh");
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\n\
+             [ -n \"$HPO_PARAMS\" ] || exit 3\n\
+             sleep {sleep}\n\
+             echo \"training with $HPO_PARAMS\"\n\
+             if awk \"BEGIN{{exit !($1 > 0.8)}}\"; then echo 'diverged: x too large' >&2; exit 1; fi\n\
+             awk \"BEGIN{{printf \\\"{{\\\\\\\"value\\\\\\\": %.12f, \\\\\\\"epoch\\\\\\\": 1}}\\\\n\\\", ($1-0.3)^2 + ($2-0.7)^2}}\"\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn a_training_command_is_an_objective_and_its_failures_are_recorded() {
+    let home = Home::new();
+    let dir = tempfile::tempdir().unwrap();
+    let space = xy_space(dir.path());
+    let train = script(dir.path(), "0");
+    let objective = format!("cmd:sh {} {{x}} {{y}}", train.display());
+    let summary = run_json(
+        &home,
+        &dir.path().join("out"),
+        &[
+            "-m",
+            "RANDOM",
+            "--objective",
+            &objective,
+            "--space",
+            space.to_str().unwrap(),
+            "--evals",
+            "30",
+        ],
+    );
+    let run = &results_file(&summary)["0"];
+    let errors = run["error"].as_array().unwrap();
+    assert_eq!(
+        errors.len(),
+        30,
+        "failed trials are recorded, the run goes on"
+    );
+    let params = run["params"].as_array().unwrap();
+    let mut failed = 0;
+    for (e, p) in errors.iter().zip(params) {
+        let (x, y) = (p["x"].as_f64().unwrap(), p["y"].as_f64().unwrap());
+        match e.as_f64() {
+            Some(v) => assert!((v - ((x - 0.3).powi(2) + (y - 0.7).powi(2))).abs() < 1e-9),
+            None => {
+                failed += 1;
+                assert!(x > 0.8, "only x > 0.8 fails");
+            }
+        }
+    }
+    assert!(failed > 0, "some trials had x > 0.8");
+    let failures = &run["failures"];
+    assert!(failures.is_object());
+    let best = summary["runs"][0]["best_value"].as_f64().unwrap();
+    assert!(best.is_finite());
+}
+
+#[test]
+fn a_run_killed_mid_way_resumes_without_losing_a_trial() {
+    let home = Home::new();
+    let dir = tempfile::tempdir().unwrap();
+    let space = xy_space(dir.path());
+    let train = script(dir.path(), "0.05");
+    let objective = format!("cmd:sh {} {{x}} {{y}}", train.display());
+    let out = dir.path().join("out");
+    let args = |out: &std::path::Path| -> Vec<String> {
+        [
+            "run",
+            "--json",
+            "--out",
+            out.to_str().unwrap(),
+            "-m",
+            "RANDOM",
+            "--objective",
+            &objective,
+            "--space",
+            space.to_str().unwrap(),
+            "--evals",
+            "40",
+            "--seed",
+            "5",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    // Interrupt a run with SIGKILL once a few trials are in the store.
+    let mut child = std::process::Command::new(common::hpo_bin())
+        .args(args(&out))
+        .env("HPO_HOME", home.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let store_path = out.join(hpo_host::runner::STORE_FILE);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let completed_before_kill = loop {
+        let done = hpo_host::store::Store::open(&store_path)
+            .and_then(|s| s.trials(1, 0))
+            .map(|t| t.len())
+            .unwrap_or(0);
+        if done >= 5 || std::time::Instant::now() > deadline {
+            break done;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        (5..40).contains(&completed_before_kill),
+        "killed mid-run after {completed_before_kill} trials"
+    );
+    let mut resume = args(&out);
+    resume.push("--resume".into());
+    let resumed = home.hpo(&resume.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    let resumed: Value = serde_json::from_str(&stdout(&resumed)).unwrap();
+    // The same experiment without interruption.
+    let clean_out = dir.path().join("clean");
+    let clean = home.hpo(
+        &args(&clean_out)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(clean.status.success(), "{}", stderr(&clean));
+    let clean: Value = serde_json::from_str(&stdout(&clean)).unwrap();
+    let (a, b) = (results_file(&resumed), results_file(&clean));
+    assert_eq!(a["0"]["model_idx"].as_array().unwrap().len(), 40);
+    assert_eq!(
+        a["0"]["model_idx"], b["0"]["model_idx"],
+        "no trial lost, repeated or changed"
+    );
+    assert_eq!(a["0"]["error"], b["0"]["error"]);
+    // Nothing left to resume now.
+    let again = home.hpo(&resume.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).contains("no interrupted experiment"));
 }

@@ -21,6 +21,7 @@ use crate::plugins::{HostError, PluginHost};
 use crate::pool::{DEFAULT_POOL_SIZE, sobol_pool};
 use crate::run_config::{ArmRef, RunConfig};
 use crate::sessions::{ArmSession, SessionError, SharedPlugin, StrategySession, share};
+use crate::store::StoredTrial;
 
 /// Consecutive failures after which an arm is suspended for the run.
 pub const SUSPEND_AFTER: u32 = 3;
@@ -201,13 +202,39 @@ struct ModelSession {
     session: ArmSession,
 }
 
+/// The reward of an observation for the strategies (higher is better): the negated value;
+/// a failed trial earns the negated worst value seen so far (0 before any).
+fn reward_of(value: f64, worst: f64) -> f64 {
+    if value.is_finite() {
+        -value
+    } else if worst.is_finite() {
+        -worst
+    } else {
+        0.0
+    }
+}
+
+fn status_of(value: f64) -> ObservationStatus {
+    if value.is_finite() {
+        ObservationStatus::Final
+    } else {
+        ObservationStatus::Failed
+    }
+}
+
 /// Runs one run of `plan` on `objective` with `seed`.
+///
+/// `prior` holds the trials of this run already completed (a resumed run): they are replayed
+/// into the models, the candidate pool, the arm statistics and the strategy's saved state,
+/// and the run continues exactly where it stopped. Every new trial goes to `sink` before the
+/// next iteration starts; a sink error stops the run (no trial is ever only in memory).
 pub fn run(
     host: &PluginHost,
     objective: &mut dyn Objective,
     plan: &RunPlan,
     seed: u64,
-    mut on_iteration: impl FnMut(&Iteration),
+    prior: &[StoredTrial],
+    sink: &mut dyn FnMut(usize, &StoredTrial) -> Result<(), String>,
 ) -> Result<RunRecord, ExperimentError> {
     if plan.arms.is_empty() {
         return Err(ExperimentError::Invalid("no arms to run".into()));
@@ -297,7 +324,59 @@ pub fn run(
     let mut candidates: Vec<u32> = (0..pool.rows() as u32).collect();
     let mut iterations: Vec<Iteration> = Vec::new();
     let mut best = f64::INFINITY;
+    let mut worst = f64::NEG_INFINITY;
     let (mut cum_exec, mut cum_opt) = (0.0, 0.0);
+
+    if !prior.is_empty() {
+        let mut replay = Observations {
+            x: Matrix::empty(dims as u32),
+            ..Observations::default()
+        };
+        for trial in prior {
+            let it = &trial.iteration;
+            let a = arm_names.iter().position(|n| *n == it.arm).ok_or_else(|| {
+                ExperimentError::Invalid(format!(
+                    "cannot resume: the stored run used the arm {}, which this plan does not have",
+                    it.arm
+                ))
+            })?;
+            if trial.x.len() != dims {
+                return Err(ExperimentError::Invalid(
+                    "cannot resume: a stored trial does not match the space".into(),
+                ));
+            }
+            if let Some(row) = it.row {
+                candidates.retain(|&c| c as usize != row);
+            }
+            replay.x.data.extend_from_slice(&trial.x);
+            replay.y.push(it.value);
+            replay.cost.push(it.exec_time);
+            replay.status.push(status_of(it.value));
+            stats[a].pulls += 1;
+            stats[a].total_reward += reward_of(it.value, worst);
+            if it.value.is_finite() {
+                best = best.min(it.value);
+                worst = worst.max(it.value);
+            }
+            cum_exec += it.exec_time;
+            cum_opt += it.opt_time;
+            iterations.push(it.clone());
+        }
+        for model in &mut models {
+            model.session.tell(&replay)?;
+        }
+        if let (Some(s), Some(state)) = (
+            strategy.as_mut(),
+            prior.iter().rev().find_map(|t| t.strategy_state.as_deref()),
+        ) {
+            s.restore(state)?;
+        }
+        tracing::info!(
+            trials = prior.len(),
+            "resumed run: completed trials replayed"
+        );
+    }
+
     let stop_reason;
     loop {
         if let Some(reason) = expired(&plan.expiry, iterations.len(), cum_exec + cum_opt, best) {
@@ -387,21 +466,24 @@ pub fn run(
         let evaluation = objective
             .evaluate(&candidate)
             .map_err(|e| ExperimentError::Invalid(format!("{}: {e}", objective.label())))?;
+        if let Some(why) = &evaluation.failure {
+            tracing::warn!(arm = %arm_names[arm], "trial failed: {why}");
+        }
         let observed = Observations {
             x: Matrix {
                 cols: dims as u32,
-                data: x,
+                data: x.clone(),
             },
             y: vec![evaluation.value],
             cost: vec![evaluation.cost],
-            status: vec![ObservationStatus::Final],
+            status: vec![status_of(evaluation.value)],
         };
         for model in &mut models {
             if let Err(e) = model.session.tell(&observed) {
                 tracing::warn!("{e}");
             }
         }
-        let reward = -evaluation.value;
+        let reward = reward_of(evaluation.value, worst);
         stats[arm].pulls += 1;
         stats[arm].total_reward += reward;
         cum_exec += evaluation.cost;
@@ -414,7 +496,10 @@ pub fn run(
                 elapsed: cum_exec + cum_opt,
             })?;
         }
-        best = best.min(evaluation.value);
+        if evaluation.value.is_finite() {
+            best = best.min(evaluation.value);
+            worst = worst.max(evaluation.value);
+        }
         let record = Iteration {
             row,
             params: evaluation.params,
@@ -424,8 +509,19 @@ pub fn run(
             arm: arm_names[arm].clone(),
             epochs: evaluation.epochs,
         };
-        on_iteration(&record);
-        iterations.push(record);
+        let stored = StoredTrial {
+            iteration: record,
+            x,
+            strategy_state: match strategy.as_mut() {
+                Some(s) => Some(s.snapshot()?),
+                None => None,
+            },
+            failure: evaluation.failure,
+        };
+        sink(iterations.len(), &stored).map_err(|e| {
+            ExperimentError::Invalid(format!("cannot record the trial, stopping: {e}"))
+        })?;
+        iterations.push(stored.iteration);
     }
     Ok(RunRecord {
         seed,

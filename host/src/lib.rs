@@ -12,6 +12,7 @@
 //! - [`experiment`]: the run loop.
 //! - [`results`]: the seed-compatible results file.
 //! - [`runner`]: `hpo run`: plan, repeated runs, results, summary.
+//! - [`store`]: the SQLite experiment store behind `--resume`.
 //!
 //! The `hpo` binary (`main.rs`) only parses arguments and dispatches here; library code
 //! never prints.
@@ -28,3 +29,4 @@ pub mod run_config;
 pub mod runner;
 pub mod sessions;
 pub mod space;
+pub mod store;

@@ -35,7 +35,7 @@ enum Command {
     #[command(subcommand)]
     Plugin(PluginCommand),
     /// Run an experiment (default: a diversified run on the bundled surrogate table).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
 }
 
 /// `hpo run`: the seed's flags (`-m -s -e -eg -et -c -rc -hc -w -r -p -tp`, with `=` or a
@@ -99,6 +99,15 @@ struct RunArgs {
     /// Print the summary as one JSON object on stdout.
     #[arg(long)]
     json: bool,
+    /// Continue the interrupted experiment with the same settings (no completed trial is lost).
+    #[arg(long)]
+    resume: bool,
+    /// Search space of a cmd: objective (hp_conf schema).
+    #[arg(long, value_name = "FILE")]
+    space: Option<PathBuf>,
+    /// Per-trial timeout of a cmd: objective: seconds, or 30m, 2h.
+    #[arg(long = "trial-timeout", default_value = "1h")]
+    trial_timeout: String,
     /// Remote training worker URL (seed: -w): not supported yet.
     #[arg(short = 'w', long = "worker-url")]
     worker_url: Option<String>,
@@ -214,7 +223,7 @@ fn open_host(registry: Option<PathBuf>) -> anyhow::Result<PluginHost> {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Plugin(command) => plugin_command(command, cli.registry),
-        Command::Run(args) => run_command(args, cli.registry),
+        Command::Run(args) => run_command(*args, cli.registry),
     }
 }
 
@@ -281,6 +290,11 @@ fn run_command(args: RunArgs, registry: Option<PathBuf>) -> anyhow::Result<ExitC
         expiry,
         seed: args.seed,
         out: args.out.clone(),
+        space: args.space.clone(),
+        trial_timeout: std::time::Duration::from_secs_f64(
+            runner::parse_duration(&args.trial_timeout).map_err(anyhow::Error::msg)?,
+        ),
+        resume: args.resume,
     };
     let host = open_host(registry)?;
     let progress = progress::Progress::new(request.runs, expiry.evals);

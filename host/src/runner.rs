@@ -11,6 +11,11 @@ use crate::objectives;
 use crate::plugins::PluginHost;
 use crate::results;
 use crate::run_config::{ArmRef, DEFAULT_RUN_CONF, RunConfig};
+use crate::space::Space;
+use crate::store::Store;
+
+/// File name of the experiment store inside the results directory.
+pub const STORE_FILE: &str = "hpo-store.sqlite";
 
 /// What the user asked for.
 #[derive(Debug, Clone)]
@@ -32,8 +37,14 @@ pub struct RunRequest {
     pub expiry: Expiry,
     /// Experiment seed (each run derives its own).
     pub seed: u64,
-    /// Results directory.
+    /// Results directory (the store lives there too).
     pub out: PathBuf,
+    /// The search space of a `cmd:` objective.
+    pub space: Option<PathBuf>,
+    /// Per-trial timeout of a `cmd:` objective.
+    pub trial_timeout: std::time::Duration,
+    /// Continue the interrupted experiment with these settings.
+    pub resume: bool,
 }
 
 /// One run in the summary.
@@ -151,8 +162,25 @@ pub fn run(
     if request.runs == 0 {
         return Err(ExperimentError::Invalid("--runs must be at least 1".into()));
     }
-    let mut objective = objectives::resolve(&request.objective, request.table_dir.as_deref())
-        .map_err(ExperimentError::Invalid)?;
+    let space = match &request.space {
+        Some(path) if !request.objective.starts_with("cmd:") => {
+            return Err(ExperimentError::Invalid(format!(
+                "--space {} applies to cmd: objectives (tables and test functions bring their own space)",
+                path.display()
+            )));
+        }
+        Some(path) => {
+            Some(Space::from_file(path).map_err(|e| ExperimentError::Invalid(e.to_string()))?)
+        }
+        None => None,
+    };
+    let mut objective = objectives::resolve(
+        &request.objective,
+        request.table_dir.as_deref(),
+        space,
+        request.trial_timeout,
+    )
+    .map_err(ExperimentError::Invalid)?;
     let plan = RunPlan {
         arms,
         strategy,
@@ -171,22 +199,65 @@ pub fn run(
         .iter()
         .map(|p| p.name.clone())
         .collect();
-    let path = results::free_path(&results::result_path(
-        &request.out,
-        &space_name,
-        &request.expiry,
-        &mode,
-        &spec,
-        config.title.as_deref(),
-        request.runs,
-    ));
+    let key = serde_json::json!({
+        "objective": objective.label(),
+        "space": names,
+        "mode": mode,
+        "spec": spec,
+        "arms": plan.arms,
+        "config": config,
+        "expiry": request.expiry,
+        "seed": request.seed,
+        "runs": request.runs,
+    })
+    .to_string();
+    let store_path = request.out.join(STORE_FILE);
+    let store_error = |e: crate::store::StoreError| ExperimentError::Invalid(e.to_string());
+    let store = Store::open(&store_path).map_err(store_error)?;
+    let stored = if request.resume {
+        store
+            .unfinished(&key)
+            .map_err(store_error)?
+            .ok_or_else(|| {
+                ExperimentError::Invalid(format!(
+                    "--resume: no interrupted experiment with these settings in {}",
+                    store_path.display()
+                ))
+            })?
+    } else {
+        let path = results::free_path(&results::result_path(
+            &request.out,
+            &space_name,
+            &request.expiry,
+            &mode,
+            &spec,
+            config.title.as_deref(),
+            request.runs,
+        ));
+        store
+            .create(&key, &path.to_string_lossy())
+            .map_err(store_error)?
+    };
+    let path = PathBuf::from(&stored.results_file);
     let mut runs_json = Vec::new();
     let mut summaries = Vec::new();
     for index in 0..request.runs {
         let seed = experiment::run_seed(request.seed, index);
-        let record = experiment::run(host, objective.as_mut(), &plan, seed, |it| {
-            progress(index, it)
-        })?;
+        store
+            .start_run(stored.id, index, seed)
+            .map_err(store_error)?;
+        let prior = store.trials(stored.id, index).map_err(store_error)?;
+        let mut sink = |i: usize, trial: &crate::store::StoredTrial| {
+            store
+                .record_trial(stored.id, index, i, trial)
+                .map_err(|e| e.to_string())?;
+            progress(index, &trial.iteration);
+            Ok(())
+        };
+        let record = experiment::run(host, objective.as_mut(), &plan, seed, &prior, &mut sink)?;
+        store
+            .finish_run(stored.id, index, &record.stop_reason)
+            .map_err(store_error)?;
         runs_json.push(results::run_json(&record, &names));
         results::write(&path, &runs_json).map_err(|e| {
             ExperimentError::Invalid(format!("cannot write {}: {e}", path.display()))
@@ -211,6 +282,7 @@ pub fn run(
             stop_reason: record.stop_reason.clone(),
         });
     }
+    store.finish(stored.id).map_err(store_error)?;
     Ok(Summary {
         results_file: path,
         objective: objective.label(),

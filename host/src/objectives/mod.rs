@@ -1,7 +1,8 @@
-//! What evaluates a configuration: surrogate lookup tables (`surrogate:NAME`) and built-in
-//! test functions with known optima (`fn:NAME`). The run loop (next) drives them through one
-//! trait; the user's training command (`cmd:`) and remote workers (`remote:`) come with it.
+//! What evaluates a configuration, behind one trait: surrogate lookup tables
+//! (`surrogate:NAME`), built-in test functions with known optima (`fn:NAME`), and the user's
+//! training command (`cmd:PROGRAM ARGS`). Remote workers (`remote:`) come with the service.
 
+pub mod command;
 pub mod functions;
 pub mod surrogate;
 
@@ -32,6 +33,8 @@ pub struct Evaluation {
     pub cost: f64,
     /// Epochs trained, when the objective has epochs.
     pub epochs: Option<usize>,
+    /// Why the trial failed (its value is then NaN, not a measurement).
+    pub failure: Option<String>,
 }
 
 /// Something that evaluates configurations.
@@ -103,6 +106,7 @@ impl Objective for TableObjective {
             params: self.table.params(row).to_vec(),
             cost: self.table.times(row)[epochs - 1],
             epochs: Some(epochs),
+            failure: None,
         })
     }
 
@@ -165,6 +169,7 @@ impl Objective for FunctionObjective {
             params,
             cost: 0.0,
             epochs: None,
+            failure: None,
         })
     }
 
@@ -173,13 +178,23 @@ impl Objective for FunctionObjective {
     }
 }
 
-/// Resolves `surrogate:NAME` (the embedded default, or a table in `table_dir`) or
-/// `fn:NAME`; the error lists what exists.
+/// Resolves `surrogate:NAME` (the embedded default, or a table in `table_dir`), `fn:NAME`,
+/// or `cmd:PROGRAM ARGS` (which needs `space`); the error lists what exists.
 pub fn resolve(
     spec: &str,
     table_dir: Option<&std::path::Path>,
+    space: Option<Space>,
+    timeout: std::time::Duration,
 ) -> Result<Box<dyn Objective>, String> {
     match spec.split_once(':') {
+        Some(("cmd", command)) => {
+            let space = space.ok_or_else(|| {
+                "a cmd: objective needs a search space: pass --space hp_conf/NAME.json".to_string()
+            })?;
+            Ok(Box::new(command::CommandObjective::new(
+                command, space, timeout,
+            )?))
+        }
         Some(("surrogate", name)) => {
             if let Some(dir) = table_dir {
                 let csv = dir.join(format!("{name}.csv"));
@@ -205,7 +220,7 @@ pub fn resolve(
             name,
         )?))),
         _ => Err(format!(
-            "objective '{spec}': expected surrogate:NAME or fn:NAME"
+            "objective '{spec}': expected surrogate:NAME, fn:NAME or cmd:PROGRAM ARGS"
         )),
     }
 }

@@ -1,0 +1,321 @@
+//! The experiment store: an embedded SQLite database (WAL) of experiments, runs and trials.
+//!
+//! Invariants: every completed trial is committed before the next iteration starts (an
+//! autocommit insert, durable against a killed process in WAL mode); the store is the source
+//! of truth for `--resume` (plugin state is a cache rebuilt from it); an experiment is found
+//! again by its key, the canonical JSON of everything that determines its runs.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
+
+use crate::experiment::Iteration;
+
+/// A store error, naming the database file.
+#[derive(Debug, thiserror::Error)]
+#[error("store {path}: {source}")]
+pub struct StoreError {
+    /// The database file.
+    pub path: String,
+    /// The cause.
+    #[source]
+    pub source: rusqlite::Error,
+}
+
+/// A trial read back from the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredTrial {
+    /// The iteration as recorded.
+    pub iteration: Iteration,
+    /// The encoded point.
+    pub x: Vec<f64>,
+    /// The strategy's state after this trial, if the run has a strategy.
+    pub strategy_state: Option<Vec<u8>>,
+    /// Why the trial failed, if it did.
+    pub failure: Option<String>,
+}
+
+/// An experiment in the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredExperiment {
+    /// Row id.
+    pub id: i64,
+    /// The results file it writes.
+    pub results_file: String,
+    /// Whether every run finished.
+    pub finished: bool,
+}
+
+/// The store.
+pub struct Store {
+    conn: Connection,
+    path: String,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS experiments (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,
+    results_file TEXT NOT NULL,
+    finished INTEGER NOT NULL DEFAULT 0,
+    created TEXT NOT NULL DEFAULT (datetime('now'))
+);
+CREATE TABLE IF NOT EXISTS runs (
+    experiment INTEGER NOT NULL REFERENCES experiments(id),
+    run INTEGER NOT NULL,
+    seed INTEGER NOT NULL,
+    stop_reason TEXT,
+    PRIMARY KEY (experiment, run)
+);
+CREATE TABLE IF NOT EXISTS trials (
+    experiment INTEGER NOT NULL REFERENCES experiments(id),
+    run INTEGER NOT NULL,
+    iteration INTEGER NOT NULL,
+    row_index INTEGER,
+    params TEXT NOT NULL,
+    x TEXT NOT NULL,
+    value REAL,
+    exec_time REAL NOT NULL,
+    opt_time REAL NOT NULL,
+    arm TEXT NOT NULL,
+    epochs INTEGER,
+    failure TEXT,
+    strategy_state BLOB,
+    PRIMARY KEY (experiment, run, iteration)
+);
+";
+
+impl Store {
+    /// Opens (creating) the store at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let label = path.display().to_string();
+        let wrap = |source| StoreError {
+            path: label.clone(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let conn = Connection::open(path).map_err(wrap)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(wrap)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(wrap)?;
+        conn.execute_batch(SCHEMA).map_err(wrap)?;
+        Ok(Store { conn, path: label })
+    }
+
+    fn wrap(&self, source: rusqlite::Error) -> StoreError {
+        StoreError {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// The newest unfinished experiment with this key.
+    pub fn unfinished(&self, key: &str) -> Result<Option<StoredExperiment>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT id, results_file FROM experiments WHERE key = ?1 AND finished = 0 \
+                 ORDER BY id DESC LIMIT 1",
+                params![key],
+                |r| {
+                    Ok(StoredExperiment {
+                        id: r.get(0)?,
+                        results_file: r.get(1)?,
+                        finished: false,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.wrap(e))
+    }
+
+    /// Records a new experiment.
+    pub fn create(&self, key: &str, results_file: &str) -> Result<StoredExperiment, StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO experiments (key, results_file) VALUES (?1, ?2)",
+                params![key, results_file],
+            )
+            .map_err(|e| self.wrap(e))?;
+        Ok(StoredExperiment {
+            id: self.conn.last_insert_rowid(),
+            results_file: results_file.to_string(),
+            finished: false,
+        })
+    }
+
+    /// Records that run `run` started with `seed` (idempotent).
+    pub fn start_run(&self, experiment: i64, run: usize, seed: u64) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO runs (experiment, run, seed) VALUES (?1, ?2, ?3)",
+                params![experiment, run as i64, seed as i64],
+            )
+            .map(|_| ())
+            .map_err(|e| self.wrap(e))
+    }
+
+    /// Why run `run` stopped, when it finished.
+    pub fn run_stop_reason(
+        &self,
+        experiment: i64,
+        run: usize,
+    ) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT stop_reason FROM runs WHERE experiment = ?1 AND run = ?2",
+                params![experiment, run as i64],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(|e| self.wrap(e))
+    }
+
+    /// Commits one completed trial.
+    pub fn record_trial(
+        &self,
+        experiment: i64,
+        run: usize,
+        index: usize,
+        trial: &StoredTrial,
+    ) -> Result<(), StoreError> {
+        let it = &trial.iteration;
+        self.conn
+            .execute(
+                "INSERT INTO trials (experiment, run, iteration, row_index, params, x, value, \
+                 exec_time, opt_time, arm, epochs, failure, strategy_state) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                params![
+                    experiment,
+                    run as i64,
+                    index as i64,
+                    it.row.map(|r| r as i64),
+                    Value::from(it.params.clone()).to_string(),
+                    Value::from(trial.x.clone()).to_string(),
+                    it.value.is_finite().then_some(it.value),
+                    it.exec_time,
+                    it.opt_time,
+                    it.arm,
+                    it.epochs.map(|e| e as i64),
+                    trial.failure,
+                    trial.strategy_state,
+                ],
+            )
+            .map(|_| ())
+            .map_err(|e| self.wrap(e))
+    }
+
+    /// The trials of a run, in order.
+    pub fn trials(&self, experiment: i64, run: usize) -> Result<Vec<StoredTrial>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT row_index, params, x, value, exec_time, opt_time, arm, epochs, failure, \
+                 strategy_state FROM trials WHERE experiment = ?1 AND run = ?2 ORDER BY iteration",
+            )
+            .map_err(|e| self.wrap(e))?;
+        let rows = stmt
+            .query_map(params![experiment, run as i64], |r| {
+                let params: String = r.get(1)?;
+                let x: String = r.get(2)?;
+                Ok(StoredTrial {
+                    iteration: Iteration {
+                        row: r.get::<_, Option<i64>>(0)?.map(|v| v as usize),
+                        params: serde_json::from_str(&params).unwrap_or_default(),
+                        value: r.get::<_, Option<f64>>(3)?.unwrap_or(f64::NAN),
+                        exec_time: r.get(4)?,
+                        opt_time: r.get(5)?,
+                        arm: r.get(6)?,
+                        epochs: r.get::<_, Option<i64>>(7)?.map(|v| v as usize),
+                    },
+                    x: serde_json::from_str(&x).unwrap_or_default(),
+                    failure: r.get(8)?,
+                    strategy_state: r.get(9)?,
+                })
+            })
+            .map_err(|e| self.wrap(e))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.wrap(e))
+    }
+
+    /// Marks run `run` finished.
+    pub fn finish_run(
+        &self,
+        experiment: i64,
+        run: usize,
+        stop_reason: &str,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE runs SET stop_reason = ?3 WHERE experiment = ?1 AND run = ?2",
+                params![experiment, run as i64, stop_reason],
+            )
+            .map(|_| ())
+            .map_err(|e| self.wrap(e))
+    }
+
+    /// Marks the experiment finished.
+    pub fn finish(&self, experiment: i64) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE experiments SET finished = 1 WHERE id = ?1",
+                params![experiment],
+            )
+            .map(|_| ())
+            .map_err(|e| self.wrap(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trial(i: usize) -> StoredTrial {
+        StoredTrial {
+            iteration: Iteration {
+                row: Some(i),
+                params: vec![Value::from(i), Value::from("relu")],
+                value: if i == 1 { f64::NAN } else { i as f64 / 10.0 },
+                exec_time: 1.5,
+                opt_time: 0.01,
+                arm: "RANDOM/RANDOM".into(),
+                epochs: Some(30),
+            },
+            x: vec![0.25, 1.0],
+            strategy_state: Some(vec![i as u8]),
+            failure: (i == 1).then(|| "exited with 1".to_string()),
+        }
+    }
+
+    #[test]
+    fn trials_round_trip_and_experiments_are_found_by_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite");
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.unfinished("k").unwrap(), None);
+        let e = store.create("k", "results/x.json").unwrap();
+        store.start_run(e.id, 0, 99).unwrap();
+        for i in 0..3 {
+            store.record_trial(e.id, 0, i, &trial(i)).unwrap();
+        }
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.unfinished("k").unwrap().unwrap().id, e.id);
+        let got = store.trials(e.id, 0).unwrap();
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[2], trial(2));
+        assert!(got[1].iteration.value.is_nan());
+        assert_eq!(got[1].failure.as_deref(), Some("exited with 1"));
+        store.finish_run(e.id, 0, "done").unwrap();
+        assert_eq!(
+            store.run_stop_reason(e.id, 0).unwrap().as_deref(),
+            Some("done")
+        );
+        store.finish(e.id).unwrap();
+        assert_eq!(store.unfinished("k").unwrap(), None);
+    }
+}
