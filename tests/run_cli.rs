@@ -465,3 +465,30 @@ fn a_run_killed_mid_way_resumes_without_losing_a_trial() {
     assert_eq!(again.status.code(), Some(2));
     assert!(stderr(&again).contains("no interrupted experiment"));
 }
+
+#[test]
+fn results_can_be_listed_shown_and_exported() {
+    let home = Home::new();
+    let out = tempfile::tempdir().unwrap();
+    run_json(
+        &home,
+        out.path(),
+        &["-m", "RANDOM", "--evals", "12", "--runs", "2"],
+    );
+    let o = out.path().to_str().unwrap();
+    let list = home.hpo(&["results", "--out", o, "list"]);
+    assert!(list.status.success(), "{}", stderr(&list));
+    let text = stdout(&list);
+    assert!(text.contains("finished") && text.contains("24"), "{text}");
+    let show = stdout(&home.hpo(&["results", "--out", o, "show", "1"]));
+    assert!(
+        show.contains("run 0") && show.contains("run 1") && show.contains("12 trials"),
+        "{show}"
+    );
+    let export = stdout(&home.hpo(&["results", "--out", o, "export", "1"]));
+    assert_eq!(export.lines().count(), 1 + 24, "{export}");
+    assert!(export.starts_with("experiment,run,iteration,arm,value"));
+    let missing = home.hpo(&["results", "--out", o, "show", "9"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("no experiment 9"));
+}

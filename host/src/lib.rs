@@ -11,6 +11,7 @@
 //! - [`run_config`]: run configurations (`run_conf`).
 //! - [`experiment`]: the run loop.
 //! - [`results`]: the seed-compatible results file.
+//! - [`results_cmd`]: `hpo results list | show | export` over the store.
 //! - [`runner`]: `hpo run`: plan, repeated runs, results, summary.
 //! - [`store`]: the SQLite experiment store behind `--resume`.
 //!
@@ -25,6 +26,7 @@ pub mod objectives;
 pub mod plugins;
 pub mod pool;
 pub mod results;
+pub mod results_cmd;
 pub mod run_config;
 pub mod runner;
 pub mod sessions;

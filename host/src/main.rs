@@ -10,6 +10,7 @@ use hpo_host::experiment::Expiry;
 use hpo_host::home;
 use hpo_host::loader::WasmRuntime;
 use hpo_host::plugins::{InstallOptions, PluginHost};
+use hpo_host::results_cmd;
 use hpo_host::runner::{self, RunRequest};
 
 mod progress;
@@ -36,6 +37,30 @@ enum Command {
     Plugin(PluginCommand),
     /// Run an experiment (default: a diversified run on the bundled surrogate table).
     Run(Box<RunArgs>),
+    /// Read the experiment store: list, show, export.
+    Results {
+        /// The results directory `hpo run` wrote to.
+        #[arg(long, default_value = "results", global = true)]
+        out: PathBuf,
+        #[command(subcommand)]
+        command: ResultsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ResultsCommand {
+    /// List the experiments in the store.
+    List,
+    /// Show one experiment: settings and, per run, the best value.
+    Show {
+        /// The experiment's id (see `hpo results list`).
+        id: i64,
+    },
+    /// Export every trial of an experiment as CSV on stdout.
+    Export {
+        /// The experiment's id.
+        id: i64,
+    },
 }
 
 /// `hpo run`: the seed's flags (`-m -s -e -eg -et -c -rc -hc -w -r -p -tp`, with `=` or a
@@ -224,6 +249,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Plugin(command) => plugin_command(command, cli.registry),
         Command::Run(args) => run_command(*args, cli.registry),
+        Command::Results { out, command } => {
+            let store = out.join(runner::STORE_FILE);
+            let text = match command {
+                ResultsCommand::List => results_cmd::list(&store)?,
+                ResultsCommand::Show { id } => results_cmd::show(&store, id)?,
+                ResultsCommand::Export { id } => results_cmd::export_csv(&store, id)?,
+            };
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -47,6 +47,25 @@ pub struct StoredExperiment {
     pub finished: bool,
 }
 
+/// One experiment in a listing.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ExperimentListing {
+    /// Row id.
+    pub id: i64,
+    /// When it was created (UTC).
+    pub created: String,
+    /// Its results file.
+    pub results_file: String,
+    /// Whether every run finished.
+    pub finished: bool,
+    /// Runs started.
+    pub runs: i64,
+    /// Trials recorded.
+    pub trials: i64,
+    /// The experiment's key (its settings, as JSON).
+    pub key: String,
+}
+
 /// The store.
 pub struct Store {
     conn: Connection,
@@ -255,6 +274,53 @@ impl Store {
                 params![experiment, run as i64, stop_reason],
             )
             .map(|_| ())
+            .map_err(|e| self.wrap(e))
+    }
+
+    /// Every experiment, oldest first.
+    pub fn experiments(&self) -> Result<Vec<ExperimentListing>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT e.id, e.created, e.results_file, e.finished, e.key, \
+                 (SELECT COUNT(*) FROM runs r WHERE r.experiment = e.id), \
+                 (SELECT COUNT(*) FROM trials t WHERE t.experiment = e.id) \
+                 FROM experiments e ORDER BY e.id",
+            )
+            .map_err(|e| self.wrap(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(ExperimentListing {
+                    id: r.get(0)?,
+                    created: r.get(1)?,
+                    results_file: r.get(2)?,
+                    finished: r.get::<_, i64>(3)? != 0,
+                    key: r.get(4)?,
+                    runs: r.get(5)?,
+                    trials: r.get(6)?,
+                })
+            })
+            .map_err(|e| self.wrap(e))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.wrap(e))
+    }
+
+    /// The runs of an experiment: (run index, seed, stop reason if finished).
+    pub fn runs(&self, experiment: i64) -> Result<Vec<(usize, u64, Option<String>)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT run, seed, stop_reason FROM runs WHERE experiment = ?1 ORDER BY run")
+            .map_err(|e| self.wrap(e))?;
+        let rows = stmt
+            .query_map(params![experiment], |r| {
+                Ok((
+                    r.get::<_, i64>(0)? as usize,
+                    r.get::<_, i64>(1)? as u64,
+                    r.get::<_, Option<String>>(2)?,
+                ))
+            })
+            .map_err(|e| self.wrap(e))?;
+        rows.collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.wrap(e))
     }
 
