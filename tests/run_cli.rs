@@ -492,3 +492,76 @@ fn results_can_be_listed_shown_and_exported() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(stderr(&missing).contains("no experiment 9"));
 }
+
+#[test]
+fn every_strategy_runs_end_to_end_over_a_bundled_and_a_wasm_arm() {
+    let home = Home::new();
+    let installed = home.hpo(&[
+        "plugin",
+        "install",
+        wasm("example_local_search").to_str().unwrap(),
+    ]);
+    assert!(installed.status.success(), "{}", stderr(&installed));
+    let conf = home.path().join("div.json");
+    std::fs::write(
+        &conf,
+        r#"{"title": "mix", "eta": 1.0, "init_eps": 0.5, "decay_factor": 2, "time_unit": "M",
+            "arms": [{"model": "RANDOM", "acq_func": "RANDOM"}, {"model": "LOCAL", "acq_func": "NEAREST"}]}"#,
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    for strategy in [
+        "SEQ",
+        "RANDOM",
+        "HEDGE",
+        "BO-HEDGE",
+        "BO-HEDGE-T",
+        "BO-HEDGE-LE",
+        "BO-HEDGE-LET",
+        "EG",
+        "EG-LE",
+        "GT",
+        "GT-LE",
+        "SKO",
+    ] {
+        let summary = run_json(
+            &home,
+            out.path(),
+            &[
+                "--arms",
+                conf.to_str().unwrap(),
+                "-m",
+                "DIV",
+                "-s",
+                strategy,
+                "--evals",
+                "24",
+            ],
+        );
+        let run = &results_file(&summary)["0"];
+        let trace = run["select_trace"].as_array().unwrap();
+        assert_eq!(trace.len(), 24, "{strategy}");
+        let counts: Vec<u64> = run["count_arr"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_u64().unwrap())
+            .collect();
+        assert_eq!(counts.iter().sum::<u64>(), 24, "{strategy}");
+        assert!(
+            counts.iter().all(|&c| c > 0),
+            "{strategy}: every arm is tried: {counts:?}"
+        );
+        assert!(
+            run["failures"].as_object().unwrap().is_empty(),
+            "{strategy}: {}",
+            run["failures"]
+        );
+        assert!(
+            summary["results_file"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("DIV-{strategy}.mix"))
+        );
+    }
+}

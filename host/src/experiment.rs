@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use hpo_plugin_api::types::{
     ArmConfig, ArmStat, Feedback, Matrix, ObservationStatus, Observations, ProposeRequest,
-    SelectRequest, StrategyConfig,
+    Proposed, SelectRequest, StrategyConfig,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -319,8 +319,10 @@ pub fn run(
     };
 
     let mut stats = vec![ArmStat::default(); plan.arms.len()];
-    let mut consecutive_failures = vec![0u32; plan.arms.len()];
-    let mut failures: BTreeMap<String, (u32, String)> = BTreeMap::new();
+    let mut health = ArmHealth::new(plan.arms.len());
+    let nominating = strategy
+        .as_ref()
+        .is_some_and(StrategySession::wants_nominations);
     let mut candidates: Vec<u32> = (0..pool.rows() as u32).collect();
     let mut iterations: Vec<Iteration> = Vec::new();
     let mut best = f64::INFINITY;
@@ -389,6 +391,26 @@ pub fn run(
         }
         let started = Instant::now();
         let iteration = iterations.len() as u32;
+        // BO-HEDGE: every arm nominates a point before the strategy draws one.
+        let mut nominees: Vec<Option<Proposed>> = vec![None; plan.arms.len()];
+        if nominating {
+            for a in 0..plan.arms.len() {
+                if stats[a].suspended {
+                    continue;
+                }
+                match propose_one(
+                    &mut models[arm_model[a]].session,
+                    &plan.arms[a],
+                    &candidates,
+                    dims,
+                    run_seed(seed, iterations.len()),
+                    allow_off_pool,
+                ) {
+                    Ok(p) => nominees[a] = Some(p),
+                    Err(e) => health.failed(a, &arm_names[a], &e, &mut stats),
+                }
+            }
+        }
         let ranking: Vec<u32> = match strategy.as_mut() {
             Some(s) => s.select(&SelectRequest {
                 iteration,
@@ -403,41 +425,31 @@ pub fn run(
             if stats[a].suspended {
                 continue;
             }
-            let request = ProposeRequest {
-                acquisition: plan.arms[a].acq_func.clone(),
-                candidates: candidates.clone(),
-                pending: Matrix::empty(dims as u32),
-                n: 1,
-                seed: run_seed(seed, iterations.len()),
-                allow_off_pool,
+            let proposal = if nominating {
+                nominees[a].clone()
+            } else {
+                propose_one(
+                    &mut models[arm_model[a]].session,
+                    &plan.arms[a],
+                    &candidates,
+                    dims,
+                    run_seed(seed, iterations.len()),
+                    allow_off_pool,
+                )
+                .map_err(|e| health.failed(a, &arm_names[a], &e, &mut stats))
+                .ok()
             };
-            match models[arm_model[a]].session.propose(&request) {
-                Ok(mut proposed) if !proposed.is_empty() => {
-                    consecutive_failures[a] = 0;
-                    chosen = Some((a, proposed.swap_remove(0)));
-                    break;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!("{e}");
-                    stats[a].failures += 1;
-                    consecutive_failures[a] += 1;
-                    let entry = failures
-                        .entry(arm_names[a].clone())
-                        .or_insert((0, String::new()));
-                    entry.0 += 1;
-                    entry.1 = e.to_string();
-                    if consecutive_failures[a] >= SUSPEND_AFTER {
-                        stats[a].suspended = true;
-                        tracing::warn!(arm = %arm_names[a], "suspended for the rest of the run");
-                    }
-                }
+            if let Some(p) = proposal {
+                health.succeeded(a);
+                chosen = Some((a, p));
+                break;
             }
         }
         let Some((arm, proposal)) = chosen else {
             stop_reason = format!(
                 "every arm failed at iteration {iteration}: {}",
-                failures
+                health
+                    .failures
                     .iter()
                     .map(|(a, (_, why))| format!("{a}: {why}"))
                     .collect::<Vec<_>>()
@@ -488,11 +500,16 @@ pub fn run(
         stats[arm].total_reward += reward;
         cum_exec += evaluation.cost;
         cum_opt += opt_time;
+        let gains = if nominating {
+            nomination_gains(&mut models, &nominees, &pool)
+        } else {
+            vec![]
+        };
         if let Some(s) = strategy.as_mut() {
             s.update(&Feedback {
                 chosen: arm as u32,
                 reward,
-                gains: vec![],
+                gains,
                 elapsed: cum_exec + cum_opt,
             })?;
         }
@@ -538,9 +555,104 @@ pub fn run(
             })
             .collect(),
         arm_names,
-        failures,
+        failures: health.failures,
         stop_reason,
     })
+}
+
+/// Failure bookkeeping of the arms: counts, last reasons, suspension.
+struct ArmHealth {
+    consecutive: Vec<u32>,
+    failures: BTreeMap<String, (u32, String)>,
+}
+
+impl ArmHealth {
+    fn new(arms: usize) -> Self {
+        ArmHealth {
+            consecutive: vec![0; arms],
+            failures: BTreeMap::new(),
+        }
+    }
+
+    fn succeeded(&mut self, arm: usize) {
+        self.consecutive[arm] = 0;
+    }
+
+    /// Records a failure; the arm is suspended after [`SUSPEND_AFTER`] in a row.
+    fn failed(&mut self, arm: usize, name: &str, error: &SessionError, stats: &mut [ArmStat]) {
+        tracing::warn!("{error}");
+        stats[arm].failures += 1;
+        self.consecutive[arm] += 1;
+        let entry = self
+            .failures
+            .entry(name.to_string())
+            .or_insert((0, String::new()));
+        entry.0 += 1;
+        entry.1 = error.to_string();
+        if self.consecutive[arm] >= SUSPEND_AFTER {
+            stats[arm].suspended = true;
+            tracing::warn!(arm = %name, "suspended for the rest of the run");
+        }
+    }
+}
+
+/// Asks one arm for one proposal.
+fn propose_one(
+    session: &mut ArmSession,
+    arm: &ArmRef,
+    candidates: &[u32],
+    dims: usize,
+    seed: u64,
+    allow_off_pool: bool,
+) -> Result<Proposed, SessionError> {
+    let request = ProposeRequest {
+        acquisition: arm.acq_func.clone(),
+        candidates: candidates.to_vec(),
+        pending: Matrix::empty(dims as u32),
+        n: 1,
+        seed,
+        allow_off_pool,
+    };
+    let mut proposed = session.propose(&request)?;
+    // check_proposals guarantees one proposal when one was asked for and any can be made.
+    Ok(proposed.swap_remove(0))
+}
+
+/// BO-HEDGE's gains: every nominee scored by one reference model after the observation
+/// (the first model that predicts), as GP-Hedge scores every acquisition's nominee under
+/// its one GP. Gain = the negated predicted value; arms without a nominee get NaN (no gain).
+fn nomination_gains(
+    models: &mut [ModelSession],
+    nominees: &[Option<Proposed>],
+    pool: &Matrix,
+) -> Vec<f64> {
+    let points: Vec<(usize, Vec<f64>)> = nominees
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| {
+            n.as_ref().map(|p| match p.pool_index {
+                Some(row) => (i, pool.row(row as usize).to_vec()),
+                None => (i, p.point.clone()),
+            })
+        })
+        .collect();
+    let mut gains = vec![f64::NAN; nominees.len()];
+    if points.is_empty() {
+        return gains;
+    }
+    let matrix = Matrix {
+        cols: pool.cols,
+        data: points.iter().flat_map(|(_, x)| x.iter().copied()).collect(),
+    };
+    for model in models.iter_mut() {
+        if let Ok(prediction) = model.session.predict(&matrix) {
+            for ((arm, _), mean) in points.iter().zip(prediction.mean) {
+                gains[*arm] = -mean;
+            }
+            break;
+        }
+    }
+    gains
 }
 
 fn expired(expiry: &Expiry, evals: usize, elapsed: f64, best: f64) -> Option<String> {

@@ -279,8 +279,13 @@ fn run_command(args: RunArgs, registry: Option<PathBuf>) -> anyhow::Result<ExitC
         .map(runner::parse_duration)
         .transpose()
         .map_err(anyhow::Error::msg)?;
+    // Errors and accuracies live in [0, 1]; a test function's or a command's values are any
+    // finite number.
+    let bounded = args.config_name.is_some()
+        || args.objective.starts_with("surrogate:")
+        || args.goal_metric == "accuracy";
     let goal = match (args.goal, args.goal_metric.as_str()) {
-        (Some(g), _) if !(0.0..=1.0).contains(&g) => {
+        (Some(g), _) if !g.is_finite() || (bounded && !(0.0..=1.0).contains(&g)) => {
             anyhow::bail!("--goal {g} is outside the metric's range [0, 1]")
         }
         (Some(g), "accuracy") => Some(1.0 - g),

@@ -1,38 +1,66 @@
-//! The `bandit` plugin: strategies that pick, iteration by iteration, which arm proposes.
+//! The `bandit` plugin: the strategies that pick, iteration by iteration, which arm
+//! proposes. Rewards arrive in the host's higher-is-better unit (the negated objective value).
 //!
-//! - `SEQ`: round robin over the arms not suspended, continuing after the arm that was
-//!   actually evaluated (when the host fell back down the ranking).
-//! - `RANDOM`: a uniformly random order of the arms not suspended, seeded.
+//! | strategy | module |
+//! |---|---|
+//! | `SEQ`, `RANDOM` | [`simple`] |
+//! | `HEDGE`, `BO-HEDGE`, `BO-HEDGE-T`, `BO-HEDGE-LE`, `BO-HEDGE-LET` | [`hedge`] |
+//! | `EG`, `EG-LE`, `GT`, `GT-LE` | [`greedy`] |
+//! | `SKO` | [`knockout`] |
 //!
 //! Every strategy accepts the run configuration's bandit options (`eta`, `init_eps`,
-//! `decay_factor`, `time_unit`), typed and checked; an unknown option is an error.
+//! `decay_factor`, `time_unit` in seconds), typed and checked; an unknown option is an error.
+//! State lives for the whole run and survives `--resume` through `snapshot`/`restore`.
+
+pub mod common;
+pub mod greedy;
+pub mod hedge;
+pub mod knockout;
+pub mod simple;
 
 use hpo_plugin_api::sdk::{Plugin, StrategySession};
-use hpo_plugin_api::types::{
-    ComponentKind, Feedback, PluginDescription, SelectRequest, StrategyConfig,
-};
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
-use rand_chacha::ChaCha8Rng;
+use hpo_plugin_api::types::{ComponentKind, PluginDescription, StrategyConfig};
 use serde::{Deserialize, Serialize};
+
+use greedy::{Greedy, Schedule};
+use hedge::{Flavor, Hedge};
 
 /// The plugin type exported below.
 pub struct BanditPlugin;
 
 /// The strategies this plugin provides.
-pub const STRATEGIES: [&str; 2] = ["SEQ", "RANDOM"];
+pub const STRATEGIES: [&str; 13] = [
+    "SEQ",
+    "RANDOM",
+    "HEDGE",
+    "BO-HEDGE",
+    "BO-HEDGE-T",
+    "BO-HEDGE-LE",
+    "BO-HEDGE-LET",
+    "EG",
+    "EG-LE",
+    "GT",
+    "GT-LE",
+    "SKO",
+    "GP-HEDGE",
+];
+
+/// Default learning rate of `HEDGE` (the seed's).
+pub const HEDGE_ETA: f64 = 1.0;
+/// Default learning rate of the BO-HEDGE family (the seed's).
+pub const BO_HEDGE_ETA: f64 = 0.1;
 
 /// The run configuration's bandit options; every strategy accepts them all.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StrategyOptions {
-    /// Learning rate of the HEDGE family.
+    /// Learning rate of the Hedge family.
     pub eta: Option<f64>,
-    /// Initial exploration rate of the ε-greedy family.
+    /// Initial exploration rate of `EG`.
     pub init_eps: Option<f64>,
-    /// Decay of ε per iteration.
+    /// `EG`'s ε drops by 0.1 every `decay_factor`·#arms iterations.
     pub decay_factor: Option<f64>,
-    /// Time unit of GT's schedule, in seconds.
+    /// `GT`'s time unit, in seconds.
     pub time_unit: Option<f64>,
 }
 
@@ -54,7 +82,7 @@ impl StrategyOptions {
             (
                 "decay_factor",
                 options.decay_factor,
-                options.decay_factor.is_none_or(|v| v > 0.0 && v <= 1.0),
+                options.decay_factor.is_none_or(|v| v > 0.0),
             ),
             (
                 "time_unit",
@@ -92,108 +120,55 @@ impl Plugin for BanditPlugin {
     }
 
     fn open_strategy(config: StrategyConfig) -> Result<Box<dyn StrategySession>, String> {
-        StrategyOptions::parse(&config.options_json)?;
+        let o = StrategyOptions::parse(&config.options_json)?;
         let arms = config.arm_names.len();
         if arms == 0 {
             return Err("a strategy needs at least one arm".into());
         }
-        match config.name.as_str() {
-            "SEQ" => Ok(Box::new(Sequential { arms, next: 0 })),
-            "RANDOM" => Ok(Box::new(RandomOrder {
+        let seed = config.seed;
+        let bo = |observed, log_error| -> Box<dyn StrategySession> {
+            Box::new(Hedge::new(
+                Flavor::BoHedge {
+                    observed,
+                    log_error,
+                },
                 arms,
-                seed: config.seed,
-                draws: 0,
-            })),
-            other => Err(format!(
-                "the bandit plugin has no strategy '{other}' (it has {})",
-                STRATEGIES.join(", ")
+                o.eta.unwrap_or(BO_HEDGE_ETA),
+                seed,
+            ))
+        };
+        let eg = Schedule::Decay {
+            init_eps: o.init_eps.unwrap_or(1.0),
+            decay_factor: o.decay_factor.unwrap_or(5.0),
+        };
+        let gt = Schedule::Time {
+            unit_seconds: o.time_unit.unwrap_or(3600.0),
+        };
+        Ok(match config.name.as_str() {
+            "SEQ" => Box::new(simple::Sequential::new(arms)),
+            "RANDOM" => Box::new(simple::RandomOrder::new(arms, seed)),
+            "HEDGE" => Box::new(Hedge::new(
+                Flavor::Hedge,
+                arms,
+                o.eta.unwrap_or(HEDGE_ETA),
+                seed,
             )),
-        }
-    }
-}
-
-/// Arms not suspended, in index order.
-fn active_arms(request: &SelectRequest, arms: usize) -> Vec<u32> {
-    (0..arms as u32)
-        .filter(|&i| request.stats.get(i as usize).is_none_or(|s| !s.suspended))
-        .collect()
-}
-
-/// Round robin.
-struct Sequential {
-    arms: usize,
-    next: usize,
-}
-
-#[derive(Serialize, Deserialize)]
-struct SequentialState {
-    next: usize,
-}
-
-impl StrategySession for Sequential {
-    fn select(&mut self, request: SelectRequest) -> Result<Vec<u32>, String> {
-        let mut ranking = active_arms(&request, self.arms);
-        let start = ranking
-            .iter()
-            .position(|&i| i as usize >= self.next)
-            .unwrap_or(0);
-        ranking.rotate_left(start);
-        Ok(ranking)
-    }
-
-    fn update(&mut self, feedback: Feedback) -> Result<(), String> {
-        self.next = (feedback.chosen as usize + 1) % self.arms;
-        Ok(())
-    }
-
-    fn snapshot(&mut self) -> Result<Vec<u8>, String> {
-        serde_json::to_vec(&SequentialState { next: self.next }).map_err(|e| e.to_string())
-    }
-
-    fn restore(&mut self, state: &[u8]) -> Result<(), String> {
-        let s: SequentialState =
-            serde_json::from_slice(state).map_err(|e| format!("SEQ state: {e}"))?;
-        self.next = s.next % self.arms;
-        Ok(())
-    }
-}
-
-/// A fresh random order every iteration. The generator for draw `k` is derived from the
-/// seed and `k`, so the state is just the draw count.
-struct RandomOrder {
-    arms: usize,
-    seed: u64,
-    draws: u64,
-}
-
-#[derive(Serialize, Deserialize)]
-struct RandomOrderState {
-    draws: u64,
-}
-
-impl StrategySession for RandomOrder {
-    fn select(&mut self, request: SelectRequest) -> Result<Vec<u32>, String> {
-        let mut ranking = active_arms(&request, self.arms);
-        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
-        rng.set_stream(self.draws);
-        ranking.shuffle(&mut rng);
-        self.draws += 1;
-        Ok(ranking)
-    }
-
-    fn update(&mut self, _feedback: Feedback) -> Result<(), String> {
-        Ok(())
-    }
-
-    fn snapshot(&mut self) -> Result<Vec<u8>, String> {
-        serde_json::to_vec(&RandomOrderState { draws: self.draws }).map_err(|e| e.to_string())
-    }
-
-    fn restore(&mut self, state: &[u8]) -> Result<(), String> {
-        let s: RandomOrderState =
-            serde_json::from_slice(state).map_err(|e| format!("RANDOM state: {e}"))?;
-        self.draws = s.draws;
-        Ok(())
+            "BO-HEDGE" | "GP-HEDGE" => bo(false, false),
+            "BO-HEDGE-T" => bo(true, false),
+            "BO-HEDGE-LE" => bo(false, true),
+            "BO-HEDGE-LET" => bo(true, true),
+            "EG" => Box::new(Greedy::new(eg, false, arms, seed)),
+            "EG-LE" => Box::new(Greedy::new(eg, true, arms, seed)),
+            "GT" => Box::new(Greedy::new(gt, false, arms, seed)),
+            "GT-LE" => Box::new(Greedy::new(gt, true, arms, seed)),
+            "SKO" => Box::new(knockout::KnockOut::new(arms)),
+            other => {
+                return Err(format!(
+                    "the bandit plugin has no strategy '{other}' (it has {})",
+                    STRATEGIES.join(", ")
+                ));
+            }
+        })
     }
 }
 
@@ -202,7 +177,7 @@ hpo_plugin_api::export_plugin!(BanditPlugin);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hpo_plugin_api::types::ArmStat;
+    use hpo_plugin_api::types::{ArmStat, Feedback, SelectRequest};
 
     fn open(name: &str, arms: usize) -> Box<dyn StrategySession> {
         BanditPlugin::open_strategy(StrategyConfig {
@@ -233,6 +208,7 @@ mod tests {
                 let chosen = s.select(request(suspended, 3)).unwrap()[0];
                 s.update(Feedback {
                     chosen,
+                    gains: vec![0.0; 3],
                     ..Feedback::default()
                 })
                 .unwrap();
@@ -264,27 +240,51 @@ mod tests {
     }
 
     #[test]
-    fn random_ranks_every_active_arm_once_and_is_seeded() {
-        let a = run(open("RANDOM", 3).as_mut(), 50, &[2]);
-        let b = run(open("RANDOM", 3).as_mut(), 50, &[2]);
-        assert_eq!(a, b);
-        assert!(a.iter().all(|&i| i < 2));
-        assert!(a.contains(&0) && a.contains(&1));
-        let mut s = open("RANDOM", 3);
-        let mut r = s.select(request(&[], 3)).unwrap();
-        r.sort();
-        assert_eq!(r, vec![0, 1, 2]);
+    fn every_strategy_ranks_each_active_arm_once_and_skips_suspended_ones() {
+        for name in STRATEGIES {
+            let mut s = open(name, 3);
+            for _ in 0..20 {
+                let mut r = s.select(request(&[1], 3)).unwrap();
+                let chosen = r[0];
+                r.sort();
+                assert_eq!(r, vec![0, 2], "{name}");
+                s.update(Feedback {
+                    chosen,
+                    reward: -0.5,
+                    gains: vec![-0.5; 3],
+                    elapsed: 1.0,
+                })
+                .unwrap();
+            }
+        }
     }
 
     #[test]
-    fn snapshot_restores_the_position() {
-        let mut s = open("RANDOM", 3);
-        run(s.as_mut(), 5, &[]);
-        let state = s.snapshot().unwrap();
-        let next = run(s.as_mut(), 5, &[]);
-        let mut t = open("RANDOM", 3);
-        t.restore(&state).unwrap();
-        assert_eq!(run(t.as_mut(), 5, &[]), next);
+    fn every_strategy_is_seeded_and_resumes_from_its_snapshot() {
+        for name in STRATEGIES {
+            let a = run(open(name, 3).as_mut(), 30, &[]);
+            let b = run(open(name, 3).as_mut(), 30, &[]);
+            assert_eq!(a, b, "{name}");
+            let mut s = open(name, 3);
+            run(s.as_mut(), 12, &[]);
+            let state = s.snapshot().unwrap();
+            let next = run(s.as_mut(), 12, &[]);
+            let mut t = open(name, 3);
+            t.restore(&state).unwrap();
+            assert_eq!(run(t.as_mut(), 12, &[]), next, "{name}");
+        }
+    }
+
+    #[test]
+    fn only_the_bo_hedge_family_wants_nominations() {
+        for name in STRATEGIES {
+            let wants = open(name, 3).wants_nominations();
+            assert_eq!(
+                wants,
+                name.starts_with("BO-HEDGE") || name == "GP-HEDGE",
+                "{name}"
+            );
+        }
     }
 
     #[test]
