@@ -565,3 +565,76 @@ fn every_strategy_runs_end_to_end_over_a_bundled_and_a_wasm_arm() {
         );
     }
 }
+
+#[test]
+fn bench_reports_success_rates_as_markdown_csv_json_and_svg() {
+    let home = Home::new();
+    let out = tempfile::tempdir().unwrap();
+    let arms = concat!(env!("CARGO_MANIFEST_DIR"), "/../run_conf/random.json");
+    let o = out.path().to_str().unwrap();
+    let result = home.hpo(&[
+        "bench",
+        "--strategies",
+        "DIV/SEQ,RANDOM/RANDOM",
+        "--arms",
+        arms,
+        "--runs",
+        "4",
+        "--budget",
+        "5m",
+        "--target",
+        "top100",
+        "--out",
+        o,
+    ]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let text = stdout(&result);
+    assert!(
+        text.contains("| DIV/SEQ | 4 |") && text.contains("| RANDOM/RANDOM | 4 |"),
+        "{text}"
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("bench.json")).unwrap())
+            .unwrap();
+    for s in report["strategies"].as_array().unwrap() {
+        let success = floats(&s["success"]);
+        assert!(
+            success.windows(2).all(|w| w[0] <= w[1]),
+            "success only grows with time"
+        );
+        let reached = s["reached"].as_u64().unwrap() as f64;
+        assert_eq!(*success.last().unwrap(), reached / 4.0);
+    }
+    // SEQ over a single random arm is random search: the same seeds give the same runs (times
+    // differ only by the measured optimizer time).
+    let times = |i: usize| -> Vec<f64> {
+        report["strategies"][i]["times_to_target"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_f64().unwrap_or(f64::INFINITY))
+            .collect()
+    };
+    for (a, b) in times(0).iter().zip(times(1)) {
+        assert!(a == &b || (a - b).abs() < 1.0, "{a} vs {b}");
+    }
+    let csv = std::fs::read_to_string(out.path().join("bench.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 2 * 8);
+    let svg = std::fs::read_to_string(out.path().join("bench.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("RANDOM/RANDOM"));
+    let bad = home.hpo(&[
+        "bench",
+        "--strategies",
+        "RANDOM/RANDOM",
+        "--objective",
+        "fn:branin",
+        "--out",
+        o,
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("only a table knows"),
+        "{}",
+        stderr(&bad)
+    );
+}

@@ -13,11 +13,13 @@
 //! - [`results`]: the seed-compatible results file.
 //! - [`results_cmd`]: `hpo results list | show | export` over the store.
 //! - [`runner`]: `hpo run`: plan, repeated runs, results, summary.
+//! - [`benchmark`]: `hpo bench`: the seed's evaluation protocol (success rate over time).
 //! - [`store`]: the SQLite experiment store behind `--resume`.
 //!
 //! The `hpo` binary (`main.rs`) only parses arguments and dispatches here; library code
 //! never prints.
 
+pub mod benchmark;
 pub mod bundled;
 pub mod experiment;
 pub mod home;

@@ -37,6 +37,8 @@ enum Command {
     Plugin(PluginCommand),
     /// Run an experiment (default: a diversified run on the bundled surrogate table).
     Run(Box<RunArgs>),
+    /// Compare strategies: repeated runs, success rate over time to reach a target.
+    Bench(Box<BenchArgs>),
     /// Read the experiment store: list, show, export.
     Results {
         /// The results directory `hpo run` wrote to.
@@ -45,6 +47,35 @@ enum Command {
         #[command(subcommand)]
         command: ResultsCommand,
     },
+}
+
+/// `hpo bench`: the seed's evaluation protocol.
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Strategies, comma-separated: DIV/<STRATEGY> (over --arms) or MODEL/ACQ.
+    #[arg(long, value_delimiter = ',', required = true)]
+    strategies: Vec<String>,
+    /// What to evaluate: surrogate:NAME or fn:NAME.
+    #[arg(long, default_value = "surrogate:digits-mlp")]
+    objective: String,
+    /// Run configuration with the arms of DIV strategies.
+    #[arg(long, value_name = "FILE")]
+    arms: Option<PathBuf>,
+    /// Runs per strategy.
+    #[arg(long, default_value_t = 50)]
+    runs: usize,
+    /// Time budget per run: seconds, or 30m, 2h, 1d.
+    #[arg(long, default_value = "2h")]
+    budget: String,
+    /// Target: topK (the K-th best value of the table) or a value (lower is better).
+    #[arg(long, default_value = "top10")]
+    target: String,
+    /// Experiment seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Where bench.md, bench.csv, bench.json and bench.svg go.
+    #[arg(long, default_value = "results/bench")]
+    out: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -249,6 +280,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Plugin(command) => plugin_command(command, cli.registry),
         Command::Run(args) => run_command(*args, cli.registry),
+        Command::Bench(args) => bench_command(*args, cli.registry),
         Command::Results { out, command } => {
             let store = out.join(runner::STORE_FILE);
             let text = match command {
@@ -345,6 +377,74 @@ fn run_command(args: RunArgs, registry: Option<PathBuf>) -> anyhow::Result<ExitC
     } else {
         print!("{}", summary_text(&summary));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_command(args: BenchArgs, registry: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let budget = runner::parse_duration(&args.budget).map_err(anyhow::Error::msg)?;
+    if args.runs == 0 {
+        anyhow::bail!("--runs must be at least 1");
+    }
+    let objective = hpo_host::objectives::resolve(
+        &args.objective,
+        Some(std::path::Path::new("data")),
+        None,
+        std::time::Duration::from_secs(3600),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let target = match args.target.strip_prefix("top") {
+        Some(k) => {
+            let k: usize = k.parse().map_err(|_| {
+                anyhow::anyhow!("--target {}: expected topK or a value", args.target)
+            })?;
+            objective.kth_best(k).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--target {}: only a table knows its K-th best value; give a value",
+                    args.target
+                )
+            })?
+        }
+        None => args
+            .target
+            .parse::<f64>()
+            .map_err(|_| anyhow::anyhow!("--target {}: expected topK or a value", args.target))?,
+    };
+    let config = match &args.arms {
+        Some(path) => hpo_host::run_config::RunConfig::from_file(path)?,
+        None => hpo_host::run_config::RunConfig::parse(
+            "(embedded) run_conf/arms.json",
+            hpo_host::run_config::DEFAULT_RUN_CONF,
+        )?,
+    };
+    let request = hpo_host::benchmark::BenchRequest {
+        strategies: args.strategies.clone(),
+        runs: args.runs,
+        budget,
+        target,
+        target_label: args.target.clone(),
+        seed: args.seed,
+        config,
+    };
+    let host = open_host(registry)?;
+    let label = objective.label();
+    let report = hpo_host::benchmark::run(&host, &request, &label, &|| objective.clone_box())?;
+    let markdown = hpo_host::benchmark::markdown(&report);
+    std::fs::create_dir_all(&args.out)?;
+    std::fs::write(args.out.join("bench.md"), &markdown)?;
+    std::fs::write(
+        args.out.join("bench.csv"),
+        hpo_host::benchmark::csv(&report),
+    )?;
+    std::fs::write(
+        args.out.join("bench.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
+    std::fs::write(
+        args.out.join("bench.svg"),
+        hpo_host::benchmark::svg(&report).map_err(anyhow::Error::msg)?,
+    )?;
+    print!("{markdown}");
+    println!("\nfiles: {}/bench.{{md,csv,json,svg}}", args.out.display());
     Ok(ExitCode::SUCCESS)
 }
 

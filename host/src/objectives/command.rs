@@ -20,6 +20,7 @@ use crate::space::Space;
 const STDERR_TAIL_LINES: usize = 20;
 
 /// A training command.
+#[derive(Clone)]
 pub struct CommandObjective {
     program: String,
     args: Vec<String>,
@@ -74,6 +75,10 @@ fn tail(text: &str) -> String {
 }
 
 impl Objective for CommandObjective {
+    fn clone_box(&self) -> Box<dyn Objective> {
+        Box::new(self.clone())
+    }
+
     fn label(&self) -> String {
         format!("cmd:{}", self.program)
     }

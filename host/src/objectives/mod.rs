@@ -38,7 +38,14 @@ pub struct Evaluation {
 }
 
 /// Something that evaluates configurations.
-pub trait Objective: Send {
+pub trait Objective: Send + Sync {
+    /// A fresh copy (each parallel run evaluates its own).
+    fn clone_box(&self) -> Box<dyn Objective>;
+    /// The k-th best value reachable (k = 1 is the best), when known (tables).
+    fn kth_best(&self, k: usize) -> Option<f64> {
+        let _ = k;
+        None
+    }
     /// A label for results and logs, e.g. `surrogate:digits-mlp`.
     fn label(&self) -> String;
     /// The search space.
@@ -53,6 +60,7 @@ pub trait Objective: Send {
 
 /// A surrogate table replayed as an objective: the final epoch's metric, its cumulative
 /// time as the cost. Only rows can be evaluated.
+#[derive(Clone)]
 pub struct TableObjective {
     table: SurrogateTable,
 }
@@ -77,6 +85,14 @@ impl TableObjective {
 }
 
 impl Objective for TableObjective {
+    fn clone_box(&self) -> Box<dyn Objective> {
+        Box::new(self.clone())
+    }
+
+    fn kth_best(&self, k: usize) -> Option<f64> {
+        Some(self.signed(self.table.kth_best(k)))
+    }
+
     fn label(&self) -> String {
         format!("surrogate:{}", self.table.name)
     }
@@ -116,6 +132,7 @@ impl Objective for TableObjective {
 }
 
 /// A test function as an objective over its box (continuous parameters `x0`, `x1`, ...).
+#[derive(Clone)]
 pub struct FunctionObjective {
     function: TestFunction,
     space: Space,
@@ -143,6 +160,10 @@ impl FunctionObjective {
 }
 
 impl Objective for FunctionObjective {
+    fn clone_box(&self) -> Box<dyn Objective> {
+        Box::new(self.clone())
+    }
+
     fn label(&self) -> String {
         format!("fn:{}", self.function.name)
     }
