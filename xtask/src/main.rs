@@ -12,8 +12,9 @@
 use std::process::{Command, ExitCode};
 
 /// Wasm plugins built by `cargo xtask build`.
-const WASM_PACKAGES: [&str; 4] = [
+const WASM_PACKAGES: [&str; 5] = [
     "hpo-plugin-random",
+    "hpo-plugin-rf",
     "hpo-plugin-bandit",
     "example-local-search",
     "example-hostile",
@@ -59,6 +60,8 @@ fn build(release: bool) -> Result<(), String> {
         "hpo",
         "-p",
         "hpo-plugin-random",
+        "-p",
+        "hpo-plugin-rf",
         "-p",
         "hpo-plugin-bandit",
         "-p",

@@ -1,0 +1,12 @@
+//! Numerics shared by the first-party arms, so that no plugin carries its own copy:
+//!
+//! - [`normal`]: the standard normal density and distribution function;
+//! - [`acquisition`]: EI, PI and UCB for minimization, with their zero-variance limits;
+//! - [`transform`]: the output transforms LE (log error) and HLE (hybrid log error);
+//! - [`encoding`]: snapping an encoded point onto the space's grid (one-hot groups,
+//!   integers, preordered options).
+
+pub mod acquisition;
+pub mod encoding;
+pub mod normal;
+pub mod transform;

@@ -1,0 +1,419 @@
+//! The `rf` plugin: arms `RF/{EI,PI,UCB}`, `RF-LE/*` and `RF-HLE/*` (the seed's `RF-ALE` is
+//! `RF-HLE`): a SMAC-style random forest ([`forest`]) on the observed values, optionally
+//! transformed (LE, HLE), with the acquisitions of `hpo-kit` over the remaining pool.
+//!
+//! One session per model serves its three acquisitions: the forest is refitted once per
+//! history version and shared. Before two successful observations the arm proposes a
+//! seeded random candidate (its initial design), with NaN mean and variance.
+
+pub mod forest;
+
+use hpo_kit::acquisition::Acquisition;
+use hpo_kit::encoding::snap;
+use hpo_kit::transform::{DEFAULT_ALPHA, Transform};
+use hpo_plugin_api::sdk::{ArmSession, Plugin};
+use hpo_plugin_api::space::SpaceSpec;
+use hpo_plugin_api::types::{
+    ArmConfig, ComponentKind, Matrix, ObservationStatus, Observations, PluginDescription,
+    Prediction, ProposeRequest, Proposed,
+};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Deserialize;
+
+use forest::{Forest, ForestParams};
+
+/// The plugin type exported below.
+pub struct RfPlugin;
+
+/// Models this plugin provides.
+pub const MODELS: [&str; 4] = ["RF", "RF-LE", "RF-HLE", "RF-ALE"];
+/// Acquisitions of every model.
+pub const ACQUISITIONS: [&str; 3] = ["EI", "PI", "UCB"];
+/// Random points scored when the pool is empty and points off it are allowed.
+const OFF_POOL_SAMPLES: usize = 2048;
+
+/// The run configuration's `rf` section.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Options {
+    n_trees: Option<usize>,
+    max_features: Option<f64>,
+    min_samples_split: Option<usize>,
+    min_samples_leaf: Option<usize>,
+    max_depth: Option<usize>,
+    bootstrap: Option<bool>,
+    /// HLE threshold.
+    alpha: Option<f64>,
+    /// UCB's weight of σ.
+    kappa: Option<f64>,
+    /// EI/PI trade-off.
+    xi: Option<f64>,
+}
+
+impl Options {
+    fn parse(json: &str) -> Result<Self, String> {
+        let json = if json.trim().is_empty() { "{}" } else { json };
+        let o: Options = serde_json::from_str(json).map_err(|e| format!("rf options: {e}"))?;
+        let bad = |name: &str, why: &str| Err(format!("rf option '{name}' {why}"));
+        if o.n_trees == Some(0) {
+            return bad("n_trees", "must be at least 1");
+        }
+        if o.max_features.is_some_and(|f| !(f > 0.0 && f <= 1.0)) {
+            return bad("max_features", "must be in (0, 1]");
+        }
+        if o.min_samples_leaf == Some(0) {
+            return bad("min_samples_leaf", "must be at least 1");
+        }
+        if o.alpha.is_some_and(|a| !(a > 0.0 && a < 1.0)) {
+            return bad("alpha", "must be in (0, 1)");
+        }
+        if o.kappa.is_some_and(|k| !(k >= 0.0 && k.is_finite())) {
+            return bad("kappa", "must be a non-negative number");
+        }
+        Ok(o)
+    }
+
+    fn forest(&self) -> ForestParams {
+        let d = ForestParams::default();
+        ForestParams {
+            trees: self.n_trees.unwrap_or(d.trees),
+            max_features: self.max_features.unwrap_or(d.max_features),
+            min_samples_split: self.min_samples_split.unwrap_or(d.min_samples_split),
+            min_samples_leaf: self.min_samples_leaf.unwrap_or(d.min_samples_leaf),
+            max_depth: self.max_depth.unwrap_or(d.max_depth),
+            bootstrap: self.bootstrap.unwrap_or(d.bootstrap),
+        }
+    }
+
+    fn acquisition(&self, name: &str) -> Result<Acquisition, String> {
+        Ok(match Acquisition::parse(name)? {
+            Acquisition::Ei { .. } => Acquisition::Ei {
+                xi: self.xi.unwrap_or(0.0),
+            },
+            Acquisition::Pi { .. } => Acquisition::Pi {
+                xi: self.xi.unwrap_or(0.0),
+            },
+            Acquisition::Ucb { .. } => Acquisition::Ucb {
+                kappa: self.kappa.unwrap_or(1.0),
+            },
+        })
+    }
+}
+
+impl Plugin for RfPlugin {
+    fn describe() -> PluginDescription {
+        PluginDescription {
+            name: "rf".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "SMAC-style random forest with EI/PI/UCB (raw, LE, HLE outputs)".into(),
+            arms: MODELS
+                .iter()
+                .flat_map(|m| ACQUISITIONS.iter().map(move |a| format!("{m}/{a}")))
+                .collect(),
+            strategies: vec![],
+        }
+    }
+
+    fn validate(kind: ComponentKind, name: &str, options_json: &str) -> Result<(), String> {
+        if kind != ComponentKind::Arm || !MODELS.contains(&name) {
+            return Err(format!("the rf plugin has no {kind:?} named '{name}'"));
+        }
+        Options::parse(options_json).map(|_| ())
+    }
+
+    fn open_arm(config: ArmConfig) -> Result<Box<dyn ArmSession>, String> {
+        if !MODELS.contains(&config.model.as_str()) {
+            return Err(format!("the rf plugin has no model '{}'", config.model));
+        }
+        let options = Options::parse(&config.options_json)?;
+        let space = SpaceSpec::from_json(&config.space_json)?;
+        let transform = Transform::of_model(&config.model, options.alpha.unwrap_or(DEFAULT_ALPHA));
+        Ok(Box::new(RfSession {
+            dims: space.encoded_dims(),
+            space,
+            options,
+            transform,
+            seed: config.seed,
+            pool: Matrix::default(),
+            x: Vec::new(),
+            y: Vec::new(),
+            fitted: None,
+        }))
+    }
+}
+
+struct RfSession {
+    space: SpaceSpec,
+    dims: usize,
+    options: Options,
+    transform: Transform,
+    seed: u64,
+    pool: Matrix,
+    /// Encoded points of the successful observations, row-major.
+    x: Vec<f64>,
+    /// Their transformed values.
+    y: Vec<f64>,
+    /// The forest of the current history (refitted when the history grows).
+    fitted: Option<(usize, Forest)>,
+}
+
+impl RfSession {
+    fn forest(&mut self) -> Option<&Forest> {
+        if self.y.len() < 2 {
+            return None;
+        }
+        if self.fitted.as_ref().is_none_or(|(n, _)| *n != self.y.len()) {
+            let seed = self.seed ^ (self.y.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let forest = Forest::fit(&self.x, self.dims, &self.y, self.options.forest(), seed);
+            self.fitted = Some((self.y.len(), forest));
+        }
+        self.fitted.as_ref().map(|(_, f)| f)
+    }
+}
+
+impl ArmSession for RfSession {
+    fn set_pool(&mut self, pool: Matrix) -> Result<(), String> {
+        pool.check_shape()?;
+        if pool.rows() > 0 && pool.cols as usize != self.dims {
+            return Err(format!(
+                "pool has {} columns, the space {}",
+                pool.cols, self.dims
+            ));
+        }
+        self.pool = pool;
+        Ok(())
+    }
+
+    fn tell(&mut self, observations: Observations) -> Result<(), String> {
+        observations.check_shape()?;
+        for i in 0..observations.len() {
+            let value = observations.y[i];
+            if observations.status[i] == ObservationStatus::Final && value.is_finite() {
+                self.x.extend_from_slice(observations.x.row(i));
+                self.y.push(self.transform.apply(value));
+            }
+        }
+        Ok(())
+    }
+
+    fn propose(&mut self, request: ProposeRequest) -> Result<Vec<Proposed>, String> {
+        let acquisition = self.options.acquisition(&request.acquisition)?;
+        let n = request.n as usize;
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ request.seed.rotate_left(17));
+        let best = self.y.iter().copied().fold(f64::INFINITY, f64::min);
+        let pool_rows = self.pool.rows();
+        if let Some(bad) = request
+            .candidates
+            .iter()
+            .find(|&&c| c as usize >= pool_rows)
+        {
+            return Err(format!(
+                "candidate {bad} is outside the pool of {pool_rows} rows"
+            ));
+        }
+        // Score the candidates, or random points off the pool when there are none.
+        let points: Vec<(Option<u32>, Vec<f64>)> = if request.candidates.is_empty() {
+            if !request.allow_off_pool {
+                return Err("no candidates and points off the pool are not allowed".into());
+            }
+            (0..OFF_POOL_SAMPLES)
+                .map(|_| {
+                    let mut p: Vec<f64> = (0..self.dims).map(|_| rng.random::<f64>()).collect();
+                    snap(&self.space, &mut p);
+                    (None, p)
+                })
+                .collect()
+        } else {
+            request
+                .candidates
+                .iter()
+                .map(|&c| (Some(c), self.pool.row(c as usize).to_vec()))
+                .collect()
+        };
+        let Some(forest) = self.forest() else {
+            // Initial design: random points of what is available.
+            let picks = rand::seq::index::sample(&mut rng, points.len(), n.min(points.len()));
+            return Ok(picks
+                .into_iter()
+                .map(|i| proposed(&points[i], 0.0, f64::NAN, f64::NAN))
+                .collect());
+        };
+        let mut scored: Vec<(f64, usize, f64, f64)> = points
+            .iter()
+            .enumerate()
+            .map(|(i, (_, p))| {
+                let (mean, variance) = forest.predict(p);
+                (acquisition.value(mean, variance, best), i, mean, variance)
+            })
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        Ok(scored
+            .into_iter()
+            .take(n)
+            .map(|(a, i, mean, variance)| proposed(&points[i], a, mean, variance))
+            .collect())
+    }
+
+    fn predict(&mut self, points: Matrix) -> Result<Prediction, String> {
+        let Some(forest) = self.forest() else {
+            return Err("the forest needs two observations before it predicts".into());
+        };
+        let (mean, variance) = points.iter_rows().map(|p| forest.predict(p)).unzip();
+        Ok(Prediction { mean, variance })
+    }
+
+    fn snapshot(&mut self) -> Result<Vec<u8>, String> {
+        // The forest is a function of the history and the seed, which the host replays.
+        Ok(Vec::new())
+    }
+
+    fn restore(&mut self, _state: &[u8]) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+fn proposed(
+    point: &(Option<u32>, Vec<f64>),
+    acquisition: f64,
+    mean: f64,
+    variance: f64,
+) -> Proposed {
+    Proposed {
+        pool_index: point.0,
+        point: if point.0.is_some() {
+            Vec::new()
+        } else {
+            point.1.clone()
+        },
+        acquisition,
+        mean,
+        variance,
+    }
+}
+
+hpo_plugin_api::export_plugin!(RfPlugin);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hpo_plugin_api::space::{ParamKind, ParamSpec};
+
+    fn open(model: &str, options: &str) -> Box<dyn ArmSession> {
+        let space = SpaceSpec {
+            params: vec![ParamSpec {
+                name: "x".into(),
+                kind: ParamKind::Continuous,
+                offset: 0,
+                width: 1,
+                log: false,
+                lower: 0.0,
+                upper: 1.0,
+                options: vec![],
+            }],
+        };
+        RfPlugin::open_arm(ArmConfig {
+            model: model.into(),
+            space_json: serde_json::to_string(&space).unwrap(),
+            options_json: options.into(),
+            seed: 4,
+        })
+        .unwrap()
+    }
+
+    fn request(acq: &str, candidates: Vec<u32>, seed: u64) -> ProposeRequest {
+        ProposeRequest {
+            acquisition: acq.into(),
+            candidates,
+            pending: Matrix::empty(1),
+            n: 1,
+            seed,
+            allow_off_pool: false,
+        }
+    }
+
+    /// A 1-d problem whose good region is x near 0.8.
+    fn session_with_history(model: &str) -> (Box<dyn ArmSession>, Vec<u32>) {
+        let mut s = open(
+            model,
+            r#"{"n_trees": 20, "min_samples_leaf": 1, "min_samples_split": 2}"#,
+        );
+        let pool: Vec<f64> = (0..101).map(|i| i as f64 / 100.0).collect();
+        s.set_pool(Matrix::new(1, pool).unwrap()).unwrap();
+        let xs: Vec<f64> = (0..11).map(|i| i as f64 / 10.0).collect();
+        let ys: Vec<f64> = xs.iter().map(|x| 0.05 + (x - 0.8) * (x - 0.8)).collect();
+        s.tell(Observations {
+            x: Matrix::new(1, xs.clone()).unwrap(),
+            y: ys,
+            cost: vec![1.0; 11],
+            status: vec![ObservationStatus::Final; 11],
+        })
+        .unwrap();
+        let observed: Vec<u32> = (0..11).map(|i| i * 10).collect();
+        let candidates = (0..101).filter(|c| !observed.contains(c)).collect();
+        (s, candidates)
+    }
+
+    #[test]
+    fn proposals_go_to_the_good_region_for_every_acquisition_and_transform() {
+        for model in ["RF", "RF-LE", "RF-HLE"] {
+            for acq in ACQUISITIONS {
+                let (mut s, candidates) = session_with_history(model);
+                let p = s.propose(request(acq, candidates, 1)).unwrap();
+                let x = p[0].pool_index.unwrap() as f64 / 100.0;
+                assert!((0.6..=1.0).contains(&x), "{model}/{acq} proposed {x}");
+                assert!(
+                    p[0].variance >= 0.0 && p[0].mean.is_finite() && p[0].acquisition.is_finite()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn same_seed_and_history_same_proposal() {
+        let (mut a, candidates) = session_with_history("RF-HLE");
+        let (mut b, _) = session_with_history("RF-HLE");
+        let pa = a.propose(request("EI", candidates.clone(), 3)).unwrap();
+        let pb = b.propose(request("EI", candidates, 3)).unwrap();
+        assert_eq!(pa[0].pool_index, pb[0].pool_index);
+        assert_eq!(pa[0].acquisition, pb[0].acquisition);
+    }
+
+    #[test]
+    fn starts_with_a_random_candidate_and_predicts_once_it_can() {
+        let mut s = open("RF", "{}");
+        s.set_pool(Matrix::new(1, vec![0.1, 0.2, 0.3]).unwrap())
+            .unwrap();
+        let p = s.propose(request("EI", vec![0, 2], 1)).unwrap();
+        assert!(matches!(p[0].pool_index, Some(0) | Some(2)));
+        assert!(p[0].mean.is_nan());
+        assert!(s.predict(Matrix::new(1, vec![0.5]).unwrap()).is_err());
+        let (mut s, _) = session_with_history("RF");
+        let pred = s.predict(Matrix::new(1, vec![0.8, 0.0]).unwrap()).unwrap();
+        assert!(pred.mean[0] < pred.mean[1]);
+        assert!(pred.variance.iter().all(|v| *v >= 0.0));
+    }
+
+    #[test]
+    fn options_are_typed_and_checked() {
+        assert!(
+            RfPlugin::validate(ComponentKind::Arm, "RF", r#"{"n_trees": 0}"#)
+                .unwrap_err()
+                .contains("n_trees")
+        );
+        assert!(
+            RfPlugin::validate(ComponentKind::Arm, "RF", r#"{"trees": 5}"#)
+                .unwrap_err()
+                .contains("trees")
+        );
+        assert!(
+            RfPlugin::validate(
+                ComponentKind::Arm,
+                "RF-HLE",
+                r#"{"alpha": 0.2, "kappa": 2}"#
+            )
+            .is_ok()
+        );
+        assert!(RfPlugin::validate(ComponentKind::Arm, "GP", "{}").is_err());
+    }
+}
