@@ -638,3 +638,37 @@ fn bench_reports_success_rates_as_markdown_csv_json_and_svg() {
         stderr(&bad)
     );
 }
+
+#[test]
+fn the_readme_run_diversifies_over_the_bundled_forest_arms() {
+    let home = Home::new();
+    let out = tempfile::tempdir().unwrap();
+    let run_conf = concat!(env!("CARGO_MANIFEST_DIR"), "/../run_conf");
+    let summary = run_json(
+        &home,
+        out.path(),
+        &["-rc", run_conf, "-c", "rf-div.json", "--evals", "24"],
+    );
+    let run = &results_file(&summary)["0"];
+    let trace: Vec<&str> = run["select_trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        trace,
+        ["RF-HLE/EI", "RF-HLE/PI", "RF-HLE/UCB", "RF-LE/EI"].repeat(6)
+    );
+    assert!(
+        run["failures"].as_object().unwrap().is_empty(),
+        "{}",
+        run["failures"]
+    );
+    assert!(
+        summary["results_file"]
+            .as_str()
+            .unwrap()
+            .ends_with("DIV-SEQ.rf-div(1).json")
+    );
+}
