@@ -15,6 +15,18 @@ fn run_json(home: &Home, out: &std::path::Path, args: &[&str]) -> Value {
     serde_json::from_str(&stdout(&result)).expect("--json prints one JSON object")
 }
 
+/// A home with the example wasm arm `LOCAL/NEAREST` installed.
+fn home_with_local_search() -> Home {
+    let home = Home::new();
+    let installed = home.hpo(&[
+        "plugin",
+        "install",
+        wasm("example_local_search").to_str().unwrap(),
+    ]);
+    assert!(installed.status.success(), "{}", stderr(&installed));
+    home
+}
+
 fn results_file(summary: &Value) -> Value {
     let path = summary["results_file"].as_str().unwrap();
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
@@ -182,13 +194,7 @@ fn test_functions_are_objectives() {
 
 #[test]
 fn a_diversified_run_uses_a_bundled_arm_and_an_installed_wasm_arm() {
-    let home = Home::new();
-    let installed = home.hpo(&[
-        "plugin",
-        "install",
-        wasm("example_local_search").to_str().unwrap(),
-    ]);
-    assert!(installed.status.success(), "{}", stderr(&installed));
+    let home = home_with_local_search();
     let conf = home.path().join("div.json");
     std::fs::write(
         &conf,
@@ -495,13 +501,7 @@ fn results_can_be_listed_shown_and_exported() {
 
 #[test]
 fn every_strategy_runs_end_to_end_over_a_bundled_and_a_wasm_arm() {
-    let home = Home::new();
-    let installed = home.hpo(&[
-        "plugin",
-        "install",
-        wasm("example_local_search").to_str().unwrap(),
-    ]);
-    assert!(installed.status.success(), "{}", stderr(&installed));
+    let home = home_with_local_search();
     let conf = home.path().join("div.json");
     std::fs::write(
         &conf,
