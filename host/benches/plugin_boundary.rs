@@ -168,6 +168,52 @@ fn boundary(c: &mut Criterion) {
         });
     }
 
+    // A real model through both backends: the RF arm's propose (fit + acquisition over the
+    // pool) with a 1000×20 history, so the wasm overhead of numeric code shows.
+    let rf_cwasm = cwasm("hpo_rf");
+    let y: Vec<f64> = (0..1000).map(|i| ((i * 37) % 101) as f64 / 101.0).collect();
+    let rf_history = Observations { y, ..history(1000) };
+    let mut group = c.benchmark_group("rf_propose_n1000_pool4096");
+    group.sample_size(10);
+    for kind in [PluginKind::Native, PluginKind::Wasm] {
+        let mut rf = load(&runtime, kind, "hpo_rf", Some(&rf_cwasm));
+        let mut arm = rf
+            .backend
+            .open_arm(&ArmConfig {
+                model: "RF".into(),
+                space_json: space_json(),
+                options_json: "{}".into(),
+                seed: 1,
+            })
+            .unwrap();
+        arm.set_pool(&matrix(4096)).unwrap();
+        arm.tell(&rf_history).unwrap();
+        let mut seed = 0;
+        group.bench_function(kind.to_string(), |b| {
+            b.iter(|| {
+                // A new history version each call forces the refit, as in a run.
+                seed += 1;
+                let one = Observations {
+                    x: matrix(1),
+                    y: vec![0.5],
+                    cost: vec![1.0],
+                    status: vec![ObservationStatus::Final],
+                };
+                arm.tell(&one).unwrap();
+                let request = ProposeRequest {
+                    acquisition: "EI".into(),
+                    candidates: (0..4096).collect(),
+                    pending: Matrix::empty(DIMS as u32),
+                    n: 1,
+                    seed,
+                    allow_off_pool: false,
+                };
+                black_box(arm.propose(&request).unwrap())
+            })
+        });
+    }
+    group.finish();
+
     let mut group = c.benchmark_group("load_wasm");
     group.sample_size(10);
     group.bench_function("cold_compile", |b| {
