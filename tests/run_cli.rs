@@ -672,3 +672,47 @@ fn the_readme_run_diversifies_over_the_bundled_forest_arms() {
             .ends_with("DIV-SEQ.rf-div(1).json")
     );
 }
+
+#[test]
+fn rerun_extends_a_finished_experiment_to_more_runs() {
+    let home = Home::new();
+    let out = tempfile::tempdir().unwrap();
+    let base = ["-m", "RANDOM", "--evals", "10", "--seed", "3"];
+    let first = run_json(&home, out.path(), &[&base[..], &["--runs", "2"]].concat());
+    let extended = run_json(
+        &home,
+        out.path(),
+        &[&base[..], &["--runs", "4", "-r", "2"]].concat(),
+    );
+    let (a, b) = (results_file(&first), results_file(&extended));
+    for run in ["0", "1"] {
+        assert_eq!(
+            a[run]["model_idx"], b[run]["model_idx"],
+            "run {run} is taken over"
+        );
+        assert_eq!(
+            a[run]["opt_time"], b[run]["opt_time"],
+            "as stored, not run again"
+        );
+    }
+    assert_eq!(b["3"]["model_idx"].as_array().unwrap().len(), 10);
+    assert_ne!(b["2"]["model_idx"], b["0"]["model_idx"]);
+    assert!(
+        extended["results_file"]
+            .as_str()
+            .unwrap()
+            .ends_with("(4).json")
+    );
+    let o = out.path().to_str().unwrap();
+    let missing =
+        home.hpo(&[&["run", "--out", o], &base[..], &["--runs", "5", "-r", "3"]].concat());
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        stderr(&missing).contains("no finished experiment of 3 runs"),
+        "{}",
+        stderr(&missing)
+    );
+    let too_many =
+        home.hpo(&[&["run", "--out", o], &base[..], &["--runs", "4", "-r", "4"]].concat());
+    assert_eq!(too_many.status.code(), Some(2));
+}

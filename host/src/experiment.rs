@@ -119,6 +119,48 @@ impl RunRecord {
     pub fn opt_time(&self) -> f64 {
         self.iterations.iter().map(|i| i.opt_time).sum()
     }
+
+    /// The record of a finished run, rebuilt from its stored trials (no plugin involved).
+    pub fn from_trials(
+        seed: u64,
+        arm_names: Vec<String>,
+        trials: &[StoredTrial],
+        stop_reason: String,
+    ) -> Self {
+        let mut pulls = vec![0u32; arm_names.len()];
+        let mut totals = vec![0.0; arm_names.len()];
+        let mut worst = f64::NEG_INFINITY;
+        let mut failures: BTreeMap<String, (u32, String)> = BTreeMap::new();
+        for t in trials {
+            if let Some(a) = arm_names.iter().position(|n| *n == t.iteration.arm) {
+                pulls[a] += 1;
+                totals[a] += reward_of(t.iteration.value, worst);
+            }
+            if t.iteration.value.is_finite() {
+                worst = worst.max(t.iteration.value);
+            }
+            if let Some(why) = &t.failure {
+                let entry = failures
+                    .entry(t.iteration.arm.clone())
+                    .or_insert((0, String::new()));
+                entry.0 += 1;
+                entry.1 = why.clone();
+            }
+        }
+        RunRecord {
+            seed,
+            iterations: trials.iter().map(|t| t.iteration.clone()).collect(),
+            mean_rewards: pulls
+                .iter()
+                .zip(&totals)
+                .map(|(p, t)| if *p > 0 { t / *p as f64 } else { 0.0 })
+                .collect(),
+            pulls,
+            arm_names,
+            failures,
+            stop_reason,
+        }
+    }
 }
 
 /// Finds the plugin serving each arm (the `plugin` qualifier, else the one registered

@@ -167,7 +167,7 @@ struct RunArgs {
     /// Remote training worker URL (seed: -w): not supported yet.
     #[arg(short = 'w', long = "worker-url")]
     worker_url: Option<String>,
-    /// Continue an experiment from run N (seed: -r): not supported yet.
+    /// Extend the finished experiment of N runs with the same settings to --runs (seed: -r).
     #[arg(short = 'r', long = "rerun")]
     rerun: Option<usize>,
     /// Save the models' internal estimates (seed: -p): not supported yet.
@@ -297,7 +297,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn run_command(args: RunArgs, registry: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     for (flag, given) in [
         ("--worker-url (-w)", args.worker_url.is_some()),
-        ("--rerun (-r)", args.rerun.is_some()),
         ("--save-internal (-p)", args.save_internal.is_some()),
         ("--time-penalty (-tp)", args.time_penalty.is_some()),
     ] {
@@ -367,6 +366,7 @@ fn run_command(args: RunArgs, registry: Option<PathBuf>) -> anyhow::Result<ExitC
             runner::parse_duration(&args.trial_timeout).map_err(anyhow::Error::msg)?,
         ),
         resume: args.resume,
+        rerun: args.rerun,
     };
     let host = open_host(registry)?;
     let progress = progress::Progress::new(request.runs, expiry.evals);

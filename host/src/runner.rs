@@ -45,6 +45,8 @@ pub struct RunRequest {
     pub trial_timeout: std::time::Duration,
     /// Continue the interrupted experiment with these settings.
     pub resume: bool,
+    /// The seed's `-r N`: extend the finished experiment of N runs (same settings) to `runs`.
+    pub rerun: Option<usize>,
 }
 
 /// One run in the summary.
@@ -199,18 +201,29 @@ pub fn run(
         .iter()
         .map(|p| p.name.clone())
         .collect();
-    let key = serde_json::json!({
-        "objective": objective.label(),
-        "space": names,
-        "mode": mode,
-        "spec": spec,
-        "arms": plan.arms,
-        "config": config,
-        "expiry": request.expiry,
-        "seed": request.seed,
-        "runs": request.runs,
-    })
-    .to_string();
+    let key_for = |runs: usize| {
+        serde_json::json!({
+            "objective": objective.label(),
+            "space": names,
+            "mode": mode,
+            "spec": spec,
+            "arms": plan.arms,
+            "config": config,
+            "expiry": request.expiry,
+            "seed": request.seed,
+            "runs": runs,
+        })
+        .to_string()
+    };
+    let key = key_for(request.runs);
+    if request.rerun.is_some_and(|n| n == 0 || n >= request.runs) {
+        return Err(ExperimentError::Invalid(format!(
+            "-r {}: extends an experiment of N runs to --runs {}; N must be between 1 and {}",
+            request.rerun.unwrap_or_default(),
+            request.runs,
+            request.runs.saturating_sub(1)
+        )));
+    }
     let store_path = request.out.join(STORE_FILE);
     let store_error = |e: crate::store::StoreError| ExperimentError::Invalid(e.to_string());
     let store = Store::open(&store_path).map_err(store_error)?;
@@ -234,9 +247,42 @@ pub fn run(
             config.title.as_deref(),
             request.runs,
         ));
-        store
+        let created = store
             .create(&key, &path.to_string_lossy())
-            .map_err(store_error)?
+            .map_err(store_error)?;
+        if let Some(n) = request.rerun {
+            let earlier = store
+                .finished(&key_for(n))
+                .map_err(store_error)?
+                .ok_or_else(|| {
+                    ExperimentError::Invalid(format!(
+                        "-r {n}: no finished experiment of {n} runs with these settings in {}",
+                        store_path.display()
+                    ))
+                })?;
+            // Its runs become the first runs of the new experiment.
+            for (run, seed, stop) in store.runs(earlier.id).map_err(store_error)? {
+                store
+                    .start_run(created.id, run, seed)
+                    .map_err(store_error)?;
+                for (i, t) in store
+                    .trials(earlier.id, run)
+                    .map_err(store_error)?
+                    .iter()
+                    .enumerate()
+                {
+                    store
+                        .record_trial(created.id, run, i, t)
+                        .map_err(store_error)?;
+                }
+                if let Some(stop) = stop {
+                    store
+                        .finish_run(created.id, run, &stop)
+                        .map_err(store_error)?;
+                }
+            }
+        }
+        created
     };
     let path = PathBuf::from(&stored.results_file);
     let mut runs_json = Vec::new();
@@ -247,6 +293,17 @@ pub fn run(
             .start_run(stored.id, index, seed)
             .map_err(store_error)?;
         let prior = store.trials(stored.id, index).map_err(store_error)?;
+        let finished = store
+            .run_stop_reason(stored.id, index)
+            .map_err(store_error)?;
+        let arm_names: Vec<String> = plan.arms.iter().map(ArmRef::name).collect();
+        if let Some(stop) = finished {
+            // A run that finished earlier (resumed or extended experiment): taken as stored.
+            let record = experiment::RunRecord::from_trials(seed, arm_names, &prior, stop);
+            runs_json.push(results::run_json(&record, &names));
+            summaries.push(summary_of(index, &record, &names));
+            continue;
+        }
         let mut sink = |i: usize, trial: &crate::store::StoredTrial| {
             store
                 .record_trial(stored.id, index, i, trial)
@@ -262,26 +319,10 @@ pub fn run(
         results::write(&path, &runs_json).map_err(|e| {
             ExperimentError::Invalid(format!("cannot write {}: {e}", path.display()))
         })?;
-        let best = record.best();
-        summaries.push(RunSummary {
-            run: index,
-            seed,
-            best_value: best.map(|b| b.value),
-            best_params: best
-                .map(|b| {
-                    names
-                        .iter()
-                        .cloned()
-                        .zip(b.params.iter().cloned())
-                        .collect()
-                })
-                .unwrap_or_default(),
-            evals: record.iterations.len(),
-            exec_time: record.exec_time(),
-            opt_time: record.opt_time(),
-            stop_reason: record.stop_reason.clone(),
-        });
+        summaries.push(summary_of(index, &record, &names));
     }
+    results::write(&path, &runs_json)
+        .map_err(|e| ExperimentError::Invalid(format!("cannot write {}: {e}", path.display())))?;
     store.finish(stored.id).map_err(store_error)?;
     Ok(Summary {
         results_file: path,
@@ -289,6 +330,29 @@ pub fn run(
         mode: format!("{mode}-{spec}"),
         runs: summaries,
     })
+}
+
+/// The summary line of one run.
+fn summary_of(index: usize, record: &experiment::RunRecord, names: &[String]) -> RunSummary {
+    let best = record.best();
+    RunSummary {
+        run: index,
+        seed: record.seed,
+        best_value: best.map(|b| b.value),
+        best_params: best
+            .map(|b| {
+                names
+                    .iter()
+                    .cloned()
+                    .zip(b.params.iter().cloned())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        evals: record.iterations.len(),
+        exec_time: record.exec_time(),
+        opt_time: record.opt_time(),
+        stop_reason: record.stop_reason.clone(),
+    }
 }
 
 #[cfg(test)]

@@ -151,6 +151,25 @@ impl Store {
             .map_err(|e| self.wrap(e))
     }
 
+    /// The newest finished experiment with this key.
+    pub fn finished(&self, key: &str) -> Result<Option<StoredExperiment>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT id, results_file FROM experiments WHERE key = ?1 AND finished = 1 \
+                 ORDER BY id DESC LIMIT 1",
+                params![key],
+                |r| {
+                    Ok(StoredExperiment {
+                        id: r.get(0)?,
+                        results_file: r.get(1)?,
+                        finished: true,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.wrap(e))
+    }
+
     /// Records a new experiment.
     pub fn create(&self, key: &str, results_file: &str) -> Result<StoredExperiment, StoreError> {
         self.conn
