@@ -434,20 +434,24 @@ pub fn run(
         let started = Instant::now();
         let iteration = iterations.len() as u32;
         // BO-HEDGE: every arm nominates a point before the strategy draws one.
+        let proposal_seed = run_seed(seed, iterations.len());
+        let mut ask = |a: usize| {
+            propose_one(
+                &mut models[arm_model[a]].session,
+                &plan.arms[a],
+                &candidates,
+                dims,
+                proposal_seed,
+                allow_off_pool,
+            )
+        };
         let mut nominees: Vec<Option<Proposed>> = vec![None; plan.arms.len()];
         if nominating {
             for a in 0..plan.arms.len() {
                 if stats[a].suspended {
                     continue;
                 }
-                match propose_one(
-                    &mut models[arm_model[a]].session,
-                    &plan.arms[a],
-                    &candidates,
-                    dims,
-                    run_seed(seed, iterations.len()),
-                    allow_off_pool,
-                ) {
+                match ask(a) {
                     Ok(p) => nominees[a] = Some(p),
                     Err(e) => health.failed(a, &arm_names[a], &e, &mut stats),
                 }
@@ -470,16 +474,9 @@ pub fn run(
             let proposal = if nominating {
                 nominees[a].clone()
             } else {
-                propose_one(
-                    &mut models[arm_model[a]].session,
-                    &plan.arms[a],
-                    &candidates,
-                    dims,
-                    run_seed(seed, iterations.len()),
-                    allow_off_pool,
-                )
-                .map_err(|e| health.failed(a, &arm_names[a], &e, &mut stats))
-                .ok()
+                ask(a)
+                    .map_err(|e| health.failed(a, &arm_names[a], &e, &mut stats))
+                    .ok()
             };
             if let Some(p) = proposal {
                 health.succeeded(a);

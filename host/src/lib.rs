@@ -5,6 +5,7 @@
 //! - [`plugins`]: install, remove, verify, load by name.
 //! - [`bundled`]: first-party plugins next to the executable, registered automatically.
 //! - [`home`]: where the registry lives.
+//! - [`atomic_file`]: crash-safe file writes.
 //! - [`space`]: search spaces (`hp_conf`) and their encoding for models.
 //! - [`objectives`]: surrogate tables and test functions.
 //! - [`pool`]: candidate pools (scrambled Sobol).
@@ -19,6 +20,7 @@
 //! The `hpo` binary (`main.rs`) only parses arguments and dispatches here; library code
 //! never prints.
 
+pub mod atomic_file;
 pub mod benchmark;
 pub mod bundled;
 pub mod experiment;

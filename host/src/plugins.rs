@@ -424,19 +424,9 @@ fn artifacts_at(path: &Path) -> Result<Vec<PathBuf>, HostError> {
     Ok(found)
 }
 
-/// Writes `bytes` to a temporary file next to `dest`, then renames it over `dest`.
+/// Writes `bytes` to `dest` atomically (see [`crate::atomic_file`]).
 fn write_atomically(dest: &Path, bytes: &[u8]) -> Result<(), HostError> {
-    let dir = dest.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(io_error(dir))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        dest.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("artifact"),
-        std::process::id()
-    ));
-    fs::write(&tmp, bytes).map_err(io_error(&tmp))?;
-    fs::rename(&tmp, dest).map_err(io_error(dest))
+    crate::atomic_file::write(dest, bytes).map_err(io_error(dest))
 }
 
 /// `path` relative to `base` when it lies inside it, else absolute.

@@ -96,22 +96,12 @@ pub fn run_json(record: &RunRecord, space_names: &[String]) -> Value {
     })
 }
 
-/// Writes `runs` to `path` (temporary file, then rename).
+/// Writes `runs` to `path` atomically.
 pub fn write(path: &Path, runs: &[Value]) -> std::io::Result<()> {
     let object: Map<String, Value> = runs
         .iter()
         .enumerate()
         .map(|(i, r)| (i.to_string(), r.clone()))
         .collect();
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("results"),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, serde_json::to_vec_pretty(&Value::Object(object))?)?;
-    std::fs::rename(&tmp, path)
+    crate::atomic_file::write(path, &serde_json::to_vec_pretty(&Value::Object(object))?)
 }

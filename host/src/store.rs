@@ -134,35 +134,25 @@ impl Store {
 
     /// The newest unfinished experiment with this key.
     pub fn unfinished(&self, key: &str) -> Result<Option<StoredExperiment>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT id, results_file FROM experiments WHERE key = ?1 AND finished = 0 \
-                 ORDER BY id DESC LIMIT 1",
-                params![key],
-                |r| {
-                    Ok(StoredExperiment {
-                        id: r.get(0)?,
-                        results_file: r.get(1)?,
-                        finished: false,
-                    })
-                },
-            )
-            .optional()
-            .map_err(|e| self.wrap(e))
+        self.latest(key, false)
     }
 
     /// The newest finished experiment with this key.
     pub fn finished(&self, key: &str) -> Result<Option<StoredExperiment>, StoreError> {
+        self.latest(key, true)
+    }
+
+    fn latest(&self, key: &str, finished: bool) -> Result<Option<StoredExperiment>, StoreError> {
         self.conn
             .query_row(
-                "SELECT id, results_file FROM experiments WHERE key = ?1 AND finished = 1 \
+                "SELECT id, results_file FROM experiments WHERE key = ?1 AND finished = ?2 \
                  ORDER BY id DESC LIMIT 1",
-                params![key],
+                params![key, finished as i64],
                 |r| {
                     Ok(StoredExperiment {
                         id: r.get(0)?,
                         results_file: r.get(1)?,
-                        finished: true,
+                        finished,
                     })
                 },
             )

@@ -72,6 +72,16 @@ pub fn ranking(first: u32, active: &[u32], score: &[f64]) -> Vec<u32> {
     std::iter::once(first).chain(rest).collect()
 }
 
+/// A strategy's state as bytes for `snapshot`.
+pub fn save_state<T: serde::Serialize>(state: &T) -> Result<Vec<u8>, String> {
+    serde_json::to_vec(state).map_err(|e| e.to_string())
+}
+
+/// A strategy's state back from `restore`'s bytes; `what` names the strategy in errors.
+pub fn load_state<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, String> {
+    serde_json::from_slice(bytes).map_err(|e| format!("{what} state: {e}"))
+}
+
 /// Bounds of the log-error transform: errors are clipped into [1e-5, 1 - 1e-5].
 const LE_CLIP: f64 = 1e-5;
 

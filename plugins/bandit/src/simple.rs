@@ -38,11 +38,11 @@ impl StrategySession for Sequential {
     }
 
     fn snapshot(&mut self) -> Result<Vec<u8>, String> {
-        serde_json::to_vec(self).map_err(|e| e.to_string())
+        crate::common::save_state(self)
     }
 
     fn restore(&mut self, state: &[u8]) -> Result<(), String> {
-        *self = serde_json::from_slice(state).map_err(|e| format!("SEQ state: {e}"))?;
+        *self = crate::common::load_state(state, "SEQ")?;
         Ok(())
     }
 }
@@ -79,11 +79,11 @@ impl StrategySession for RandomOrder {
     }
 
     fn snapshot(&mut self) -> Result<Vec<u8>, String> {
-        serde_json::to_vec(self).map_err(|e| e.to_string())
+        crate::common::save_state(self)
     }
 
     fn restore(&mut self, state: &[u8]) -> Result<(), String> {
-        *self = serde_json::from_slice(state).map_err(|e| format!("RANDOM state: {e}"))?;
+        *self = crate::common::load_state(state, "RANDOM")?;
         Ok(())
     }
 }
