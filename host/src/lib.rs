@@ -15,6 +15,7 @@
 //! - [`results_cmd`]: `hpo results list | show | export` over the store.
 //! - [`runner`]: `hpo run`: plan, repeated runs, results, summary.
 //! - [`benchmark`]: `hpo bench`: the seed's evaluation protocol (success rate over time).
+//! - [`regret`]: `hpo regret`: median simple regret of arms on test functions.
 //! - [`store`]: the SQLite experiment store behind `--resume`.
 //!
 //! The `hpo` binary (`main.rs`) only parses arguments and dispatches here; library code
@@ -29,6 +30,7 @@ pub mod loader;
 pub mod objectives;
 pub mod plugins;
 pub mod pool;
+pub mod regret;
 pub mod results;
 pub mod results_cmd;
 pub mod run_config;

@@ -39,6 +39,8 @@ enum Command {
     Run(Box<RunArgs>),
     /// Compare strategies: repeated runs, success rate over time to reach a target.
     Bench(Box<BenchArgs>),
+    /// Model quality: median simple regret of arms on test functions with known optima.
+    Regret(Box<RegretArgs>),
     /// Read the experiment store: list, show, export.
     Results {
         /// The results directory `hpo run` wrote to.
@@ -47,6 +49,33 @@ enum Command {
         #[command(subcommand)]
         command: ResultsCommand,
     },
+}
+
+/// `hpo regret`: the model-quality protocol.
+#[derive(clap::Args)]
+struct RegretArgs {
+    /// Arms, comma-separated, as MODEL/ACQ.
+    #[arg(long, value_delimiter = ',', required = true)]
+    arms: Vec<String>,
+    /// Test functions, comma-separated (fn: names, e.g. branin,hartmann6,levy-4).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "branin,six-hump-camel,hartmann3,hartmann6,levy-4"
+    )]
+    problems: Vec<String>,
+    /// Runs (seeds) per arm and problem.
+    #[arg(long, default_value_t = 10)]
+    runs: usize,
+    /// Evaluation checkpoints, comma-separated; the last is the budget.
+    #[arg(long, value_delimiter = ',', default_value = "50,100")]
+    evals: Vec<usize>,
+    /// Run configuration with the plugins' options (gp, rf, tpe sections).
+    #[arg(long, value_name = "FILE")]
+    conf: Option<PathBuf>,
+    /// Experiment seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 /// `hpo bench`: the seed's evaluation protocol.
@@ -281,6 +310,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plugin(command) => plugin_command(command, cli.registry),
         Command::Run(args) => run_command(*args, cli.registry),
         Command::Bench(args) => bench_command(*args, cli.registry),
+        Command::Regret(args) => regret_command(*args, cli.registry),
         Command::Results { out, command } => {
             let store = out.join(runner::STORE_FILE);
             let text = match command {
@@ -445,6 +475,47 @@ fn bench_command(args: BenchArgs, registry: Option<PathBuf>) -> anyhow::Result<E
     )?;
     print!("{markdown}");
     println!("\nfiles: {}/bench.{{md,csv,json,svg}}", args.out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn regret_command(args: RegretArgs, registry: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    if args.runs == 0 {
+        anyhow::bail!("--runs must be at least 1");
+    }
+    if args.evals.is_empty() || args.evals.windows(2).any(|w| w[0] >= w[1]) || args.evals[0] == 0 {
+        anyhow::bail!("--evals must be positive and increasing, e.g. 50,100");
+    }
+    let config = match &args.conf {
+        Some(path) => hpo_host::run_config::RunConfig::from_file(path)?,
+        None => hpo_host::run_config::RunConfig::parse(
+            "(embedded) run_conf/arms.json",
+            hpo_host::run_config::DEFAULT_RUN_CONF,
+        )?,
+    };
+    let request = hpo_host::regret::RegretRequest {
+        arms: args.arms.clone(),
+        runs: args.runs,
+        checkpoints: args.evals.clone(),
+        seed: args.seed,
+        config,
+    };
+    let host = open_host(registry)?;
+    let mut cells = Vec::new();
+    for problem in &args.problems {
+        let objective = hpo_host::objectives::resolve(
+            &format!("fn:{problem}"),
+            None,
+            None,
+            std::time::Duration::from_secs(60),
+        )
+        .map_err(anyhow::Error::msg)?;
+        cells.extend(hpo_host::regret::measure(
+            &host,
+            &request,
+            objective.as_ref(),
+        )?);
+    }
+    print!("{}", hpo_host::regret::markdown(&request, &cells));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -12,9 +12,11 @@
 use std::process::{Command, ExitCode};
 
 /// Wasm plugins built by `cargo xtask build`.
-const WASM_PACKAGES: [&str; 5] = [
+const WASM_PACKAGES: [&str; 7] = [
     "hpo-plugin-random",
     "hpo-plugin-rf",
+    "hpo-plugin-gp",
+    "hpo-plugin-tpe",
     "hpo-plugin-bandit",
     "example-local-search",
     "example-hostile",
@@ -62,6 +64,10 @@ fn build(release: bool) -> Result<(), String> {
         "hpo-plugin-random",
         "-p",
         "hpo-plugin-rf",
+        "-p",
+        "hpo-plugin-gp",
+        "-p",
+        "hpo-plugin-tpe",
         "-p",
         "hpo-plugin-bandit",
         "-p",

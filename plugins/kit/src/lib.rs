@@ -3,10 +3,12 @@
 //! - [`normal`]: the standard normal density and distribution function;
 //! - [`acquisition`]: EI, PI and UCB for minimization, with their zero-variance limits;
 //! - [`transform`]: the output transforms LE (log error) and HLE (hybrid log error);
+//! - [`design`]: the initial design and random points;
 //! - [`encoding`]: snapping an encoded point onto the space's grid (one-hot groups,
 //!   integers, preordered options).
 
 pub mod acquisition;
+pub mod design;
 pub mod encoding;
 pub mod normal;
 pub mod transform;

@@ -1,0 +1,181 @@
+//! `hpo regret`: the model-quality protocol. For each test function and arm, independent
+//! seeded runs of a fixed number of evaluations (the first ones the arm's own initial
+//! design, a Sobol prefix for the first-party models), then the median over runs of the
+//! simple regret (best value found − the function's known optimum) at each evaluation
+//! checkpoint. Runs go in parallel across cores; each run is single-threaded and seeded.
+
+use std::fmt::Write as _;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::experiment::{self, ExperimentError, Expiry, RunPlan, RunRecord};
+use crate::objectives::Objective;
+use crate::plugins::PluginHost;
+use crate::run_config::{ArmRef, RunConfig};
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct RegretRequest {
+    /// Arms as `MODEL/ACQ`.
+    pub arms: Vec<String>,
+    /// Runs (seeds) per arm and problem.
+    pub runs: usize,
+    /// Evaluation checkpoints, increasing; the last one is the budget.
+    pub checkpoints: Vec<usize>,
+    /// Experiment seed.
+    pub seed: u64,
+    /// Options of the arms' plugins.
+    pub config: RunConfig,
+}
+
+/// The figures of one arm on one problem.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegretCell {
+    /// Problem label.
+    pub problem: String,
+    /// Arm.
+    pub arm: String,
+    /// Median simple regret at each checkpoint.
+    pub median_regret: Vec<f64>,
+    /// Median optimizer time per evaluation, seconds.
+    pub median_opt_time: f64,
+}
+
+fn arm_ref(arm: &str) -> Result<ArmRef, ExperimentError> {
+    match arm.split_once('/') {
+        Some((model, acq)) if !model.is_empty() && !acq.is_empty() => Ok(ArmRef {
+            model: model.to_string(),
+            acq_func: acq.to_string(),
+            plugin: None,
+        }),
+        _ => Err(ExperimentError::Invalid(format!(
+            "arm '{arm}': expected MODEL/ACQ"
+        ))),
+    }
+}
+
+/// The best value among the first `evals` evaluations.
+fn best_after(record: &RunRecord, evals: usize) -> f64 {
+    record
+        .iterations
+        .iter()
+        .take(evals)
+        .map(|it| it.value)
+        .filter(|v| v.is_finite())
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// Measures every arm on `problem`.
+pub fn measure(
+    host: &PluginHost,
+    request: &RegretRequest,
+    problem: &dyn Objective,
+) -> Result<Vec<RegretCell>, ExperimentError> {
+    let optimum = problem.optimum().ok_or_else(|| {
+        ExperimentError::Invalid(format!("{} has no known optimum", problem.label()))
+    })?;
+    let budget = *request
+        .checkpoints
+        .last()
+        .ok_or_else(|| ExperimentError::Invalid("no checkpoints".into()))?;
+    let plans = request
+        .arms
+        .iter()
+        .map(|a| {
+            Ok(RunPlan {
+                arms: vec![arm_ref(a)?],
+                strategy: None,
+                config: request.config.clone(),
+                expiry: Expiry {
+                    evals: Some(budget),
+                    time: None,
+                    goal: None,
+                },
+            })
+        })
+        .collect::<Result<Vec<_>, ExperimentError>>()?;
+    for plan in &plans {
+        experiment::resolve_arms(host, &plan.arms)?;
+    }
+    let jobs: Vec<(usize, usize)> = (0..plans.len())
+        .flat_map(|a| (0..request.runs).map(move |r| (a, r)))
+        .collect();
+    let records: Vec<Result<RunRecord, ExperimentError>> = jobs
+        .par_iter()
+        .map(|&(a, r)| {
+            let mut objective = problem.clone_box();
+            experiment::run(
+                host,
+                objective.as_mut(),
+                &plans[a],
+                experiment::run_seed(request.seed, r),
+                &[],
+                &mut |_, _| Ok(()),
+            )
+        })
+        .collect();
+    let mut by_arm: Vec<Vec<RunRecord>> = vec![Vec::new(); plans.len()];
+    for ((a, _), record) in jobs.iter().zip(records) {
+        by_arm[*a].push(record?);
+    }
+    Ok(request
+        .arms
+        .iter()
+        .zip(by_arm)
+        .map(|(arm, records)| RegretCell {
+            problem: problem.label(),
+            arm: arm.clone(),
+            median_regret: request
+                .checkpoints
+                .iter()
+                .map(|&c| median(records.iter().map(|r| best_after(r, c) - optimum).collect()))
+                .collect(),
+            median_opt_time: median(
+                records
+                    .iter()
+                    .flat_map(|r| r.iterations.iter().map(|it| it.opt_time))
+                    .collect(),
+            ),
+        })
+        .collect())
+}
+
+/// The cells as a Markdown table: one row per problem and arm.
+pub fn markdown(request: &RegretRequest, cells: &[RegretCell]) -> String {
+    let mut out = format!(
+        "Median simple regret over {} runs (best found − optimum):\n\n| problem | arm | {} | opt time/eval |\n|---|---|{}---|\n",
+        request.runs,
+        request
+            .checkpoints
+            .iter()
+            .map(|c| format!("@{c}"))
+            .collect::<Vec<_>>()
+            .join(" | "),
+        "---|".repeat(request.checkpoints.len())
+    );
+    for c in cells {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.1} ms |",
+            c.problem,
+            c.arm,
+            c.median_regret
+                .iter()
+                .map(|r| format!("{r:.2e}"))
+                .collect::<Vec<_>>()
+                .join(" | "),
+            c.median_opt_time * 1e3
+        );
+    }
+    out
+}

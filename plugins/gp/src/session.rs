@@ -1,0 +1,475 @@
+//! One GP arm session: options, the history, the refit schedule, proposals and predictions.
+
+use hpo_kit::acquisition::Acquisition;
+use hpo_kit::design::{initial_design, random_point, standard_normal};
+use hpo_kit::encoding::snap;
+use hpo_kit::transform::{DEFAULT_ALPHA, Transform};
+use hpo_plugin_api::sdk::ArmSession;
+use hpo_plugin_api::space::SpaceSpec;
+use hpo_plugin_api::types::{
+    ArmConfig, Matrix, ObservationStatus, Observations, Prediction, ProposeRequest, Proposed,
+};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Deserialize;
+
+use crate::hyper::{Data, Hyper, Noise, neg_log_posterior};
+use crate::model::Gp;
+use crate::optimize::minimize;
+use crate::pool_cache::PoolCache;
+use crate::refine::refine;
+
+/// Random points scored when the pool is empty and points off it are allowed.
+const OFF_POOL_SAMPLES: usize = 2048;
+/// L-BFGS iterations of one hyperparameter start.
+const FIT_ITERS: u64 = 100;
+/// Beyond this many observations, fits start only from the previous hyperparameters.
+const RESTART_LIMIT: usize = 200;
+
+/// The run configuration's `gp` section.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    /// Observations before the model is used (the initial design); default 10.
+    pub initial_design: Option<usize>,
+    /// Random restarts (prior draws) of each hyperparameter fit, besides the previous
+    /// estimate and the prior's mode; default 2 (none beyond 200 observations).
+    pub restarts: Option<usize>,
+    /// Most observations one hyperparameter fit looks at (a seeded random subset beyond);
+    /// default 400. The posterior always uses every observation.
+    pub fit_subset: Option<usize>,
+    /// Candidates refined continuously when points off the pool are allowed; default 5
+    /// (0 turns refinement off).
+    pub refine_starts: Option<usize>,
+    /// L-BFGS iterations of one refinement; default 40.
+    pub refine_iters: Option<u64>,
+    /// HLE threshold.
+    pub alpha: Option<f64>,
+    /// UCB's weight of σ (default 1).
+    pub kappa: Option<f64>,
+    /// EI/PI trade-off, in the model's output units (default 0).
+    pub xi: Option<f64>,
+}
+
+impl Options {
+    /// Parses and checks the `gp` section (JSON); the error names the option.
+    pub fn parse(json: &str) -> Result<Self, String> {
+        let json = if json.trim().is_empty() { "{}" } else { json };
+        let o: Options = serde_json::from_str(json).map_err(|e| format!("gp options: {e}"))?;
+        let bad = |name: &str, why: &str| Err(format!("gp option '{name}' {why}"));
+        if o.initial_design == Some(0) {
+            return bad("initial_design", "must be at least 1");
+        }
+        if o.fit_subset.is_some_and(|s| s < 10) {
+            return bad("fit_subset", "must be at least 10");
+        }
+        if o.refine_iters == Some(0) {
+            return bad("refine_iters", "must be at least 1");
+        }
+        if o.alpha.is_some_and(|a| !(a > 0.0 && a < 1.0)) {
+            return bad("alpha", "must be in (0, 1)");
+        }
+        if o.kappa.is_some_and(|k| !(k >= 0.0 && k.is_finite())) {
+            return bad("kappa", "must be a non-negative number");
+        }
+        if o.xi.is_some_and(|x| !x.is_finite()) {
+            return bad("xi", "must be a finite number");
+        }
+        Ok(o)
+    }
+
+    fn initial_design(&self) -> usize {
+        self.initial_design.unwrap_or(10).max(2)
+    }
+
+    fn acquisition(&self, name: &str, scale: f64) -> Result<Acquisition, String> {
+        let xi = self.xi.unwrap_or(0.0) / scale;
+        Ok(match Acquisition::parse(name)? {
+            Acquisition::Ei { .. } => Acquisition::Ei { xi },
+            Acquisition::Pi { .. } => Acquisition::Pi { xi },
+            Acquisition::Ucb { .. } => Acquisition::Ucb {
+                kappa: self.kappa.unwrap_or(1.0),
+            },
+        })
+    }
+}
+
+/// The next history length at which hyperparameters are refitted after a fit at `n`:
+/// every observation up to 20, then every n/20 (5 at 100, 50 at 1000).
+pub fn next_refit(n: usize) -> usize {
+    n + (n / 20).max(1)
+}
+
+/// The model of the current history.
+struct Fitted {
+    /// History length of the last hyperparameter fit.
+    fitted_at: usize,
+    gp: Gp,
+    cache: Option<PoolCache>,
+    y_mean: f64,
+    y_scale: f64,
+}
+
+/// A GP arm session.
+pub struct GpSession {
+    space: SpaceSpec,
+    dims: usize,
+    options: Options,
+    transform: Transform,
+    noise: Noise,
+    seed: u64,
+    pool: Matrix,
+    /// Encoded points of the successful observations, row-major.
+    x: Vec<f64>,
+    /// Their transformed values.
+    y: Vec<f64>,
+    fitted: Option<Fitted>,
+}
+
+impl GpSession {
+    /// Opens a session for `config.model`.
+    pub fn open(config: ArmConfig) -> Result<Self, String> {
+        let options = Options::parse(&config.options_json)?;
+        let space = SpaceSpec::from_json(&config.space_json)?;
+        Ok(GpSession {
+            dims: space.encoded_dims(),
+            space,
+            transform: Transform::of_model(&config.model, options.alpha.unwrap_or(DEFAULT_ALPHA)),
+            noise: if config.model == "GP-NM" {
+                Noise::Noiseless
+            } else {
+                Noise::Fitted
+            },
+            options,
+            seed: config.seed,
+            pool: Matrix::default(),
+            x: Vec::new(),
+            y: Vec::new(),
+            fitted: None,
+        })
+    }
+
+    fn standardized(&self, n: usize) -> (Vec<f64>, f64, f64) {
+        let y = &self.y[..n];
+        let mean = y.iter().sum::<f64>() / n as f64;
+        let var = y.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n as f64;
+        let scale = if var.sqrt() > 1e-12 { var.sqrt() } else { 1.0 };
+        (y.iter().map(|v| (v - mean) / scale).collect(), mean, scale)
+    }
+
+    /// The MAP hyperparameters for the first `n` observations, starting from `previous`.
+    fn fit_hyper(&self, n: usize, previous: Option<Hyper>) -> Hyper {
+        let (y, _, _) = self.standardized(n);
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(self.seed ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let limit = self.options.fit_subset.unwrap_or(400);
+        let (xs, ys): (Vec<f64>, Vec<f64>) = if n > limit {
+            let mut picked = rand::seq::index::sample(&mut rng, n, limit).into_vec();
+            picked.sort_unstable();
+            (
+                picked
+                    .iter()
+                    .flat_map(|&i| self.x[i * self.dims..(i + 1) * self.dims].iter().copied())
+                    .collect(),
+                picked.iter().map(|&i| y[i]).collect(),
+            )
+        } else {
+            (self.x[..n * self.dims].to_vec(), y)
+        };
+        let data = Data {
+            x: &xs,
+            y: &ys,
+            dims: self.dims,
+        };
+        let mut starts: Vec<Hyper> = previous.into_iter().collect();
+        if n <= RESTART_LIMIT || starts.is_empty() {
+            starts.push(Hyper::prior_mode(self.dims));
+            for _ in 0..self.options.restarts.unwrap_or(2) {
+                let z: Vec<f64> = (0..self.dims + 3)
+                    .map(|_| standard_normal(&mut rng))
+                    .collect();
+                starts.push(Hyper::from_prior_draw(self.dims, &z));
+            }
+        }
+        let noise = self.noise;
+        let mut best: Option<(f64, Hyper)> = None;
+        for start in starts {
+            let found = minimize(
+                |v| neg_log_posterior(v, data, noise),
+                start.to_vec(noise),
+                FIT_ITERS,
+            );
+            if let Some(m) = found
+                && best.as_ref().is_none_or(|(b, _)| m.value < *b)
+            {
+                best = Some((m.value, Hyper::from_vec(&m.x, self.dims, noise)));
+            }
+        }
+        best.map_or_else(|| Hyper::prior_mode(self.dims), |(_, h)| h)
+    }
+
+    /// Brings the model up to the current history; false during the initial design.
+    fn update_model(&mut self) -> Result<bool, String> {
+        let n = self.y.len();
+        if n < self.options.initial_design() {
+            return Ok(false);
+        }
+        // Walk the refit schedule up to n, each fit warm-started from the previous one.
+        let mut last = self
+            .fitted
+            .as_ref()
+            .map(|f| (f.fitted_at, f.gp.hyper.clone()));
+        let mut refitted = false;
+        loop {
+            let next = last.as_ref().map_or(2, |(at, _)| next_refit(*at));
+            if next > n {
+                break;
+            }
+            let hyper = self.fit_hyper(next, last.map(|(_, h)| h));
+            last = Some((next, hyper));
+            refitted = true;
+        }
+        let (fitted_at, hyper) = last.expect("n ≥ 2 fits at least once");
+        let (y, y_mean, y_scale) = self.standardized(n);
+        if refitted || self.fitted.is_none() {
+            let data = Data {
+                x: &self.x,
+                y: &y,
+                dims: self.dims,
+            };
+            let gp = Gp::new(data, hyper, self.noise)
+                .ok_or("the covariance is not positive definite even with jitter")?;
+            let cache = (self.pool.rows() > 0).then(|| PoolCache::build(&gp, &self.pool));
+            self.fitted = Some(Fitted {
+                fitted_at,
+                gp,
+                cache,
+                y_mean,
+                y_scale,
+            });
+        } else if let Some(f) = self.fitted.as_mut() {
+            for i in f.gp.len()..n {
+                f.gp.append(&self.x[i * self.dims..(i + 1) * self.dims]);
+                if let Some(cache) = f.cache.as_mut() {
+                    cache.extend(&f.gp, &self.pool);
+                }
+            }
+            f.y_mean = y_mean;
+            f.y_scale = y_scale;
+        }
+        let f = self.fitted.as_mut().expect("fitted above");
+        f.gp.set_targets(&y);
+        Ok(true)
+    }
+}
+
+/// A scored point: pool row or free point, acquisition value, standardized mean/variance.
+#[derive(Debug, Clone)]
+struct Scored {
+    pool_index: Option<u32>,
+    point: Vec<f64>,
+    acquisition: f64,
+    mean: f64,
+    variance: f64,
+}
+
+impl ArmSession for GpSession {
+    fn set_pool(&mut self, pool: Matrix) -> Result<(), String> {
+        pool.check_shape()?;
+        if pool.rows() > 0 && pool.cols as usize != self.dims {
+            return Err(format!(
+                "pool has {} columns, the space {}",
+                pool.cols, self.dims
+            ));
+        }
+        self.pool = pool;
+        self.fitted = None;
+        Ok(())
+    }
+
+    fn tell(&mut self, observations: Observations) -> Result<(), String> {
+        observations.check_shape()?;
+        if observations.len() > 0 && observations.x.cols as usize != self.dims {
+            return Err(format!(
+                "observations have {} columns, the space {}",
+                observations.x.cols, self.dims
+            ));
+        }
+        for i in 0..observations.len() {
+            let value = observations.y[i];
+            if observations.status[i] == ObservationStatus::Final && value.is_finite() {
+                self.x.extend_from_slice(observations.x.row(i));
+                self.y.push(self.transform.apply(value));
+            }
+        }
+        Ok(())
+    }
+
+    fn propose(&mut self, request: ProposeRequest) -> Result<Vec<Proposed>, String> {
+        let pool_rows = self.pool.rows();
+        if let Some(bad) = request
+            .candidates
+            .iter()
+            .find(|&&c| c as usize >= pool_rows)
+        {
+            return Err(format!(
+                "candidate {bad} is outside the pool of {pool_rows} rows"
+            ));
+        }
+        if request.candidates.is_empty() && !request.allow_off_pool {
+            return Err("no candidates and points off the pool are not allowed".into());
+        }
+        Acquisition::parse(&request.acquisition)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ request.seed.rotate_left(17));
+        let n = request.n as usize;
+        let refine_starts = self.options.refine_starts.unwrap_or(5);
+        let refine_iters = self.options.refine_iters.unwrap_or(40);
+        let dims = self.dims;
+        let pending_rows = request.pending.rows();
+        let (options, space) = (self.options.clone(), self.space.clone());
+        let observed_min = self.y.iter().copied().fold(f64::INFINITY, f64::min);
+        if !self.update_model()? {
+            return Ok(initial_design(&request, &self.space, &mut rng));
+        }
+        let fitted = self.fitted.as_ref().expect("the model is up to date");
+        let acquisition = options.acquisition(&request.acquisition, fitted.y_scale)?;
+        let best = (observed_min - fitted.y_mean) / fitted.y_scale;
+
+        // Constant liar: pending points are observed at the incumbent's value.
+        let fantasy;
+        let (gp, cache) = if pending_rows > 0 && request.pending.cols as usize == dims {
+            let mut gp = fitted.gp.clone();
+            for p in request.pending.iter_rows() {
+                gp.append(p);
+            }
+            let mut targets: Vec<f64> = self
+                .y
+                .iter()
+                .map(|v| (v - fitted.y_mean) / fitted.y_scale)
+                .collect();
+            targets.extend(std::iter::repeat_n(best, pending_rows));
+            gp.set_targets(&targets);
+            fantasy = gp;
+            (&fantasy, None)
+        } else {
+            (&fitted.gp, fitted.cache.as_ref())
+        };
+
+        let score = |pool_index: Option<u32>, point: Vec<f64>, mean: f64, variance: f64| Scored {
+            pool_index,
+            acquisition: acquisition.value(mean, variance, best),
+            point,
+            mean,
+            variance,
+        };
+        let mut scored: Vec<Scored> = if request.candidates.is_empty() {
+            (0..OFF_POOL_SAMPLES)
+                .map(|_| {
+                    let p = random_point(&space, &mut rng);
+                    let (m, v) = gp.predict(&p);
+                    score(None, p, m, v)
+                })
+                .collect()
+        } else {
+            request
+                .candidates
+                .iter()
+                .map(|&c| {
+                    let (m, v) = match cache {
+                        Some(cache) => cache.predict(gp, c as usize),
+                        None => gp.predict(self.pool.row(c as usize)),
+                    };
+                    score(Some(c), Vec::new(), m, v)
+                })
+                .collect()
+        };
+        scored.sort_by(|a, b| {
+            b.acquisition
+                .total_cmp(&a.acquisition)
+                .then(a.pool_index.cmp(&b.pool_index))
+        });
+
+        if request.allow_off_pool && refine_starts > 0 && !scored.is_empty() {
+            // Refine the best candidates and the incumbent's neighbourhood.
+            let mut starts: Vec<Vec<f64>> = scored
+                .iter()
+                .take(refine_starts)
+                .map(|s| match s.pool_index {
+                    Some(c) => self.pool.row(c as usize).to_vec(),
+                    None => s.point.clone(),
+                })
+                .collect();
+            if let Some(i) = self
+                .y
+                .iter()
+                .enumerate()
+                .min_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(i, _)| i)
+            {
+                starts.push(
+                    self.x[i * dims..(i + 1) * dims]
+                        .iter()
+                        .map(|v| (v + 1e-3 * standard_normal(&mut rng)).clamp(0.0, 1.0))
+                        .collect(),
+                );
+            }
+            let mut refined: Vec<Scored> = starts
+                .iter()
+                .filter_map(|s| refine(gp, &acquisition, best, s, refine_iters))
+                .map(|r| {
+                    let mut p = r.x;
+                    snap(&space, &mut p);
+                    let (m, v) = gp.predict(&p);
+                    score(None, p, m, v)
+                })
+                .filter(|s| s.acquisition.is_finite())
+                .collect();
+            refined.sort_by(|a, b| b.acquisition.total_cmp(&a.acquisition));
+            if let Some(r) = refined.into_iter().next()
+                && r.acquisition > scored[0].acquisition
+            {
+                scored.insert(0, r);
+            }
+        }
+        let (y_mean, y_scale) = (fitted.y_mean, fitted.y_scale);
+        Ok(scored
+            .into_iter()
+            .take(n)
+            .map(|s| Proposed {
+                pool_index: s.pool_index,
+                point: s.point,
+                acquisition: s.acquisition,
+                mean: y_mean + y_scale * s.mean,
+                variance: y_scale * y_scale * s.variance,
+            })
+            .collect())
+    }
+
+    fn predict(&mut self, points: Matrix) -> Result<Prediction, String> {
+        points.check_shape()?;
+        if !self.update_model()? {
+            return Err("the GP needs its initial design before it predicts".into());
+        }
+        let fitted = self.fitted.as_ref().expect("the model is up to date");
+        let (mean, variance) = points
+            .iter_rows()
+            .map(|p| {
+                let (m, v) = fitted.gp.predict(p);
+                (
+                    fitted.y_mean + fitted.y_scale * m,
+                    fitted.y_scale * fitted.y_scale * v,
+                )
+            })
+            .unzip();
+        Ok(Prediction { mean, variance })
+    }
+
+    fn snapshot(&mut self) -> Result<Vec<u8>, String> {
+        // The model is a function of the history and the seed, which the host replays.
+        Ok(Vec::new())
+    }
+
+    fn restore(&mut self, _state: &[u8]) -> Result<(), String> {
+        Ok(())
+    }
+}

@@ -1,0 +1,347 @@
+//! Parzen estimators over the encoded space: a weighted mixture with one component per
+//! observation of a group plus a broad prior component.
+//!
+//! - Numeric columns (continuous, integer, preordered; log scales are already linear in
+//!   the encoding) use Gaussians truncated to [0, 1]. Bandwidths: per component, the larger
+//!   distance to its sorted neighbours (hyperopt's rule) for the univariate estimator; one
+//!   bandwidth 0.2·k^(−1/(d+4)) per column for the multivariate one (Scott's rule, as
+//!   Optuna's multivariate TPE, with b = 0.07 rather than Optuna's 0.2). Both are clipped
+//!   to [0.3/min(100, k + 1), 1] (the "magic clip", 0.3 rather than 1); the prior component
+//!   is N(0.5, 1). The two factors were chosen on branin, hartmann6 and levy-4 (`hpo
+//!   regret`, 30 seeds): Optuna's (0.2, 1) left TPE/MV's median regret after 100
+//!   evaluations 3–4× above Optuna's own figures (0.085, 0.37, 0.45); (0.07, 0.3) reaches
+//!   them (docs/PERFORMANCE.md).
+//! - Categorical parameters (one-hot groups) use, per component, 0.9 on the observed option
+//!   plus 0.1 spread uniformly (smoothing that keeps every option possible); the prior is
+//!   uniform.
+
+use hpo_kit::design::standard_normal;
+use hpo_kit::normal::cdf;
+use rand::{Rng, RngExt};
+
+/// ½·ln(2π).
+const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
+/// Probability mass a categorical component keeps on its own option (before the uniform
+/// share).
+pub const CATEGORICAL_KEEP: f64 = 0.9;
+
+/// How bandwidths are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bandwidth {
+    /// Per component, from its neighbours (one column at a time).
+    Neighbours,
+    /// One per column, by Scott's rule for a joint (multivariate) density.
+    Scott,
+}
+
+/// How an estimator is shaped.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Shape {
+    /// Bandwidth rule.
+    pub bandwidth: Bandwidth,
+    /// Scott's factor b of the multivariate rule b·k^(−1/(d+4)).
+    pub bandwidth_factor: f64,
+    /// The smallest bandwidth is this factor over min(100, k + 1).
+    pub min_bandwidth_factor: f64,
+    /// Weight of the prior component relative to one observation.
+    pub prior_weight: f64,
+}
+
+impl Shape {
+    /// The defaults for `bandwidth`: factor 0.07, minimum factor 0.3, prior weight 1.
+    pub fn new(bandwidth: Bandwidth) -> Self {
+        Shape {
+            bandwidth,
+            bandwidth_factor: 0.07,
+            min_bandwidth_factor: 0.3,
+            prior_weight: 1.0,
+        }
+    }
+}
+
+/// One numeric column's components.
+#[derive(Debug, Clone)]
+struct NumericColumn {
+    mu: Vec<f64>,
+    sigma: Vec<f64>,
+    log_norm: Vec<f64>,
+}
+
+/// One categorical parameter's components.
+#[derive(Debug, Clone)]
+struct CategoricalColumn {
+    options: usize,
+    /// Observed option per component; `None` for the prior.
+    option: Vec<Option<u32>>,
+}
+
+impl CategoricalColumn {
+    fn log_p(&self, i: usize, c: u32) -> f64 {
+        let k = self.options as f64;
+        match self.option[i] {
+            None => -k.ln(),
+            Some(o) if o == c => (CATEGORICAL_KEEP + (1.0 - CATEGORICAL_KEEP) / k).ln(),
+            Some(_) => ((1.0 - CATEGORICAL_KEEP) / k).ln(),
+        }
+    }
+}
+
+/// A point split into its numeric columns and categorical options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Split {
+    /// Numeric column values in [0, 1].
+    pub numeric: Vec<f64>,
+    /// Option index per categorical parameter.
+    pub categorical: Vec<u32>,
+}
+
+/// A Parzen estimator.
+#[derive(Debug, Clone)]
+pub struct Parzen {
+    numeric: Vec<NumericColumn>,
+    categorical: Vec<CategoricalColumn>,
+    log_weights: Vec<f64>,
+    weights_cdf: Vec<f64>,
+}
+
+fn truncated_log_norm(mu: f64, sigma: f64) -> f64 {
+    let z = (cdf((1.0 - mu) / sigma) - cdf(-mu / sigma)).max(1e-300);
+    -sigma.ln() - HALF_LN_2PI - z.ln()
+}
+
+impl Parzen {
+    /// The estimator of `points` (each split), with `option_counts` options per categorical
+    /// parameter and the prior's weight relative to one observation's.
+    pub fn fit(
+        points: &[&Split],
+        point_weights: &[f64],
+        option_counts: &[usize],
+        shape: &Shape,
+    ) -> Self {
+        let (bandwidth, prior_weight) = (shape.bandwidth, shape.prior_weight);
+        let k = points.len();
+        let d_num = points.first().map_or(0, |p| p.numeric.len());
+        let sigma_min = shape.min_bandwidth_factor / ((k + 1).min(100) as f64);
+        let scott = shape.bandwidth_factor
+            * (k.max(1) as f64).powf(-1.0 / (d_num + option_counts.len() + 4) as f64);
+        let numeric = (0..d_num)
+            .map(|j| {
+                let mut mu: Vec<f64> = points.iter().map(|p| p.numeric[j]).collect();
+                let mut sigma: Vec<f64> = match bandwidth {
+                    Bandwidth::Scott => vec![scott; k],
+                    Bandwidth::Neighbours => neighbour_bandwidths(&mu),
+                };
+                for s in &mut sigma {
+                    *s = s.clamp(sigma_min, 1.0);
+                }
+                mu.push(0.5);
+                sigma.push(1.0);
+                let log_norm = mu
+                    .iter()
+                    .zip(&sigma)
+                    .map(|(m, s)| truncated_log_norm(*m, *s))
+                    .collect();
+                NumericColumn {
+                    mu,
+                    sigma,
+                    log_norm,
+                }
+            })
+            .collect();
+        let categorical = option_counts
+            .iter()
+            .enumerate()
+            .map(|(c, &options)| CategoricalColumn {
+                options,
+                option: points
+                    .iter()
+                    .map(|p| Some(p.categorical[c]))
+                    .chain(std::iter::once(None))
+                    .collect(),
+            })
+            .collect();
+        let total = point_weights.iter().sum::<f64>() + prior_weight;
+        let mut weights: Vec<f64> = point_weights.iter().map(|w| w / total).collect();
+        weights.push(prior_weight / total);
+        let mut acc = 0.0;
+        let weights_cdf = weights
+            .iter()
+            .map(|w| {
+                acc += w;
+                acc
+            })
+            .collect();
+        Parzen {
+            numeric,
+            categorical,
+            log_weights: weights.iter().map(|w| w.ln()).collect(),
+            weights_cdf,
+        }
+    }
+
+    fn components(&self) -> usize {
+        self.log_weights.len()
+    }
+
+    fn pick(&self, rng: &mut impl Rng) -> usize {
+        let u: f64 = rng.random();
+        self.weights_cdf
+            .partition_point(|c| *c < u)
+            .min(self.components() - 1)
+    }
+
+    fn sample_numeric(&self, j: usize, i: usize, rng: &mut impl Rng) -> f64 {
+        let col = &self.numeric[j];
+        for _ in 0..64 {
+            let x = col.mu[i] + col.sigma[i] * standard_normal(rng);
+            if (0.0..=1.0).contains(&x) {
+                return x;
+            }
+        }
+        col.mu[i].clamp(0.0, 1.0)
+    }
+
+    fn sample_categorical(&self, c: usize, i: usize, rng: &mut impl Rng) -> u32 {
+        let col = &self.categorical[c];
+        let uniform = rng.random_range(0..col.options as u32);
+        match col.option[i] {
+            Some(o) if rng.random::<f64>() < CATEGORICAL_KEEP => o,
+            _ => uniform,
+        }
+    }
+
+    /// A joint sample: one component for the whole point.
+    pub fn sample_joint(&self, rng: &mut impl Rng) -> Split {
+        let i = self.pick(rng);
+        Split {
+            numeric: (0..self.numeric.len())
+                .map(|j| self.sample_numeric(j, i, rng))
+                .collect(),
+            categorical: (0..self.categorical.len())
+                .map(|c| self.sample_categorical(c, i, rng))
+                .collect(),
+        }
+    }
+
+    /// A sample of numeric column `j` alone.
+    pub fn sample_numeric_column(&self, j: usize, rng: &mut impl Rng) -> f64 {
+        let i = self.pick(rng);
+        self.sample_numeric(j, i, rng)
+    }
+
+    /// A sample of categorical parameter `c` alone.
+    pub fn sample_categorical_column(&self, c: usize, rng: &mut impl Rng) -> u32 {
+        let i = self.pick(rng);
+        self.sample_categorical(c, i, rng)
+    }
+
+    fn numeric_term(&self, j: usize, i: usize, x: f64) -> f64 {
+        let col = &self.numeric[j];
+        let z = (x - col.mu[i]) / col.sigma[i];
+        -0.5 * z * z + col.log_norm[i]
+    }
+
+    /// log density of a whole point (multivariate: components are products over columns).
+    pub fn log_density(&self, p: &Split) -> f64 {
+        log_sum_exp((0..self.components()).map(|i| {
+            self.log_weights[i]
+                + (0..self.numeric.len())
+                    .map(|j| self.numeric_term(j, i, p.numeric[j]))
+                    .sum::<f64>()
+                + (0..self.categorical.len())
+                    .map(|c| self.categorical[c].log_p(i, p.categorical[c]))
+                    .sum::<f64>()
+        }))
+    }
+
+    /// log marginal density of numeric column `j` at `x`.
+    pub fn log_density_numeric(&self, j: usize, x: f64) -> f64 {
+        log_sum_exp(
+            (0..self.components()).map(|i| self.log_weights[i] + self.numeric_term(j, i, x)),
+        )
+    }
+
+    /// log marginal probability of option `o` of categorical parameter `c`.
+    pub fn log_density_categorical(&self, c: usize, o: u32) -> f64 {
+        log_sum_exp(
+            (0..self.components()).map(|i| self.log_weights[i] + self.categorical[c].log_p(i, o)),
+        )
+    }
+}
+
+/// hyperopt's bandwidths: each point's larger distance to its neighbours in sorted order
+/// (the bounds 0 and 1 count as neighbours).
+fn neighbour_bandwidths(mu: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..mu.len()).collect();
+    order.sort_by(|a, b| mu[*a].total_cmp(&mu[*b]));
+    let mut sigma = vec![0.0; mu.len()];
+    for (rank, &i) in order.iter().enumerate() {
+        let left = if rank == 0 { 0.0 } else { mu[order[rank - 1]] };
+        let right = if rank + 1 == order.len() {
+            1.0
+        } else {
+            mu[order[rank + 1]]
+        };
+        sigma[i] = (mu[i] - left).max(right - mu[i]);
+    }
+    sigma
+}
+
+/// log Σ exp(vᵢ), stable.
+pub fn log_sum_exp(values: impl Iterator<Item = f64> + Clone) -> f64 {
+    let max = values.clone().fold(f64::NEG_INFINITY, f64::max);
+    if !max.is_finite() {
+        return max;
+    }
+    max + values.map(|v| (v - max).exp()).sum::<f64>().ln()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn split(x: f64, c: u32) -> Split {
+        Split {
+            numeric: vec![x],
+            categorical: vec![c],
+        }
+    }
+
+    #[test]
+    fn densities_integrate_to_one_and_concentrate_on_the_data() {
+        let points: Vec<Split> = [0.2, 0.25, 0.3].iter().map(|&x| split(x, 1)).collect();
+        let refs: Vec<&Split> = points.iter().collect();
+        for bw in [Bandwidth::Neighbours, Bandwidth::Scott] {
+            let p = Parzen::fit(&refs, &[1.0; 3], &[3], &Shape::new(bw));
+            // ∫₀¹ density ≈ 1 (midpoint rule).
+            let m = 20_000;
+            let integral: f64 = (0..m)
+                .map(|i| p.log_density_numeric(0, (i as f64 + 0.5) / m as f64).exp() / m as f64)
+                .sum();
+            assert!((integral - 1.0).abs() < 1e-3, "{bw:?}: {integral}");
+            let probs: f64 = (0..3).map(|o| p.log_density_categorical(0, o).exp()).sum();
+            assert!((probs - 1.0).abs() < 1e-12);
+            assert!(p.log_density_numeric(0, 0.25) > p.log_density_numeric(0, 0.8));
+            assert!(p.log_density_categorical(0, 1) > p.log_density_categorical(0, 0));
+            // Samples stay in the box and mostly near the data.
+            let mut rng = ChaCha8Rng::seed_from_u64(3);
+            let near = (0..1000)
+                .map(|_| p.sample_joint(&mut rng))
+                .filter(|s| {
+                    assert!((0.0..=1.0).contains(&s.numeric[0]));
+                    (s.numeric[0] - 0.25).abs() < 0.3
+                })
+                .count();
+            assert!(near > 600, "{bw:?}: {near}");
+        }
+    }
+
+    #[test]
+    fn neighbour_rule_matches_hand_computed_bandwidths() {
+        // Sorted: 0.1, 0.4, 0.5 with bounds 0 and 1.
+        let s = neighbour_bandwidths(&[0.4, 0.1, 0.5]);
+        assert_eq!(s, vec![0.30000000000000004, 0.30000000000000004, 0.5]);
+    }
+}
