@@ -21,7 +21,7 @@
 use faer::linalg::solvers::DenseSolveCore;
 use faer::{Mat, Side};
 
-use crate::kernel::Matern52;
+use crate::kernel::{Matern52, sq_euclidean};
 
 /// Noise variance floor of the noisy model (standardized units).
 pub const NOISE_FLOOR: f64 = 1e-10;
@@ -170,11 +170,16 @@ impl Data<'_> {
 /// The covariance matrix K + σₙ²I of `data` under `hyper`.
 pub fn covariance(data: Data<'_>, kernel: &Matern52, noise: f64) -> Mat<f64> {
     let n = data.len();
+    let d = data.dims;
+    let xs: Vec<f64> = (0..n).flat_map(|i| kernel.scaled(data.row(i))).collect();
     let mut k = Mat::<f64>::zeros(n, n);
     for a in 0..n {
         k[(a, a)] = kernel.signal + noise;
         for b in 0..a {
-            let v = kernel.value(data.row(a), data.row(b));
+            let v = kernel.of_sq_distance(sq_euclidean(
+                &xs[a * d..(a + 1) * d],
+                &xs[b * d..(b + 1) * d],
+            ));
             k[(a, b)] = v;
             k[(b, a)] = v;
         }
@@ -208,19 +213,19 @@ pub fn neg_log_posterior(v: &[f64], data: Data<'_>, noise: Noise) -> Option<(f64
     let w = |a: usize, b: usize| alpha[(a, 0)] * alpha[(b, 0)] - inv[(a, b)];
     let mut grad_ls = vec![0.0; dims];
     let mut grad_signal = 0.0;
+    let xs: Vec<f64> = (0..n).flat_map(|i| kernel.scaled(data.row(i))).collect();
     for a in 0..n {
         grad_signal += 0.5 * w(a, a) * kernel.signal;
-        let xa = data.row(a);
+        let xa = &xs[a * dims..(a + 1) * dims];
         for b in 0..a {
-            let xb = data.row(b);
+            let xb = &xs[b * dims..(b + 1) * dims];
             let wab = w(a, b);
-            let r2 = kernel.sq_distance(xa, xb);
-            grad_signal += wab * kernel.of_sq_distance(r2);
-            // ∂k/∂log ℓⱼ = slope·(Δⱼ²/ℓⱼ²); the pair counts twice in the trace, halved by ½.
-            let s = wab * kernel.slope(r2);
-            for (j, g) in grad_ls.iter_mut().enumerate() {
-                let d = xa[j] - xb[j];
-                *g += s * d * d * kernel.inv_sq_lengthscales[j];
+            let (k_ab, slope) = kernel.value_and_slope(sq_euclidean(xa, xb));
+            grad_signal += wab * k_ab;
+            // ∂k/∂log ℓⱼ = slope·(Δⱼ/ℓⱼ)²; the pair counts twice in the trace, halved by ½.
+            let s = wab * slope;
+            for ((g, p), q) in grad_ls.iter_mut().zip(xa).zip(xb) {
+                *g += s * (p - q) * (p - q);
             }
         }
     }

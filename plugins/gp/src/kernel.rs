@@ -26,6 +26,15 @@ impl Matern52 {
         }
     }
 
+    /// The point with each column divided by its lengthscale: r² between two scaled points
+    /// is their plain squared distance.
+    pub fn scaled(&self, x: &[f64]) -> Vec<f64> {
+        x.iter()
+            .zip(&self.inv_sq_lengthscales)
+            .map(|(v, w)| v * w.sqrt())
+            .collect()
+    }
+
     /// The scaled squared distance r².
     pub fn sq_distance(&self, a: &[f64], b: &[f64]) -> f64 {
         a.iter()
@@ -53,6 +62,16 @@ impl Matern52 {
         self.signal * 5.0 / 3.0 * (1.0 + SQRT5 * r) * (-SQRT5 * r).exp()
     }
 
+    /// k and [`Matern52::slope`] at r², sharing one square root and one exponential.
+    pub fn value_and_slope(&self, r2: f64) -> (f64, f64) {
+        let r = r2.max(0.0).sqrt();
+        let e = self.signal * (-SQRT5 * r).exp();
+        (
+            e * (1.0 + SQRT5 * r + 5.0 / 3.0 * r2),
+            e * 5.0 / 3.0 * (1.0 + SQRT5 * r),
+        )
+    }
+
     /// ∂k(a, b)/∂a, added to `out` scaled by `weight`.
     pub fn add_gradient_in_a(&self, a: &[f64], b: &[f64], weight: f64, out: &mut [f64]) {
         let s = weight * self.slope(self.sq_distance(a, b));
@@ -60,6 +79,11 @@ impl Matern52 {
             *o -= s * (x - y) * w;
         }
     }
+}
+
+/// Σ (aᵢ − bᵢ)².
+pub fn sq_euclidean(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
 
 #[cfg(test)]
@@ -75,6 +99,8 @@ mod tests {
             1.5 * (1.0 + 5f64.sqrt() * r + 5.0 * r * r / 3.0) * (-(5f64.sqrt()) * r).exp();
         assert!((k.value(&a, &b) - expected).abs() < 1e-14);
         assert!((k.value(&a, &a) - 1.5).abs() < 1e-15);
+        let r2 = sq_euclidean(&k.scaled(&a), &k.scaled(&b));
+        assert!((k.of_sq_distance(r2) - expected).abs() < 1e-14);
         // Gradient in a against central differences.
         let mut g = [0.0; 2];
         k.add_gradient_in_a(&a, &b, 1.0, &mut g);

@@ -21,8 +21,7 @@ pub mod model;
 pub mod optimize;
 pub mod pool_cache;
 pub mod refine;
-
-mod session;
+pub mod session;
 
 use hpo_plugin_api::sdk::{ArmSession, Plugin};
 use hpo_plugin_api::types::{ArmConfig, ComponentKind, PluginDescription};

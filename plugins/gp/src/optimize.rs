@@ -86,8 +86,8 @@ where
     };
     problem.eval(&start).ok()?;
     let solver = LBFGS::new(MoreThuenteLineSearch::new(), MEMORY)
-        .with_tolerance_grad(1e-7)
-        .and_then(|s| s.with_tolerance_cost(1e-10));
+        .with_tolerance_grad(1e-6)
+        .and_then(|s| s.with_tolerance_cost(1e-7));
     if let Ok(solver) = solver {
         // The outcome is read from `best`: a line search that fails still leaves its
         // evaluations there.

@@ -21,10 +21,17 @@ use crate::refine::refine;
 
 /// Random points scored when the pool is empty and points off it are allowed.
 const OFF_POOL_SAMPLES: usize = 2048;
+/// Default of the `fit_subset` option.
+const DEFAULT_FIT_SUBSET: usize = 200;
 /// L-BFGS iterations of one hyperparameter start.
 const FIT_ITERS: u64 = 100;
+/// L-BFGS iterations of a warm-started fit beyond [`RESTART_LIMIT`] (the previous
+/// estimate is close: a few observations were added).
+const WARM_FIT_ITERS: u64 = 30;
 /// Beyond this many observations, fits start only from the previous hyperparameters.
 const RESTART_LIMIT: usize = 200;
+/// Beyond this many observations, refinement defaults to fewer, shorter local searches.
+const LARGE_HISTORY: usize = 300;
 
 /// The run configuration's `gp` section.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -36,12 +43,12 @@ pub struct Options {
     /// estimate and the prior's mode; default 2 (none beyond 200 observations).
     pub restarts: Option<usize>,
     /// Most observations one hyperparameter fit looks at (a seeded random subset beyond);
-    /// default 400. The posterior always uses every observation.
+    /// default 200. The posterior always uses every observation.
     pub fit_subset: Option<usize>,
-    /// Candidates refined continuously when points off the pool are allowed; default 5
-    /// (0 turns refinement off).
+    /// Candidates refined continuously when points off the pool are allowed; default 5,
+    /// 1 beyond 300 observations (0 turns refinement off).
     pub refine_starts: Option<usize>,
-    /// L-BFGS iterations of one refinement; default 40.
+    /// L-BFGS iterations of one refinement; default 40, 10 beyond 300 observations.
     pub refine_iters: Option<u64>,
     /// HLE threshold.
     pub alpha: Option<f64>,
@@ -101,6 +108,7 @@ pub fn next_refit(n: usize) -> usize {
 }
 
 /// The model of the current history.
+#[derive(Clone)]
 struct Fitted {
     /// History length of the last hyperparameter fit.
     fitted_at: usize,
@@ -111,6 +119,7 @@ struct Fitted {
 }
 
 /// A GP arm session.
+#[derive(Clone)]
 pub struct GpSession {
     space: SpaceSpec,
     dims: usize,
@@ -149,6 +158,11 @@ impl GpSession {
         })
     }
 
+    /// History length of the last hyperparameter fit, if any.
+    pub fn last_fit(&self) -> Option<usize> {
+        self.fitted.as_ref().map(|f| f.fitted_at)
+    }
+
     fn standardized(&self, n: usize) -> (Vec<f64>, f64, f64) {
         let y = &self.y[..n];
         let mean = y.iter().sum::<f64>() / n as f64;
@@ -162,7 +176,7 @@ impl GpSession {
         let (y, _, _) = self.standardized(n);
         let mut rng =
             ChaCha8Rng::seed_from_u64(self.seed ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let limit = self.options.fit_subset.unwrap_or(400);
+        let limit = self.options.fit_subset.unwrap_or(DEFAULT_FIT_SUBSET);
         let (xs, ys): (Vec<f64>, Vec<f64>) = if n > limit {
             let mut picked = rand::seq::index::sample(&mut rng, n, limit).into_vec();
             picked.sort_unstable();
@@ -197,7 +211,11 @@ impl GpSession {
             let found = minimize(
                 |v| neg_log_posterior(v, data, noise),
                 start.to_vec(noise),
-                FIT_ITERS,
+                if n <= RESTART_LIMIT {
+                    FIT_ITERS
+                } else {
+                    WARM_FIT_ITERS
+                },
             );
             if let Some(m) = found
                 && best.as_ref().is_none_or(|(b, _)| m.value < *b)
@@ -322,8 +340,17 @@ impl ArmSession for GpSession {
         Acquisition::parse(&request.acquisition)?;
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ request.seed.rotate_left(17));
         let n = request.n as usize;
-        let refine_starts = self.options.refine_starts.unwrap_or(5);
-        let refine_iters = self.options.refine_iters.unwrap_or(40);
+        // One refinement step costs O(n²) (two triangular solves): keep the whole
+        // refinement near a fixed cost as the history grows.
+        let large = self.y.len() > LARGE_HISTORY;
+        let refine_starts = self
+            .options
+            .refine_starts
+            .unwrap_or(if large { 1 } else { 5 });
+        let refine_iters = self
+            .options
+            .refine_iters
+            .unwrap_or(if large { 10 } else { 40 });
         let dims = self.dims;
         let pending_rows = request.pending.rows();
         let (options, space) = (self.options.clone(), self.space.clone());
@@ -471,5 +498,169 @@ impl ArmSession for GpSession {
 
     fn restore(&mut self, _state: &[u8]) -> Result<(), String> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::GpPlugin;
+    use hpo_plugin_api::sdk::Plugin;
+    use hpo_plugin_api::space::{ParamKind, ParamSpec};
+    use hpo_plugin_api::types::ComponentKind;
+
+    fn open(model: &str, options: &str) -> GpSession {
+        let space = SpaceSpec {
+            params: vec![ParamSpec {
+                name: "x".into(),
+                kind: ParamKind::Continuous,
+                offset: 0,
+                width: 1,
+                log: false,
+                lower: 0.0,
+                upper: 1.0,
+                options: vec![],
+            }],
+        };
+        GpSession::open(ArmConfig {
+            model: model.into(),
+            space_json: serde_json::to_string(&space).unwrap(),
+            options_json: options.into(),
+            seed: 4,
+        })
+        .unwrap()
+    }
+
+    fn request(acq: &str, candidates: Vec<u32>, seed: u64, off_pool: bool) -> ProposeRequest {
+        ProposeRequest {
+            acquisition: acq.into(),
+            candidates,
+            pending: Matrix::empty(1),
+            n: 1,
+            seed,
+            allow_off_pool: off_pool,
+        }
+    }
+
+    /// A 1-d problem with its minimum at x = 0.8 (value 0.05), 11 observations on a grid.
+    fn with_history(model: &str) -> (GpSession, Vec<u32>) {
+        let mut s = open(model, "{}");
+        let pool: Vec<f64> = (0..101).map(|i| i as f64 / 100.0).collect();
+        s.set_pool(Matrix::new(1, pool).unwrap()).unwrap();
+        let xs: Vec<f64> = (0..11).map(|i| i as f64 / 10.0).collect();
+        let ys: Vec<f64> = xs.iter().map(|x| 0.05 + (x - 0.8) * (x - 0.8)).collect();
+        s.tell(Observations {
+            x: Matrix::new(1, xs).unwrap(),
+            y: ys,
+            cost: vec![1.0; 11],
+            status: vec![ObservationStatus::Final; 11],
+        })
+        .unwrap();
+        let observed: Vec<u32> = (0..11).map(|i| i * 10).collect();
+        (s, (0..101).filter(|c| !observed.contains(c)).collect())
+    }
+
+    #[test]
+    fn every_model_and_acquisition_proposes_near_the_minimum() {
+        for model in crate::MODELS {
+            for acq in crate::ACQUISITIONS {
+                let (mut s, candidates) = with_history(model);
+                let p = s
+                    .propose(request(acq, candidates.clone(), 1, false))
+                    .unwrap();
+                let x = p[0].pool_index.unwrap() as f64 / 100.0;
+                assert!((0.6..=1.0).contains(&x), "{model}/{acq} proposed {x}");
+                assert!(
+                    p[0].variance >= 0.0 && p[0].mean.is_finite() && p[0].acquisition.is_finite()
+                );
+                // Off the pool, refinement lands close to the minimizer itself.
+                let q = s.propose(request(acq, candidates, 1, true)).unwrap();
+                let x = q[0]
+                    .pool_index
+                    .map_or_else(|| q[0].point[0], |c| c as f64 / 100.0);
+                assert!((x - 0.8).abs() < 0.15, "{model}/{acq} refined to {x}");
+            }
+        }
+    }
+
+    #[test]
+    fn same_seed_and_history_give_the_same_proposal() {
+        let (mut a, candidates) = with_history("GP-HLE");
+        let (mut b, _) = with_history("GP-HLE");
+        let pa = a
+            .propose(request("EI", candidates.clone(), 3, true))
+            .unwrap();
+        let pb = b.propose(request("EI", candidates, 3, true)).unwrap();
+        assert_eq!(pa[0].pool_index, pb[0].pool_index);
+        assert_eq!(pa[0].point, pb[0].point);
+        assert_eq!(pa[0].acquisition, pb[0].acquisition);
+    }
+
+    #[test]
+    fn initial_design_takes_sobol_rows_in_order_then_the_model_predicts() {
+        let mut s = open("GP", "{}");
+        s.set_pool(Matrix::new(1, vec![0.1, 0.2, 0.3, 0.4]).unwrap())
+            .unwrap();
+        let p = s.propose(request("EI", vec![1, 2, 3], 1, true)).unwrap();
+        assert_eq!(p[0].pool_index, Some(1), "the first remaining Sobol row");
+        assert!(p[0].mean.is_nan());
+        assert!(s.predict(Matrix::new(1, vec![0.5]).unwrap()).is_err());
+        let (mut s, _) = with_history("GP");
+        let pred = s.predict(Matrix::new(1, vec![0.8, 0.0]).unwrap()).unwrap();
+        assert!(pred.mean[0] < pred.mean[1]);
+        // The GP interpolates its observations (values in the caller's units).
+        let at = s.predict(Matrix::new(1, vec![0.5]).unwrap()).unwrap();
+        assert!((at.mean[0] - (0.05 + 0.09)).abs() < 1e-3, "{}", at.mean[0]);
+    }
+
+    #[test]
+    fn a_pending_point_pushes_the_next_proposal_away() {
+        let (mut s, candidates) = with_history("GP");
+        let first = s
+            .propose(request("EI", candidates.clone(), 1, false))
+            .unwrap();
+        let row = first[0].pool_index.unwrap();
+        let mut req = request(
+            "EI",
+            candidates.into_iter().filter(|c| *c != row).collect(),
+            1,
+            false,
+        );
+        req.pending = Matrix::new(1, vec![row as f64 / 100.0]).unwrap();
+        let second = s.propose(req).unwrap();
+        let gap = (second[0].pool_index.unwrap() as f64 - row as f64).abs();
+        assert!(
+            gap >= 2.0,
+            "the liar at {row} should keep the next proposal off its neighbours"
+        );
+    }
+
+    #[test]
+    fn options_are_typed_and_checked() {
+        let check = |opts: &str| GpPlugin::validate(ComponentKind::Arm, "GP", opts);
+        assert!(
+            check(r#"{"initial_design": 0}"#)
+                .unwrap_err()
+                .contains("initial_design")
+        );
+        assert!(
+            check(r#"{"lengthscale": 1}"#)
+                .unwrap_err()
+                .contains("lengthscale")
+        );
+        assert!(check(r#"{"kappa": -1}"#).unwrap_err().contains("kappa"));
+        assert!(check(r#"{"alpha": 0.2, "restarts": 4, "refine_starts": 0}"#).is_ok());
+        assert!(GpPlugin::validate(ComponentKind::Arm, "RF", "{}").is_err());
+    }
+
+    #[test]
+    fn refits_follow_the_schedule() {
+        assert_eq!(next_refit(2), 3);
+        assert_eq!(next_refit(19), 20);
+        assert_eq!(next_refit(100), 105);
+        assert_eq!(next_refit(1000), 1050);
+        let (mut s, candidates) = with_history("GP");
+        s.propose(request("EI", candidates, 1, false)).unwrap();
+        assert_eq!(s.last_fit(), Some(11));
     }
 }
