@@ -169,6 +169,7 @@ impl Layout {
 }
 
 /// A TPE arm session.
+#[derive(Clone)]
 pub struct TpeSession {
     space: SpaceSpec,
     dims: usize,

@@ -105,7 +105,12 @@ pub struct Parzen {
 }
 
 fn truncated_log_norm(mu: f64, sigma: f64) -> f64 {
-    let z = (cdf((1.0 - mu) / sigma) - cdf(-mu / sigma)).max(1e-300);
+    let (upper, lower) = ((1.0 - mu) / sigma, -mu / sigma);
+    if upper > 9.0 && lower < -9.0 {
+        // Both bounds beyond 9σ: the truncated mass is 1 to double precision.
+        return -sigma.ln() - HALF_LN_2PI;
+    }
+    let z = (cdf(upper) - cdf(lower)).max(1e-300);
     -sigma.ln() - HALF_LN_2PI - z.ln()
 }
 
@@ -287,13 +292,21 @@ fn neighbour_bandwidths(mu: &[f64]) -> Vec<f64> {
     sigma
 }
 
-/// log Σ exp(vᵢ), stable.
-pub fn log_sum_exp(values: impl Iterator<Item = f64> + Clone) -> f64 {
-    let max = values.clone().fold(f64::NEG_INFINITY, f64::max);
-    if !max.is_finite() {
-        return max;
+/// log Σ exp(vᵢ), stable, in one pass (a running maximum rescales the running sum).
+pub fn log_sum_exp(values: impl Iterator<Item = f64>) -> f64 {
+    let (mut max, mut sum) = (f64::NEG_INFINITY, 0.0);
+    for v in values {
+        if v <= max {
+            // Terms below e⁻³⁶ of the largest do not change the sum in double precision.
+            if v > max - 36.0 {
+                sum += (v - max).exp();
+            }
+        } else if v.is_finite() || v == f64::INFINITY {
+            sum = sum * (max - v).exp() + 1.0;
+            max = v;
+        }
     }
-    max + values.map(|v| (v - max).exp()).sum::<f64>().ln()
+    if max.is_finite() { max + sum.ln() } else { max }
 }
 
 #[cfg(test)]
@@ -336,6 +349,15 @@ mod tests {
                 .count();
             assert!(near > 600, "{bw:?}: {near}");
         }
+    }
+
+    #[test]
+    fn log_sum_exp_is_stable_and_exact() {
+        let v = [1000.0, 999.0, -5.0];
+        let expected = 1000.0 + (1.0 + (-1f64).exp() + (-1005f64).exp()).ln();
+        assert!((log_sum_exp(v.into_iter()) - expected).abs() < 1e-12);
+        assert!((log_sum_exp([0.0, 0.0].into_iter()) - 2f64.ln()).abs() < 1e-15);
+        assert_eq!(log_sum_exp(std::iter::empty()), f64::NEG_INFINITY);
     }
 
     #[test]
