@@ -3,12 +3,14 @@
 //! transformed (LE, HLE), with the acquisitions of `hpo-kit` over the remaining pool.
 //!
 //! One session per model serves its three acquisitions: the forest is refitted once per
-//! history version and shared. Before two successful observations the arm proposes a
-//! seeded random candidate (its initial design), with NaN mean and variance.
+//! history version and shared. Until `initial_design` observations exist (default 10) the
+//! arm proposes `hpo-kit`'s initial design (the first remaining rows of the host's Sobol
+//! pool, or random rows of a table), with NaN mean and variance.
 
 pub mod forest;
 
 use hpo_kit::acquisition::Acquisition;
+use hpo_kit::design::initial_design;
 use hpo_kit::encoding::snap;
 use hpo_kit::transform::{DEFAULT_ALPHA, Transform};
 use hpo_plugin_api::sdk::{ArmSession, Plugin};
@@ -37,6 +39,8 @@ const OFF_POOL_SAMPLES: usize = 2048;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Options {
+    /// Observations before the forest is used; default 10 (at least 2).
+    initial_design: Option<usize>,
     n_trees: Option<usize>,
     max_features: Option<f64>,
     min_samples_split: Option<usize>,
@@ -56,6 +60,9 @@ impl Options {
         let json = if json.trim().is_empty() { "{}" } else { json };
         let o: Options = serde_json::from_str(json).map_err(|e| format!("rf options: {e}"))?;
         let bad = |name: &str, why: &str| Err(format!("rf option '{name}' {why}"));
+        if o.initial_design == Some(0) {
+            return bad("initial_design", "must be at least 1");
+        }
         if o.n_trees == Some(0) {
             return bad("n_trees", "must be at least 1");
         }
@@ -160,7 +167,7 @@ struct RfSession {
 
 impl RfSession {
     fn forest(&mut self) -> Option<&Forest> {
-        if self.y.len() < 2 {
+        if self.y.len() < self.options.initial_design.unwrap_or(10).max(2) {
             return None;
         }
         if self.fitted.as_ref().is_none_or(|(n, _)| *n != self.y.len()) {
@@ -232,12 +239,7 @@ impl ArmSession for RfSession {
                 .collect()
         };
         let Some(forest) = self.forest() else {
-            // Initial design: random points of what is available.
-            let picks = rand::seq::index::sample(&mut rng, points.len(), n.min(points.len()));
-            return Ok(picks
-                .into_iter()
-                .map(|i| proposed(&points[i], 0.0, f64::NAN, f64::NAN))
-                .collect());
+            return Ok(initial_design(&request, &self.space, &mut rng));
         };
         let mut scored: Vec<(f64, usize, f64, f64)> = points
             .iter()
@@ -257,7 +259,7 @@ impl ArmSession for RfSession {
 
     fn predict(&mut self, points: Matrix) -> Result<Prediction, String> {
         let Some(forest) = self.forest() else {
-            return Err("the forest needs two observations before it predicts".into());
+            return Err("the forest needs its initial design before it predicts".into());
         };
         let (mean, variance) = points.iter_rows().map(|p| forest.predict(p)).unzip();
         Ok(Prediction { mean, variance })
