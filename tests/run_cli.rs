@@ -640,7 +640,7 @@ fn bench_reports_success_rates_as_markdown_csv_json_and_svg() {
 }
 
 #[test]
-fn the_readme_run_diversifies_over_the_bundled_forest_arms() {
+fn the_rf_div_configuration_diversifies_over_the_bundled_forest_arms() {
     let home = Home::new();
     let out = tempfile::tempdir().unwrap();
     let run_conf = concat!(env!("CARGO_MANIFEST_DIR"), "/../run_conf");
@@ -671,6 +671,88 @@ fn the_readme_run_diversifies_over_the_bundled_forest_arms() {
             .unwrap()
             .ends_with("DIV-SEQ.rf-div(1).json")
     );
+}
+
+#[test]
+fn the_default_run_diversifies_over_the_gp_and_rf_arms() {
+    // The README's first command: no arms, space or objective, so the embedded
+    // run_conf/arms.json on the bundled table.
+    let home = Home::new();
+    let out = tempfile::tempdir().unwrap();
+    let summary = run_json(&home, out.path(), &["--evals", "18"]);
+    let run = &results_file(&summary)["0"];
+    let trace: Vec<&str> = run["select_trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        trace,
+        [
+            "GP-HLE/EI",
+            "GP-HLE/PI",
+            "GP-HLE/UCB",
+            "RF-HLE/EI",
+            "RF-HLE/PI",
+            "RF-HLE/UCB"
+        ]
+        .repeat(3)
+    );
+    assert!(
+        run["failures"].as_object().unwrap().is_empty(),
+        "{}",
+        run["failures"]
+    );
+    let errors = floats(&run["error"]);
+    assert_eq!(errors.len(), 18);
+    assert!(errors.iter().all(|e| e.is_finite() && *e > 0.0));
+    assert!(
+        summary["results_file"]
+            .as_str()
+            .unwrap()
+            .ends_with("DIV-SEQ.default(1).json")
+    );
+}
+
+#[test]
+fn gp_and_tpe_arms_refine_off_the_pool_on_test_functions() {
+    let home = Home::new();
+    // branin's minimum is 0.397887; random search's median best after 50 evaluations is
+    // 1.04 (`hpo regret`). Each run is seeded: these are fixed outcomes, not flaky draws.
+    for (mode, spec, bound) in [("GP", "EI", 0.41), ("TPE", "MV", 1.04), ("TPE", "EI", 1.04)] {
+        let out = tempfile::tempdir().unwrap();
+        let summary = run_json(
+            &home,
+            out.path(),
+            &[
+                "-m",
+                mode,
+                "-s",
+                spec,
+                "--objective",
+                "fn:branin",
+                "--evals",
+                "40",
+                "--seed",
+                "3",
+            ],
+        );
+        let run = &results_file(&summary)["0"];
+        let rows = run["model_idx"].as_array().unwrap();
+        // The initial design is the Sobol pool's first rows; the model's proposals are
+        // points off the pool (no row).
+        assert!(
+            rows[..10].iter().all(|r| r.is_u64()),
+            "{mode}/{spec}: {rows:?}"
+        );
+        assert!(
+            rows[10..].iter().any(|r| r.is_null()),
+            "{mode}/{spec}: {rows:?}"
+        );
+        let best = summary["runs"][0]["best_value"].as_f64().unwrap();
+        assert!(best < bound, "{mode}/{spec}: best {best}");
+    }
 }
 
 #[test]

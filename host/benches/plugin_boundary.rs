@@ -168,51 +168,91 @@ fn boundary(c: &mut Criterion) {
         });
     }
 
-    // A real model through both backends: the RF arm's propose (fit + acquisition over the
-    // pool) with a 1000×20 history, so the wasm overhead of numeric code shows.
-    let rf_cwasm = cwasm("hpo_rf");
+    // Real models through both backends, so the wasm overhead of numeric code shows: the
+    // RF arm's propose (a new observation each call forces its refit, as in a run), the GP
+    // arm's propose at a fixed history (acquisition over the pool and continuous
+    // refinement), the TPE arm's (draws from l ranked by l/g).
     let y: Vec<f64> = (0..1000).map(|i| ((i * 37) % 101) as f64 / 101.0).collect();
-    let rf_history = Observations { y, ..history(1000) };
-    let mut group = c.benchmark_group("rf_propose_n1000_pool4096");
-    group.sample_size(10);
-    for kind in [PluginKind::Native, PluginKind::Wasm] {
-        let mut rf = load(&runtime, kind, "hpo_rf", Some(&rf_cwasm));
-        let mut arm = rf
-            .backend
-            .open_arm(&ArmConfig {
-                model: "RF".into(),
-                space_json: space_json(),
-                options_json: "{}".into(),
-                seed: 1,
-            })
-            .unwrap();
-        arm.set_pool(&matrix(4096)).unwrap();
-        arm.tell(&rf_history).unwrap();
-        let mut seed = 0;
-        group.bench_function(kind.to_string(), |b| {
-            b.iter(|| {
-                // A new history version each call forces the refit, as in a run.
-                seed += 1;
-                let one = Observations {
-                    x: matrix(1),
-                    y: vec![0.5],
-                    cost: vec![1.0],
-                    status: vec![ObservationStatus::Final],
-                };
-                arm.tell(&one).unwrap();
-                let request = ProposeRequest {
-                    acquisition: "EI".into(),
-                    candidates: (0..4096).collect(),
-                    pending: Matrix::empty(DIMS as u32),
-                    n: 1,
-                    seed,
-                    allow_off_pool: false,
-                };
-                black_box(arm.propose(&request).unwrap())
-            })
-        });
+    let history_1000 = Observations { y, ..history(1000) };
+    let history_100 = Observations {
+        x: Matrix::new(DIMS as u32, history_1000.x.data[..100 * DIMS].to_vec()).unwrap(),
+        y: history_1000.y[..100].to_vec(),
+        cost: vec![1.0; 100],
+        status: vec![ObservationStatus::Final; 100],
+    };
+    let models = [
+        (
+            "rf_propose_n1000_pool4096",
+            "hpo_rf",
+            "RF",
+            "EI",
+            &history_1000,
+            true,
+            false,
+        ),
+        (
+            "gp_propose_n100_pool4096_refined",
+            "hpo_gp",
+            "GP",
+            "EI",
+            &history_100,
+            false,
+            true,
+        ),
+        (
+            "tpe_propose_n1000",
+            "hpo_tpe",
+            "TPE",
+            "MV",
+            &history_1000,
+            false,
+            true,
+        ),
+    ];
+    for (group_name, file, model, acquisition, told, grow, off_pool) in models {
+        let cwasm_file = cwasm(file);
+        let mut group = c.benchmark_group(group_name);
+        group.sample_size(10);
+        for kind in [PluginKind::Native, PluginKind::Wasm] {
+            let mut plugin = load(&runtime, kind, file, Some(&cwasm_file));
+            let mut arm = plugin
+                .backend
+                .open_arm(&ArmConfig {
+                    model: model.into(),
+                    space_json: space_json(),
+                    options_json: "{}".into(),
+                    seed: 1,
+                })
+                .unwrap();
+            arm.set_pool(&matrix(4096)).unwrap();
+            arm.tell(told).unwrap();
+            let mut seed = 0;
+            group.bench_function(kind.to_string(), |b| {
+                b.iter(|| {
+                    seed += 1;
+                    if grow {
+                        let one = Observations {
+                            x: matrix(1),
+                            y: vec![0.5],
+                            cost: vec![1.0],
+                            status: vec![ObservationStatus::Final],
+                        };
+                        arm.tell(&one).unwrap();
+                    }
+                    let request = ProposeRequest {
+                        acquisition: acquisition.into(),
+                        candidates: (0..4096).collect(),
+                        pending: Matrix::empty(DIMS as u32),
+                        n: 1,
+                        seed,
+                        allow_off_pool: off_pool,
+                    };
+                    black_box(arm.propose(&request).unwrap())
+                })
+            });
+        }
+        group.finish();
     }
-    group.finish();
 
     let mut group = c.benchmark_group("load_wasm");
     group.sample_size(10);
