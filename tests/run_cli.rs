@@ -334,6 +334,7 @@ fn script(dir: &std::path::Path, sleep: &str) -> std::path::PathBuf {
              [ -n \"$HPO_PARAMS\" ] || exit 3\n\
              sleep {sleep}\n\
              echo \"training with $HPO_PARAMS\"\n\
+             echo '{{\"value\": 7.5, \"epoch\": 0}}'\n\
              if awk \"BEGIN{{exit !($1 > 0.8)}}\"; then echo 'diverged: x too large' >&2; exit 1; fi\n\
              awk \"BEGIN{{printf \\\"{{\\\\\\\"value\\\\\\\": %.12f, \\\\\\\"epoch\\\\\\\": 1}}\\\\n\\\", ($1-0.3)^2 + ($2-0.7)^2}}\"\n"
         ),
@@ -371,11 +372,18 @@ fn a_training_command_is_an_objective_and_its_failures_are_recorded() {
         "failed trials are recorded, the run goes on"
     );
     let params = run["params"].as_array().unwrap();
+    let interim = run["interim"].as_array().unwrap();
     let mut failed = 0;
-    for (e, p) in errors.iter().zip(params) {
+    for ((e, p), reports) in errors.iter().zip(params).zip(interim) {
         let (x, y) = (p["x"].as_f64().unwrap(), p["y"].as_f64().unwrap());
         match e.as_f64() {
-            Some(v) => assert!((v - ((x - 0.3).powi(2) + (y - 0.7).powi(2))).abs() < 1e-9),
+            Some(v) => {
+                assert!((v - ((x - 0.3).powi(2) + (y - 0.7).powi(2))).abs() < 1e-9);
+                // The earlier report line is the trial's interim report.
+                let r = reports.as_array().unwrap();
+                assert_eq!(r.len(), 1, "{reports}");
+                assert_eq!((r[0][0].as_u64(), r[0][1].as_f64()), (Some(0), Some(7.5)));
+            }
             None => {
                 failed += 1;
                 assert!(x > 0.8, "only x > 0.8 fails");
@@ -753,6 +761,103 @@ fn gp_and_tpe_arms_refine_off_the_pool_on_test_functions() {
         let best = summary["runs"][0]["best_value"].as_f64().unwrap();
         assert!(best < bound, "{mode}/{spec}: best {best}");
     }
+}
+
+#[test]
+fn results_carry_each_trials_epochs_and_with_p_the_models_estimates() {
+    let home = Home::new();
+    let out = tempfile::tempdir().unwrap();
+    let summary = run_json(
+        &home,
+        out.path(),
+        &["-m", "RF", "-s", "EI", "--evals", "12", "-p"],
+    );
+    let run = &results_file(&summary)["0"];
+    let errors = floats(&run["error"]);
+    let exec = floats(&run["exec_time"]);
+    for (i, curve) in run["interim"].as_array().unwrap().iter().enumerate() {
+        let curve = curve.as_array().unwrap();
+        assert_eq!(curve.len(), 30, "the table has 30 epochs");
+        let last = curve.last().unwrap().as_array().unwrap();
+        assert_eq!(last[0].as_u64(), Some(30));
+        assert_eq!(
+            last[1].as_f64(),
+            Some(errors[i]),
+            "the last epoch is the final value"
+        );
+        assert_eq!(
+            last[2].as_f64(),
+            Some(exec[i]),
+            "its time is the trial's cost"
+        );
+        let times: Vec<f64> = curve.iter().map(|e| e[2].as_f64().unwrap()).collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "cumulative times");
+    }
+    let estimates = run["estimates"].as_array().unwrap();
+    assert_eq!(estimates.len(), 12);
+    assert!(
+        estimates[..10].iter().all(Value::is_null),
+        "the initial design has no model"
+    );
+    for e in &estimates[10..] {
+        assert!(e["mean"].as_f64().unwrap().is_finite());
+        assert!(e["variance"].as_f64().unwrap() >= 0.0);
+    }
+    let out = tempfile::tempdir().unwrap();
+    let plain = run_json(
+        &home,
+        out.path(),
+        &["-m", "RF", "-s", "EI", "--evals", "3", "-p", "false"],
+    );
+    assert!(results_file(&plain)["0"].get("estimates").is_none());
+    assert_run_refused(&["-p", "maybe"], &["--save-internal", "maybe"]);
+}
+
+#[test]
+fn grid_order_shuffle_changes_which_rows_the_arms_see_first() {
+    let home = Home::new();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = |name: &str, extra: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!(r#"{{"arms": [{{"model": "GP", "acq_func": "EI"}}]{extra}}}"#),
+        )
+        .unwrap();
+        path
+    };
+    let plain = conf("plain.json", "");
+    let shuffled = conf("shuffled.json", r#", "grid": {"order": "shuffle"}"#);
+    let rows = |path: &std::path::Path| {
+        let out = tempfile::tempdir().unwrap();
+        let summary = run_json(
+            &home,
+            out.path(),
+            &[
+                "--arms",
+                path.to_str().unwrap(),
+                "--evals",
+                "12",
+                "--seed",
+                "5",
+            ],
+        );
+        results_file(&summary)["0"]["model_idx"].clone()
+    };
+    let (a, b) = (rows(&plain), rows(&shuffled));
+    assert_ne!(a, b, "the same seed over a shuffled pool picks other rows");
+    assert_eq!(rows(&shuffled), b, "the shuffle is seeded");
+    assert!(
+        b.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r.as_u64().unwrap() < 4096)
+    );
+    let bad = conf("bad.json", r#", "grid": {"order": "sorted"}"#);
+    assert_run_refused(
+        &["--arms", bad.to_str().unwrap()],
+        &["bad.json", "grid.order", "sorted"],
+    );
 }
 
 #[test]

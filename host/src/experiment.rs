@@ -13,15 +13,17 @@ use hpo_plugin_api::types::{
     ArmConfig, ArmStat, Feedback, Matrix, ObservationStatus, Observations, ProposeRequest,
     Proposed, SelectRequest, StrategyConfig,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::objectives::{Candidate, Objective};
+use crate::objectives::{Candidate, Interim, Objective};
 use crate::plugins::{HostError, PluginHost};
 use crate::pool::{DEFAULT_POOL_SIZE, sobol_pool};
 use crate::run_config::{ArmRef, RunConfig};
 use crate::sessions::{ArmSession, SessionError, SharedPlugin, StrategySession, share};
 use crate::store::StoredTrial;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
 
 /// Consecutive failures after which an arm is suspended for the run.
 pub const SUSPEND_AFTER: u32 = 3;
@@ -64,6 +66,18 @@ pub struct RunPlan {
     pub expiry: Expiry,
 }
 
+/// What the proposing arm's model said of the point it proposed (the seed's "internal
+/// estimates", `--save-internal`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Estimate {
+    /// Predicted value, in the model's (possibly transformed) units.
+    pub mean: f64,
+    /// Predicted variance.
+    pub variance: f64,
+    /// The acquisition value that won.
+    pub acquisition: f64,
+}
+
 /// One iteration's record.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Iteration {
@@ -81,6 +95,10 @@ pub struct Iteration {
     pub arm: String,
     /// Epochs trained, when the objective has epochs.
     pub epochs: Option<usize>,
+    /// The trial's interim reports (per-epoch values of a table or a training command).
+    pub interim: Vec<Interim>,
+    /// The proposing model's estimate at the point.
+    pub estimate: Option<Estimate>,
 }
 
 /// A finished run.
@@ -232,6 +250,10 @@ pub fn resolve_strategy(host: &PluginHost, strategy: &str) -> Result<String, Exp
         })
 }
 
+/// Mixed into the seed of the pool's shuffled order, so that it differs from the run's
+/// other random streams.
+const SHUFFLE_SALT: u64 = 0x5EED_0F_0DE2;
+
 /// The seed of run `index` of an experiment seeded with `seed` (SplitMix64 of both).
 pub fn run_seed(seed: u64, index: usize) -> u64 {
     let mut z = seed.wrapping_add((index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
@@ -309,6 +331,27 @@ pub fn run(
         )
     });
 
+    // The seed's `grid.order: shuffle`: arms see the pool's rows in a seeded random order
+    // (results keep each row's own index). `order[i]` is the pool row shown at position i.
+    let mut order: Vec<usize> = (0..pool.rows()).collect();
+    if pool_settings.order.as_deref() == Some("shuffle") {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
+            pool_settings
+                .grid_seed
+                .or(pool_settings.seed)
+                .unwrap_or(seed)
+                ^ SHUFFLE_SALT,
+        );
+        order.shuffle(&mut rng);
+    }
+    let shown = Matrix {
+        cols: pool.cols,
+        data: order
+            .iter()
+            .flat_map(|&r| pool.row(r).iter().copied())
+            .collect(),
+    };
+
     // One session per (plugin, model): arms of one model share its fitted model.
     let mut models: Vec<ModelSession> = Vec::new();
     let mut arm_model: Vec<usize> = Vec::new();
@@ -330,7 +373,7 @@ pub fn run(
                     },
                     dims,
                 )?;
-                session.set_pool(pool.clone())?;
+                session.set_pool(shown.clone())?;
                 models.push(ModelSession { session });
                 model_keys.push(key);
                 models.len() - 1
@@ -390,7 +433,7 @@ pub fn run(
                 ));
             }
             if let Some(row) = it.row {
-                candidates.retain(|&c| c as usize != row);
+                candidates.retain(|&c| order[c as usize] != row);
             }
             replay.x.data.extend_from_slice(&trial.x);
             replay.y.push(it.value);
@@ -496,10 +539,17 @@ pub fn run(
             );
             break;
         };
+        // No model estimate during an arm's initial design (NaN mean and variance).
+        let estimate =
+            (proposal.mean.is_finite() && proposal.variance.is_finite()).then_some(Estimate {
+                mean: proposal.mean,
+                variance: proposal.variance,
+                acquisition: proposal.acquisition,
+            });
         let (candidate, x, row) = match proposal.pool_index {
             Some(index) => {
                 candidates.retain(|&c| c != index);
-                let row = index as usize;
+                let row = order[index as usize];
                 let x = pool.row(row).to_vec();
                 if allow_off_pool {
                     (Candidate::Point(x.clone()), x, Some(row))
@@ -540,7 +590,7 @@ pub fn run(
         cum_exec += evaluation.cost;
         cum_opt += opt_time;
         let gains = if nominating {
-            nomination_gains(&mut models, &nominees, &pool)
+            nomination_gains(&mut models, &nominees, &shown)
         } else {
             vec![]
         };
@@ -564,6 +614,8 @@ pub fn run(
             opt_time,
             arm: arm_names[arm].clone(),
             epochs: evaluation.epochs,
+            interim: evaluation.interim,
+            estimate,
         };
         let stored = StoredTrial {
             iteration: record,

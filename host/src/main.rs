@@ -199,8 +199,9 @@ struct RunArgs {
     /// Extend the finished experiment of N runs with the same settings to --runs (seed: -r).
     #[arg(short = 'r', long = "rerun")]
     rerun: Option<usize>,
-    /// Save the models' internal estimates (seed: -p): not supported yet.
-    #[arg(short = 'p', long = "save-internal")]
+    /// Write each proposal's model estimate (mean, variance, acquisition) into the results
+    /// file (seed: -p): true/false, yes/no, 1/0; the flag alone means true.
+    #[arg(short = 'p', long = "save-internal", num_args = 0..=1, default_missing_value = "true")]
     save_internal: Option<String>,
     /// Time-penalty acquisition (seed: -tp): not supported yet.
     #[arg(long = "time-penalty")]
@@ -327,7 +328,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn run_command(args: RunArgs, registry: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     for (flag, given) in [
         ("--worker-url (-w)", args.worker_url.is_some()),
-        ("--save-internal (-p)", args.save_internal.is_some()),
         ("--time-penalty (-tp)", args.time_penalty.is_some()),
     ] {
         if given {
@@ -397,6 +397,12 @@ fn run_command(args: RunArgs, registry: Option<PathBuf>) -> anyhow::Result<ExitC
         ),
         resume: args.resume,
         rerun: args.rerun,
+        save_internal: match args.save_internal.as_deref() {
+            None => false,
+            Some(v) => parse_bool(v).ok_or_else(|| {
+                anyhow::anyhow!("--save-internal (-p) {v}: expected true or false")
+            })?,
+        },
     };
     let host = open_host(registry)?;
     let progress = progress::Progress::new(request.runs, expiry.evals);
@@ -517,6 +523,16 @@ fn regret_command(args: RegretArgs, registry: Option<PathBuf>) -> anyhow::Result
     }
     print!("{}", hpo_host::regret::markdown(&request, &cells));
     Ok(ExitCode::SUCCESS)
+}
+
+/// A boolean flag value: true/false, yes/no, on/off, 1/0 (the seed took any non-empty
+/// value, even "False", as true).
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Some(true),
+        "false" | "no" | "off" | "0" => Some(false),
+        _ => None,
+    }
 }
 
 /// Evaluations per run when no expiry is given.

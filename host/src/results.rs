@@ -49,7 +49,7 @@ pub fn free_path(path: &Path) -> PathBuf {
 }
 
 /// One run as the seed's result object.
-pub fn run_json(record: &RunRecord, space_names: &[String]) -> Value {
+pub fn run_json(record: &RunRecord, space_names: &[String], save_internal: bool) -> Value {
     let its = &record.iterations;
     let mut cum_exec = 0.0;
     let mut cum_opt = 0.0;
@@ -73,7 +73,7 @@ pub fn run_json(record: &RunRecord, space_names: &[String]) -> Value {
             )
         })
         .collect();
-    json!({
+    let mut run = json!({
         "model_idx": its.iter().map(|i| i.row.map_or(Value::Null, Value::from)).collect::<Vec<_>>(),
         "error": its.iter().map(|i| i.value).collect::<Vec<_>>(),
         "exec_time": its.iter().map(|i| i.exec_time).collect::<Vec<_>>(),
@@ -93,7 +93,25 @@ pub fn run_json(record: &RunRecord, space_names: &[String]) -> Value {
         "stop_reason": record.stop_reason,
         "hpo_version": env!("CARGO_PKG_VERSION"),
         "plugin_api": hpo_plugin_api::API_VERSION,
-    })
+        // Per iteration, the trial's interim reports as [epoch, value, seconds].
+        "interim": its.iter().map(|i| {
+            i.interim.iter().map(|r| json!([r.epoch, r.value, r.time])).collect::<Vec<_>>()
+        }).collect::<Vec<_>>(),
+    });
+    if save_internal {
+        // The seed's internal estimates: the proposing model's mean, variance and
+        // acquisition at each evaluated point (null during an initial design).
+        run["estimates"] = its
+            .iter()
+            .map(|i| {
+                i.estimate.map_or(Value::Null, |e| {
+                    json!({"mean": e.mean, "variance": e.variance, "acquisition": e.acquisition})
+                })
+            })
+            .collect::<Vec<_>>()
+            .into();
+    }
+    run
 }
 
 /// Writes `runs` to `path` atomically.

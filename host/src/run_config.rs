@@ -190,6 +190,19 @@ impl RunConfig {
                 ));
             }
         }
+        for (key, settings) in [
+            ("grid", &config.grid),
+            ("search_space", &config.search_space),
+        ] {
+            if let Some(order) = settings.as_ref().and_then(|s| s.order.as_deref())
+                && !["shuffle", "none", ""].contains(&order)
+            {
+                return Err(err(
+                    format!("{key}.order"),
+                    format!("'{order}' is not \"shuffle\" (or \"none\")"),
+                ));
+            }
+        }
         if let Some(unit) = &config.time_unit
             && !["H", "M", "S"].contains(&unit.as_str())
         {

@@ -47,6 +47,8 @@ pub struct RunRequest {
     pub resume: bool,
     /// The seed's `-r N`: extend the finished experiment of N runs (same settings) to `runs`.
     pub rerun: Option<usize>,
+    /// The seed's `-p`: write each proposal's model estimate into the results file.
+    pub save_internal: bool,
 }
 
 /// One run in the summary.
@@ -300,7 +302,7 @@ pub fn run(
         if let Some(stop) = finished {
             // A run that finished earlier (resumed or extended experiment): taken as stored.
             let record = experiment::RunRecord::from_trials(seed, arm_names, &prior, stop);
-            runs_json.push(results::run_json(&record, &names));
+            runs_json.push(results::run_json(&record, &names, request.save_internal));
             summaries.push(summary_of(index, &record, &names));
             continue;
         }
@@ -315,7 +317,7 @@ pub fn run(
         store
             .finish_run(stored.id, index, &record.stop_reason)
             .map_err(store_error)?;
-        runs_json.push(results::run_json(&record, &names));
+        runs_json.push(results::run_json(&record, &names, request.save_internal));
         results::write(&path, &runs_json).map_err(|e| {
             ExperimentError::Invalid(format!("cannot write {}: {e}", path.display()))
         })?;

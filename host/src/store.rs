@@ -101,9 +101,18 @@ CREATE TABLE IF NOT EXISTS trials (
     epochs INTEGER,
     failure TEXT,
     strategy_state BLOB,
+    interim TEXT NOT NULL DEFAULT '[]',
+    estimate TEXT,
     PRIMARY KEY (experiment, run, iteration)
 );
 ";
+
+/// Columns added to `trials` after its first release, with their definitions: a store
+/// written by an older hpo gains them when opened (its old trials get the defaults).
+const ADDED_TRIAL_COLUMNS: [(&str, &str); 2] = [
+    ("interim", "TEXT NOT NULL DEFAULT '[]'"),
+    ("estimate", "TEXT"),
+];
 
 impl Store {
     /// Opens (creating) the store at `path`.
@@ -122,6 +131,21 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(wrap)?;
         conn.execute_batch(SCHEMA).map_err(wrap)?;
+        let existing: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info('trials')")
+            .and_then(|mut s| {
+                s.query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(wrap)?;
+        for (column, definition) in ADDED_TRIAL_COLUMNS {
+            if !existing.iter().any(|c| c == column) {
+                conn.execute_batch(&format!(
+                    "ALTER TABLE trials ADD COLUMN {column} {definition}"
+                ))
+                .map_err(wrap)?;
+            }
+        }
         Ok(Store { conn, path: label })
     }
 
@@ -215,8 +239,8 @@ impl Store {
         self.conn
             .execute(
                 "INSERT INTO trials (experiment, run, iteration, row_index, params, x, value, \
-                 exec_time, opt_time, arm, epochs, failure, strategy_state) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                 exec_time, opt_time, arm, epochs, failure, strategy_state, interim, estimate) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                 params![
                     experiment,
                     run as i64,
@@ -231,6 +255,9 @@ impl Store {
                     it.epochs.map(|e| e as i64),
                     trial.failure,
                     trial.strategy_state,
+                    serde_json::to_string(&it.interim).expect("interim reports serialize"),
+                    it.estimate
+                        .map(|e| serde_json::to_string(&e).expect("estimates serialize")),
                 ],
             )
             .map(|_| ())
@@ -243,7 +270,7 @@ impl Store {
             .conn
             .prepare(
                 "SELECT row_index, params, x, value, exec_time, opt_time, arm, epochs, failure, \
-                 strategy_state FROM trials WHERE experiment = ?1 AND run = ?2 ORDER BY iteration",
+                 strategy_state, interim, estimate FROM trials WHERE experiment = ?1 AND run = ?2 ORDER BY iteration",
             )
             .map_err(|e| self.wrap(e))?;
         let rows = stmt
@@ -259,6 +286,10 @@ impl Store {
                         opt_time: r.get(5)?,
                         arm: r.get(6)?,
                         epochs: r.get::<_, Option<i64>>(7)?.map(|v| v as usize),
+                        interim: serde_json::from_str(&r.get::<_, String>(10)?).unwrap_or_default(),
+                        estimate: r
+                            .get::<_, Option<String>>(11)?
+                            .and_then(|e| serde_json::from_str(&e).ok()),
                     },
                     x: serde_json::from_str(&x).unwrap_or_default(),
                     failure: r.get(8)?,
@@ -348,6 +379,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::experiment::Estimate;
+    use crate::objectives::Interim;
 
     fn trial(i: usize) -> StoredTrial {
         StoredTrial {
@@ -359,6 +392,16 @@ mod tests {
                 opt_time: 0.01,
                 arm: "RANDOM/RANDOM".into(),
                 epochs: Some(30),
+                interim: vec![Interim {
+                    epoch: 1,
+                    value: 0.5,
+                    time: 2.0,
+                }],
+                estimate: Some(Estimate {
+                    mean: 0.2,
+                    variance: 0.01,
+                    acquisition: 0.3,
+                }),
             },
             x: vec![0.25, 1.0],
             strategy_state: Some(vec![i as u8]),

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use hpo_plugin_api::types::Matrix;
 use serde_json::Value;
 
-use super::{Candidate, Evaluation, Objective};
+use super::{Candidate, Evaluation, Interim, Objective};
 use crate::space::Space;
 
 /// Lines of stderr kept with a failed trial.
@@ -100,6 +100,7 @@ impl Objective for CommandObjective {
         let started = Instant::now();
         let failed = |why: String, epochs| Evaluation {
             value: f64::NAN,
+            interim: Vec::new(),
             params: params.clone(),
             cost: started.elapsed().as_secs_f64(),
             epochs,
@@ -124,14 +125,16 @@ impl Objective for CommandObjective {
         let stdout = child.stdout.take().expect("piped");
         let mut stderr = child.stderr.take().expect("piped");
         let reader = std::thread::spawn(move || {
-            let mut last = None;
+            let mut reports = Vec::new();
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 match report(&line) {
-                    Some(r) => last = Some(r),
+                    Some((value, epoch)) => {
+                        reports.push((value, epoch, started.elapsed().as_secs_f64()));
+                    }
                     None => tracing::info!(target: "hpo::cmd", "{line}"),
                 }
             }
-            last
+            reports
         });
         let errors = std::thread::spawn(move || {
             let mut text = String::new();
@@ -151,7 +154,19 @@ impl Objective for CommandObjective {
                 Err(e) => return Ok(failed(format!("waiting for the command: {e}"), None)),
             }
         };
-        let last = reader.join().unwrap_or(None);
+        let reports = reader.join().unwrap_or_default();
+        let last = reports.last().map(|&(value, epoch, _)| (value, epoch));
+        // Every report but the last is interim; the last is the final value.
+        let interim: Vec<Interim> = reports
+            .iter()
+            .take(reports.len().saturating_sub(1))
+            .enumerate()
+            .map(|(i, &(value, epoch, time))| Interim {
+                epoch: epoch.unwrap_or(i + 1),
+                value,
+                time,
+            })
+            .collect();
         let stderr_text = errors.join().unwrap_or_default();
         let epochs = last.and_then(|(_, e)| e);
         match (status, last) {
@@ -176,6 +191,7 @@ impl Objective for CommandObjective {
             )),
             (Some(_), Some((value, epoch))) if value.is_finite() => Ok(Evaluation {
                 value,
+                interim,
                 params,
                 cost: started.elapsed().as_secs_f64(),
                 epochs: epoch,

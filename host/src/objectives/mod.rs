@@ -7,6 +7,7 @@ pub mod functions;
 pub mod surrogate;
 
 use hpo_plugin_api::types::Matrix;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::space::Space;
@@ -22,11 +23,25 @@ pub enum Candidate {
     Point(Vec<f64>),
 }
 
+/// One interim report of a trial.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Interim {
+    /// Epoch (1-based), or the report's position when the objective has no epochs.
+    pub epoch: usize,
+    /// The value at that point (lower is better).
+    pub value: f64,
+    /// Seconds since the trial started (simulated for tables: the cumulative training time).
+    pub time: f64,
+}
+
 /// The outcome of one evaluation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evaluation {
     /// The final value (lower is better).
     pub value: f64,
+    /// Interim reports before the final value, in order (per-epoch values of a table, a
+    /// training command's `{"value": v, "epoch": e}` lines); empty when there are none.
+    pub interim: Vec<Interim>,
     /// The parameter values evaluated.
     pub params: Vec<Value>,
     /// Cost in seconds (simulated for tables).
@@ -117,8 +132,21 @@ impl Objective for TableObjective {
             }
         };
         let epochs = self.table.epochs;
+        let interim = self
+            .table
+            .curve(row)
+            .iter()
+            .zip(self.table.times(row))
+            .enumerate()
+            .map(|(e, (value, time))| Interim {
+                epoch: e + 1,
+                value: self.signed(*value),
+                time: *time,
+            })
+            .collect();
         Ok(Evaluation {
             value: self.signed(self.table.final_value(row)),
+            interim,
             params: self.table.params(row).to_vec(),
             cost: self.table.times(row)[epochs - 1],
             epochs: Some(epochs),
@@ -186,6 +214,7 @@ impl Objective for FunctionObjective {
             .map(|v| v.as_f64().unwrap_or(f64::NAN))
             .collect();
         Ok(Evaluation {
+            interim: Vec::new(),
             value: self.function.value(&raw),
             params,
             cost: 0.0,
