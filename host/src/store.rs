@@ -436,4 +436,33 @@ mod tests {
         store.finish(e.id).unwrap();
         assert_eq!(store.unfinished("k").unwrap(), None);
     }
+
+    #[test]
+    fn a_store_of_the_first_schema_gains_the_new_columns_and_keeps_its_trials() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        let old_schema = SCHEMA
+            .replace("    interim TEXT NOT NULL DEFAULT '[]',\n", "")
+            .replace("    estimate TEXT,\n", "");
+        assert!(!old_schema.contains("interim"));
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&old_schema).unwrap();
+            conn.execute_batch(
+                "INSERT INTO experiments (id, key, results_file) VALUES (1, 'k', 'r.json');
+                 INSERT INTO runs (experiment, run, seed) VALUES (1, 0, 7);
+                 INSERT INTO trials (experiment, run, iteration, row_index, params, x, value,
+                   exec_time, opt_time, arm, epochs) VALUES (1, 0, 0, 3, '[1]', '[0.5]', 0.25,
+                   1.0, 0.01, 'RANDOM/RANDOM', 30);",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let old = store.trials(1, 0).unwrap();
+        assert_eq!(old.len(), 1);
+        assert_eq!(old[0].iteration.value, 0.25);
+        assert!(old[0].iteration.interim.is_empty() && old[0].iteration.estimate.is_none());
+        store.record_trial(1, 0, 1, &trial(2)).unwrap();
+        assert_eq!(store.trials(1, 0).unwrap()[1], trial(2));
+    }
 }
