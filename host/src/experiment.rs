@@ -252,7 +252,7 @@ pub fn resolve_strategy(host: &PluginHost, strategy: &str) -> Result<String, Exp
 
 /// Mixed into the seed of the pool's shuffled order, so that it differs from the run's
 /// other random streams.
-const SHUFFLE_SALT: u64 = 0x5EED_0F_0DE2;
+const SHUFFLE_SALT: u64 = 0x005E_ED0F_0DE2;
 
 /// The seed of run `index` of an experiment seeded with `seed` (SplitMix64 of both).
 pub fn run_seed(seed: u64, index: usize) -> u64 {

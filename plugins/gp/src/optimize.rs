@@ -25,19 +25,27 @@ pub struct Minimum {
     pub evaluations: usize,
 }
 
+/// The last point evaluated, with its value and gradient (the solver asks for the cost and
+/// the gradient of one point in two calls).
+struct Evaluated {
+    x: Vec<f64>,
+    value: f64,
+    gradient: Vec<f64>,
+}
+
 struct Problem<F> {
     f: F,
-    last: RefCell<Option<(Vec<f64>, f64, Vec<f64>)>>,
+    last: RefCell<Option<Evaluated>>,
     best: RefCell<Option<(Vec<f64>, f64)>>,
     evaluations: RefCell<usize>,
 }
 
 impl<F: Fn(&[f64]) -> Option<(f64, Vec<f64>)>> Problem<F> {
     fn eval(&self, x: &[f64]) -> Result<(f64, Vec<f64>), Error> {
-        if let Some((at, value, grad)) = self.last.borrow().as_ref()
-            && at.as_slice() == x
+        if let Some(last) = self.last.borrow().as_ref()
+            && last.x.as_slice() == x
         {
-            return Ok((*value, grad.clone()));
+            return Ok((last.value, last.gradient.clone()));
         }
         *self.evaluations.borrow_mut() += 1;
         let (value, grad) = (self.f)(x)
@@ -46,7 +54,11 @@ impl<F: Fn(&[f64]) -> Option<(f64, Vec<f64>)>> Problem<F> {
         if self.best.borrow().as_ref().is_none_or(|(_, b)| value < *b) {
             *self.best.borrow_mut() = Some((x.to_vec(), value));
         }
-        *self.last.borrow_mut() = Some((x.to_vec(), value, grad.clone()));
+        *self.last.borrow_mut() = Some(Evaluated {
+            x: x.to_vec(),
+            value,
+            gradient: grad.clone(),
+        });
         Ok((value, grad))
     }
 }

@@ -4,11 +4,13 @@
 //! - [`acquisition`]: EI, PI and UCB for minimization, with their zero-variance limits;
 //! - [`transform`]: the output transforms LE (log error) and HLE (hybrid log error);
 //! - [`design`]: the initial design and random points;
+//! - [`local_search`]: derivative-free refinement of an acquisition off the pool;
 //! - [`encoding`]: snapping an encoded point onto the space's grid (one-hot groups,
 //!   integers, preordered options).
 
 pub mod acquisition;
 pub mod design;
 pub mod encoding;
+pub mod local_search;
 pub mod normal;
 pub mod transform;

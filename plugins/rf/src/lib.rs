@@ -12,6 +12,7 @@ pub mod forest;
 use hpo_kit::acquisition::Acquisition;
 use hpo_kit::design::initial_design;
 use hpo_kit::encoding::snap;
+use hpo_kit::local_search::pattern_search;
 use hpo_kit::transform::{DEFAULT_ALPHA, Transform};
 use hpo_plugin_api::sdk::{ArmSession, Plugin};
 use hpo_plugin_api::space::SpaceSpec;
@@ -32,6 +33,8 @@ pub struct RfPlugin;
 pub const MODELS: [&str; 4] = ["RF", "RF-LE", "RF-HLE", "RF-ALE"];
 /// Acquisitions of every model.
 pub const ACQUISITIONS: [&str; 3] = ["EI", "PI", "UCB"];
+/// Acquisition evaluations of one local search.
+const LOCAL_SEARCH_BUDGET: usize = 200;
 /// Random points scored when the pool is empty and points off it are allowed.
 const OFF_POOL_SAMPLES: usize = 2048;
 
@@ -41,6 +44,9 @@ const OFF_POOL_SAMPLES: usize = 2048;
 struct Options {
     /// Observations before the forest is used; default 10 (at least 2).
     initial_design: Option<usize>,
+    /// Local searches on the acquisition when points off the pool are allowed (from the
+    /// best candidates, plus the three best observations); default 10, 0 turns it off.
+    local_search: Option<usize>,
     n_trees: Option<usize>,
     max_features: Option<f64>,
     min_samples_split: Option<usize>,
@@ -238,9 +244,20 @@ impl ArmSession for RfSession {
                 .map(|&c| (Some(c), self.pool.row(c as usize).to_vec()))
                 .collect()
         };
+        // Local search starts besides the best candidates: the best observed points.
+        let space = self.space.clone();
+        let local_starts = self.options.local_search.unwrap_or(10);
+        let mut by_value: Vec<usize> = (0..self.y.len()).collect();
+        by_value.sort_by(|a, b| self.y[*a].total_cmp(&self.y[*b]));
+        let incumbents: Vec<Vec<f64>> = by_value
+            .iter()
+            .take(3)
+            .map(|&i| self.x[i * self.dims..(i + 1) * self.dims].to_vec())
+            .collect();
         let Some(forest) = self.forest() else {
-            return Ok(initial_design(&request, &self.space, &mut rng));
+            return Ok(initial_design(&request, &space, &mut rng));
         };
+        let mut points = points;
         let mut scored: Vec<(f64, usize, f64, f64)> = points
             .iter()
             .enumerate()
@@ -250,6 +267,32 @@ impl ArmSession for RfSession {
             })
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        if request.allow_off_pool && local_starts > 0 && !scored.is_empty() {
+            // SMAC-style: the pool's spacing limits how close a candidate gets to the
+            // optimum; a pattern search on the acquisition goes further.
+            let starts: Vec<Vec<f64>> = scored
+                .iter()
+                .take(local_starts)
+                .map(|s| points[s.1].1.clone())
+                .chain(incumbents)
+                .collect();
+            let refined = starts
+                .iter()
+                .map(|s| {
+                    pattern_search(&space, s, LOCAL_SEARCH_BUDGET, |p| {
+                        let (mean, variance) = forest.predict(p);
+                        acquisition.value(mean, variance, best)
+                    })
+                })
+                .max_by(|a, b| a.1.total_cmp(&b.1));
+            if let Some((p, a)) = refined
+                && a > scored[0].0
+            {
+                let (mean, variance) = forest.predict(&p);
+                points.push((None, p));
+                scored.insert(0, (a, points.len() - 1, mean, variance));
+            }
+        }
         Ok(scored
             .into_iter()
             .take(n)

@@ -391,7 +391,7 @@ impl ArmSession for TpeSession {
 
     fn tell(&mut self, observations: Observations) -> Result<(), String> {
         observations.check_shape()?;
-        if observations.len() > 0 && observations.x.cols as usize != self.dims {
+        if !observations.is_empty() && observations.x.cols as usize != self.dims {
             return Err(format!(
                 "observations have {} columns, the space {}",
                 observations.x.cols, self.dims
