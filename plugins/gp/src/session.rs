@@ -1,13 +1,14 @@
 //! One GP arm session: options, the history, the refit schedule, proposals and predictions.
 
 use hpo_kit::acquisition::Acquisition;
+use hpo_kit::checks::{bad_option, check_request, checked_pool, final_observations, parse_options};
 use hpo_kit::design::{initial_design, random_point, standard_normal};
 use hpo_kit::encoding::snap;
 use hpo_kit::transform::{DEFAULT_ALPHA, Transform};
 use hpo_plugin_api::sdk::ArmSession;
 use hpo_plugin_api::space::SpaceSpec;
 use hpo_plugin_api::types::{
-    ArmConfig, Matrix, ObservationStatus, Observations, Prediction, ProposeRequest, Proposed,
+    ArmConfig, Matrix, Observations, Prediction, ProposeRequest, Proposed,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -61,9 +62,8 @@ pub struct Options {
 impl Options {
     /// Parses and checks the `gp` section (JSON); the error names the option.
     pub fn parse(json: &str) -> Result<Self, String> {
-        let json = if json.trim().is_empty() { "{}" } else { json };
-        let o: Options = serde_json::from_str(json).map_err(|e| format!("gp options: {e}"))?;
-        let bad = |name: &str, why: &str| Err(format!("gp option '{name}' {why}"));
+        let o: Options = parse_options("gp", json)?;
+        let bad = |name: &str, why: &str| bad_option("gp", name, why);
         if o.initial_design == Some(0) {
             return bad("initial_design", "must be at least 1");
         }
@@ -293,50 +293,21 @@ struct Scored {
 
 impl ArmSession for GpSession {
     fn set_pool(&mut self, pool: Matrix) -> Result<(), String> {
-        pool.check_shape()?;
-        if pool.rows() > 0 && pool.cols as usize != self.dims {
-            return Err(format!(
-                "pool has {} columns, the space {}",
-                pool.cols, self.dims
-            ));
-        }
-        self.pool = pool;
+        self.pool = checked_pool(pool, self.dims)?;
         self.fitted = None;
         Ok(())
     }
 
     fn tell(&mut self, observations: Observations) -> Result<(), String> {
-        observations.check_shape()?;
-        if !observations.is_empty() && observations.x.cols as usize != self.dims {
-            return Err(format!(
-                "observations have {} columns, the space {}",
-                observations.x.cols, self.dims
-            ));
-        }
-        for i in 0..observations.len() {
-            let value = observations.y[i];
-            if observations.status[i] == ObservationStatus::Final && value.is_finite() {
-                self.x.extend_from_slice(observations.x.row(i));
-                self.y.push(self.transform.apply(value));
-            }
+        for (x, value) in final_observations(&observations, self.dims)? {
+            self.x.extend_from_slice(x);
+            self.y.push(self.transform.apply(value));
         }
         Ok(())
     }
 
     fn propose(&mut self, request: ProposeRequest) -> Result<Vec<Proposed>, String> {
-        let pool_rows = self.pool.rows();
-        if let Some(bad) = request
-            .candidates
-            .iter()
-            .find(|&&c| c as usize >= pool_rows)
-        {
-            return Err(format!(
-                "candidate {bad} is outside the pool of {pool_rows} rows"
-            ));
-        }
-        if request.candidates.is_empty() && !request.allow_off_pool {
-            return Err("no candidates and points off the pool are not allowed".into());
-        }
+        check_request(&request, self.pool.rows())?;
         Acquisition::parse(&request.acquisition)?;
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ request.seed.rotate_left(17));
         let n = request.n as usize;
@@ -508,6 +479,7 @@ mod tests {
     use hpo_plugin_api::sdk::Plugin;
     use hpo_plugin_api::space::{ParamKind, ParamSpec};
     use hpo_plugin_api::types::ComponentKind;
+    use hpo_plugin_api::types::ObservationStatus;
 
     fn open(model: &str, options: &str) -> GpSession {
         let space = SpaceSpec {

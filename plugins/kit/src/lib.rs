@@ -3,12 +3,14 @@
 //! - [`normal`]: the standard normal density and distribution function;
 //! - [`acquisition`]: EI, PI and UCB for minimization, with their zero-variance limits;
 //! - [`transform`]: the output transforms LE (log error) and HLE (hybrid log error);
+//! - [`checks`]: the input checks of every model arm (options, pool, observations, requests);
 //! - [`design`]: the initial design and random points;
 //! - [`local_search`]: derivative-free refinement of an acquisition off the pool;
 //! - [`encoding`]: snapping an encoded point onto the space's grid (one-hot groups,
 //!   integers, preordered options).
 
 pub mod acquisition;
+pub mod checks;
 pub mod design;
 pub mod encoding;
 pub mod local_search;

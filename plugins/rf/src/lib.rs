@@ -10,6 +10,7 @@
 pub mod forest;
 
 use hpo_kit::acquisition::Acquisition;
+use hpo_kit::checks::{bad_option, check_request, checked_pool, final_observations, parse_options};
 use hpo_kit::design::initial_design;
 use hpo_kit::encoding::snap;
 use hpo_kit::local_search::pattern_search;
@@ -17,8 +18,8 @@ use hpo_kit::transform::{DEFAULT_ALPHA, Transform};
 use hpo_plugin_api::sdk::{ArmSession, Plugin};
 use hpo_plugin_api::space::SpaceSpec;
 use hpo_plugin_api::types::{
-    ArmConfig, ComponentKind, Matrix, ObservationStatus, Observations, PluginDescription,
-    Prediction, ProposeRequest, Proposed,
+    ArmConfig, ComponentKind, Matrix, Observations, PluginDescription, Prediction, ProposeRequest,
+    Proposed,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -63,9 +64,8 @@ struct Options {
 
 impl Options {
     fn parse(json: &str) -> Result<Self, String> {
-        let json = if json.trim().is_empty() { "{}" } else { json };
-        let o: Options = serde_json::from_str(json).map_err(|e| format!("rf options: {e}"))?;
-        let bad = |name: &str, why: &str| Err(format!("rf option '{name}' {why}"));
+        let o: Options = parse_options("rf", json)?;
+        let bad = |name: &str, why: &str| bad_option("rf", name, why);
         if o.initial_design == Some(0) {
             return bad("initial_design", "must be at least 1");
         }
@@ -187,25 +187,14 @@ impl RfSession {
 
 impl ArmSession for RfSession {
     fn set_pool(&mut self, pool: Matrix) -> Result<(), String> {
-        pool.check_shape()?;
-        if pool.rows() > 0 && pool.cols as usize != self.dims {
-            return Err(format!(
-                "pool has {} columns, the space {}",
-                pool.cols, self.dims
-            ));
-        }
-        self.pool = pool;
+        self.pool = checked_pool(pool, self.dims)?;
         Ok(())
     }
 
     fn tell(&mut self, observations: Observations) -> Result<(), String> {
-        observations.check_shape()?;
-        for i in 0..observations.len() {
-            let value = observations.y[i];
-            if observations.status[i] == ObservationStatus::Final && value.is_finite() {
-                self.x.extend_from_slice(observations.x.row(i));
-                self.y.push(self.transform.apply(value));
-            }
+        for (x, value) in final_observations(&observations, self.dims)? {
+            self.x.extend_from_slice(x);
+            self.y.push(self.transform.apply(value));
         }
         Ok(())
     }
@@ -215,21 +204,9 @@ impl ArmSession for RfSession {
         let n = request.n as usize;
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ request.seed.rotate_left(17));
         let best = self.y.iter().copied().fold(f64::INFINITY, f64::min);
-        let pool_rows = self.pool.rows();
-        if let Some(bad) = request
-            .candidates
-            .iter()
-            .find(|&&c| c as usize >= pool_rows)
-        {
-            return Err(format!(
-                "candidate {bad} is outside the pool of {pool_rows} rows"
-            ));
-        }
+        check_request(&request, self.pool.rows())?;
         // Score the candidates, or random points off the pool when there are none.
         let points: Vec<(Option<u32>, Vec<f64>)> = if request.candidates.is_empty() {
-            if !request.allow_off_pool {
-                return Err("no candidates and points off the pool are not allowed".into());
-            }
             (0..OFF_POOL_SAMPLES)
                 .map(|_| {
                     let mut p: Vec<f64> = (0..self.dims).map(|_| rng.random::<f64>()).collect();
@@ -343,6 +320,7 @@ hpo_plugin_api::export_plugin!(RfPlugin);
 mod tests {
     use super::*;
     use hpo_plugin_api::space::{ParamKind, ParamSpec};
+    use hpo_plugin_api::types::ObservationStatus;
 
     fn open(model: &str, options: &str) -> Box<dyn ArmSession> {
         let space = SpaceSpec {

@@ -15,13 +15,14 @@
 
 pub mod parzen;
 
+use hpo_kit::checks::{bad_option, check_request, checked_pool, final_observations, parse_options};
 use hpo_kit::design::initial_design;
 use hpo_kit::encoding::snap;
 use hpo_plugin_api::sdk::{ArmSession, Plugin};
 use hpo_plugin_api::space::{ParamKind, SpaceSpec};
 use hpo_plugin_api::types::{
-    ArmConfig, ComponentKind, Matrix, ObservationStatus, Observations, PluginDescription,
-    Prediction, ProposeRequest, Proposed,
+    ArmConfig, ComponentKind, Matrix, Observations, PluginDescription, Prediction, ProposeRequest,
+    Proposed,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -56,9 +57,8 @@ pub struct Options {
 impl Options {
     /// Parses and checks the `tpe` section (JSON); the error names the option.
     pub fn parse(json: &str) -> Result<Self, String> {
-        let json = if json.trim().is_empty() { "{}" } else { json };
-        let o: Options = serde_json::from_str(json).map_err(|e| format!("tpe options: {e}"))?;
-        let bad = |name: &str, why: &str| Err(format!("tpe option '{name}' {why}"));
+        let o: Options = parse_options("tpe", json)?;
+        let bad = |name: &str, why: &str| bad_option("tpe", name, why);
         if o.n_startup == Some(0) {
             return bad("n_startup", "must be at least 1");
         }
@@ -378,37 +378,18 @@ fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
 
 impl ArmSession for TpeSession {
     fn set_pool(&mut self, pool: Matrix) -> Result<(), String> {
-        pool.check_shape()?;
-        if pool.rows() > 0 && pool.cols as usize != self.dims {
-            return Err(format!(
-                "pool has {} columns, the space {}",
-                pool.cols, self.dims
-            ));
-        }
-        self.pool = pool;
+        self.pool = checked_pool(pool, self.dims)?;
         Ok(())
     }
 
     fn tell(&mut self, observations: Observations) -> Result<(), String> {
-        observations.check_shape()?;
-        if !observations.is_empty() && observations.x.cols as usize != self.dims {
-            return Err(format!(
-                "observations have {} columns, the space {}",
-                observations.x.cols, self.dims
-            ));
-        }
-        for i in 0..observations.len() {
-            let value = observations.y[i];
-            if observations.status[i] == ObservationStatus::Final && value.is_finite() {
-                // TPE only ranks values: a monotone transform (LE, HLE) would change nothing.
-                let y = value;
-                // Stable: equal values keep their arrival order.
-                let at = self.values.partition_point(|v| *v <= y);
-                self.values.insert(at, y);
-                self.sorted
-                    .insert(at, self.layout.split(observations.x.row(i)));
-                self.arrival.insert(at, self.arrival.len());
-            }
+        for (x, value) in final_observations(&observations, self.dims)? {
+            // TPE only ranks values: a monotone transform (LE, HLE) would change nothing.
+            // Stable: equal values keep their arrival order.
+            let at = self.values.partition_point(|v| *v <= value);
+            self.values.insert(at, value);
+            self.sorted.insert(at, self.layout.split(x));
+            self.arrival.insert(at, self.arrival.len());
         }
         Ok(())
     }
@@ -419,19 +400,7 @@ impl ArmSession for TpeSession {
             "MV" => true,
             other => return Err(format!("unknown TPE acquisition '{other}' (EI, MV)")),
         };
-        let pool_rows = self.pool.rows();
-        if let Some(bad) = request
-            .candidates
-            .iter()
-            .find(|&&c| c as usize >= pool_rows)
-        {
-            return Err(format!(
-                "candidate {bad} is outside the pool of {pool_rows} rows"
-            ));
-        }
-        if request.candidates.is_empty() && !request.allow_off_pool {
-            return Err("no candidates and points off the pool are not allowed".into());
-        }
+        check_request(&request, self.pool.rows())?;
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ request.seed.rotate_left(17));
         if self.values.len() < self.options.n_startup.unwrap_or(10).max(2) {
             return Ok(initial_design(&request, &self.space, &mut rng));
@@ -507,6 +476,7 @@ hpo_plugin_api::export_plugin!(TpePlugin);
 mod tests {
     use super::*;
     use hpo_plugin_api::space::ParamSpec;
+    use hpo_plugin_api::types::ObservationStatus;
 
     fn space_1d() -> SpaceSpec {
         SpaceSpec {
