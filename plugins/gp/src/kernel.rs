@@ -55,14 +55,9 @@ impl Matern52 {
         self.signal * (1.0 + SQRT5 * r + 5.0 / 3.0 * r2) * (-SQRT5 * r).exp()
     }
 
-    /// −∂k/∂(r²) · 2 = σ²·(5/3)·(1 + √5·r)·exp(−√5·r): the factor shared by the derivatives
-    /// with respect to inputs and lengthscales.
-    pub fn slope(&self, r2: f64) -> f64 {
-        let r = r2.max(0.0).sqrt();
-        self.signal * 5.0 / 3.0 * (1.0 + SQRT5 * r) * (-SQRT5 * r).exp()
-    }
-
-    /// k and [`Matern52::slope`] at r², sharing one square root and one exponential.
+    /// k at r² and its slope −2·∂k/∂(r²) = σ²·(5/3)·(1 + √5·r)·exp(−√5·r) (the factor shared
+    /// by the derivatives with respect to inputs and lengthscales), sharing one square root
+    /// and one exponential.
     pub fn value_and_slope(&self, r2: f64) -> (f64, f64) {
         let r = r2.max(0.0).sqrt();
         let e = self.signal * (-SQRT5 * r).exp();
@@ -72,9 +67,17 @@ impl Matern52 {
         )
     }
 
-    /// ∂k(a, b)/∂a, added to `out` scaled by `weight`.
-    pub fn add_gradient_in_a(&self, a: &[f64], b: &[f64], weight: f64, out: &mut [f64]) {
-        let s = weight * self.slope(self.sq_distance(a, b));
+    /// ∂k(a, b)/∂a = −slope·(a − b)/ℓ², added to `out` scaled by `weight`; `slope` is the
+    /// second value of [`Matern52::value_and_slope`] at r²(a, b).
+    pub fn add_gradient_in_a(
+        &self,
+        slope: f64,
+        a: &[f64],
+        b: &[f64],
+        weight: f64,
+        out: &mut [f64],
+    ) {
+        let s = weight * slope;
         for (((o, x), y), w) in out.iter_mut().zip(a).zip(b).zip(&self.inv_sq_lengthscales) {
             *o -= s * (x - y) * w;
         }
@@ -103,7 +106,8 @@ mod tests {
         assert!((k.of_sq_distance(r2) - expected).abs() < 1e-14);
         // Gradient in a against central differences.
         let mut g = [0.0; 2];
-        k.add_gradient_in_a(&a, &b, 1.0, &mut g);
+        let (_, slope) = k.value_and_slope(k.sq_distance(&a, &b));
+        k.add_gradient_in_a(slope, &a, &b, 1.0, &mut g);
         for j in 0..2 {
             let h = 1e-6;
             let (mut up, mut down) = (a, a);
@@ -114,7 +118,8 @@ mod tests {
         }
         // Zero gradient at coincident points.
         let mut g0 = [0.0; 2];
-        k.add_gradient_in_a(&a, &a, 1.0, &mut g0);
+        let (_, slope) = k.value_and_slope(0.0);
+        k.add_gradient_in_a(slope, &a, &a, 1.0, &mut g0);
         assert_eq!(g0, [0.0, 0.0]);
     }
 }

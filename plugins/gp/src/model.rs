@@ -176,21 +176,14 @@ impl Gp {
         let mean = self.hyper.mean + dot(&v, &self.beta);
         let variance = (self.kernel.signal - dot(&v, &v)).max(0.0);
         let w = self.solve_upper(v);
-        // ∂k(p, xᵢ)/∂pⱼ = −slopeᵢ·(pⱼ − xᵢⱼ)/ℓⱼ².
         let mut mean_gradient = vec![0.0; self.dims];
         let mut variance_gradient = vec![0.0; self.dims];
-        for i in 0..n {
-            let (a, b) = (-slopes[i] * self.alpha[i], 2.0 * slopes[i] * w[i]);
-            for (j, (x, wj)) in self
-                .point(i)
-                .iter()
-                .zip(&self.kernel.inv_sq_lengthscales)
-                .enumerate()
-            {
-                let t = (p[j] - x) * wj;
-                mean_gradient[j] += a * t;
-                variance_gradient[j] += b * t;
-            }
+        for (i, &slope) in slopes.iter().enumerate() {
+            let xi = self.point(i);
+            self.kernel
+                .add_gradient_in_a(slope, p, xi, self.alpha[i], &mut mean_gradient);
+            self.kernel
+                .add_gradient_in_a(slope, p, xi, -2.0 * w[i], &mut variance_gradient);
         }
         Prediction {
             mean,

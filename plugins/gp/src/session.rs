@@ -324,12 +324,12 @@ impl ArmSession for GpSession {
             .unwrap_or(if large { 10 } else { 40 });
         let dims = self.dims;
         let pending_rows = request.pending.rows();
-        let (options, space) = (self.options.clone(), self.space.clone());
         let observed_min = self.y.iter().copied().fold(f64::INFINITY, f64::min);
         if !self.update_model()? {
             return Ok(initial_design(&request, &self.space, &mut rng));
         }
         let fitted = self.fitted.as_ref().expect("the model is up to date");
+        let (options, space) = (&self.options, &self.space);
         let acquisition = options.acquisition(&request.acquisition, fitted.y_scale)?;
         let best = (observed_min - fitted.y_mean) / fitted.y_scale;
 
@@ -363,7 +363,7 @@ impl ArmSession for GpSession {
         let mut scored: Vec<Scored> = if request.candidates.is_empty() {
             (0..OFF_POOL_SAMPLES)
                 .map(|_| {
-                    let p = random_point(&space, &mut rng);
+                    let p = random_point(space, &mut rng);
                     let (m, v) = gp.predict(&p);
                     score(None, p, m, v)
                 })
@@ -416,7 +416,7 @@ impl ArmSession for GpSession {
                 .filter_map(|s| refine(gp, &acquisition, best, s, refine_iters))
                 .map(|r| {
                     let mut p = r.x;
-                    snap(&space, &mut p);
+                    snap(space, &mut p);
                     let (m, v) = gp.predict(&p);
                     score(None, p, m, v)
                 })
