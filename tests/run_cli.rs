@@ -308,6 +308,49 @@ fn bad_input_is_one_clear_line_and_writes_nothing() {
     );
     std::fs::write(&bad, "{ not json").unwrap();
     assert_run_refused(&["--arms", bad.to_str().unwrap()], &["bad.json", "line 1"]);
+    // Plugin options are checked by the plugin before anything is written.
+    std::fs::write(
+        &bad,
+        r#"{"arms": [{"model": "GP", "acq_func": "EI"}], "gp": {"restart": 3}}"#,
+    )
+    .unwrap();
+    assert_run_refused(
+        &["--arms", bad.to_str().unwrap()],
+        &["plugin 'gp'", "GP/EI", "restart"],
+    );
+    assert_run_refused(
+        &["-m", "GP", "-s", "EI", "-tp=ET_FAST"],
+        &["time_penalty", "ET_FAST", "ET_PS"],
+    );
+}
+
+#[test]
+fn a_time_penalty_spends_less_simulated_time_on_the_same_evaluations() {
+    // The seed's -tp: the same arm, seed and number of evaluations on the bundled table;
+    // penalized by estimated time, the run spends much less simulated training time.
+    let home = Home::new();
+    let out = tempfile::tempdir().unwrap();
+    let spent = |penalty: &str| -> f64 {
+        let summary = run_json(
+            &home,
+            &out.path().join(penalty),
+            &[
+                "-m", "GP-HLE", "-s", "EI", "--evals", "40", "--runs", "2", "--seed", "1", "-tp",
+                penalty,
+            ],
+        );
+        summary["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["exec_time"].as_f64().unwrap())
+            .sum()
+    };
+    let (plain, fastest_of_10) = (spent("NONE"), spent("ET_T10"));
+    assert!(
+        fastest_of_10 < 0.8 * plain,
+        "ET_T10 spent {fastest_of_10} s, no penalty {plain} s"
+    );
 }
 
 /// A two-parameter space for command objectives.

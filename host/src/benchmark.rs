@@ -163,10 +163,7 @@ pub fn run(
         .map(|s| plan_of(s, &request.config, request.budget))
         .collect::<Result<Vec<_>, _>>()?;
     for plan in &plans {
-        experiment::resolve_arms(host, &plan.arms)?;
-        if let Some(s) = &plan.strategy {
-            experiment::resolve_strategy(host, s)?;
-        }
+        experiment::check_plan(host, plan)?;
     }
     let jobs: Vec<(usize, usize)> = (0..plans.len())
         .flat_map(|s| (0..request.runs).map(move |r| (s, r)))

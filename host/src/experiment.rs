@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use hpo_plugin_api::types::{
-    ArmConfig, ArmStat, Feedback, Matrix, ObservationStatus, Observations, ProposeRequest,
-    Proposed, SelectRequest, StrategyConfig,
+    ArmConfig, ArmStat, ComponentKind, Feedback, Matrix, ObservationStatus, Observations,
+    ProposeRequest, Proposed, SelectRequest, StrategyConfig,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -223,6 +223,34 @@ pub fn resolve_arms(host: &PluginHost, arms: &[ArmRef]) -> Result<Vec<String>, E
             }
         })
         .collect()
+}
+
+/// Checks a plan before anything is written: every arm and the strategy have a plugin,
+/// and each arm's plugin accepts its options (a misspelled option or a bad value fails here,
+/// not in the middle of the first run).
+pub fn check_plan(host: &PluginHost, plan: &RunPlan) -> Result<(), ExperimentError> {
+    let providers = resolve_arms(host, &plan.arms)?;
+    if let Some(s) = &plan.strategy {
+        resolve_strategy(host, s)?;
+    }
+    let mut checked: Vec<(&str, &str)> = Vec::new();
+    for (arm, plugin_name) in plan.arms.iter().zip(&providers) {
+        if checked.contains(&(plugin_name.as_str(), arm.model.as_str())) {
+            continue;
+        }
+        let options = plan.config.plugin_options(plugin_name).to_string();
+        host.load(plugin_name)?
+            .backend
+            .validate(ComponentKind::Arm, &arm.model, &options)
+            .map_err(|e| {
+                ExperimentError::Invalid(format!(
+                    "plugin '{plugin_name}', arm '{}': {e}",
+                    arm.name()
+                ))
+            })?;
+        checked.push((plugin_name, &arm.model));
+    }
+    Ok(())
 }
 
 /// Finds the plugin serving a strategy.

@@ -203,8 +203,10 @@ struct RunArgs {
     /// file (seed: -p): true/false, yes/no, 1/0; the flag alone means true.
     #[arg(short = 'p', long = "save-internal", num_args = 0..=1, default_missing_value = "true")]
     save_internal: Option<String>,
-    /// Time-penalty acquisition (seed: -tp): not supported yet.
-    #[arg(long = "time-penalty")]
+    /// Time penalty of the model arms' acquisition (seed: -tp): ET_PS (per second),
+    /// ET_PLS (per log second), ET_L<rate> (linear, e.g. ET_L0.1), ET_T<k> (fastest of the k
+    /// best, e.g. ET_T10) or NONE; evaluation times are estimated from the completed trials.
+    #[arg(long = "time-penalty", value_name = "PENALTY")]
     time_penalty: Option<String>,
 }
 
@@ -283,8 +285,17 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            // One line, whatever the source error's own formatting.
-            let message = format!("{e:#}");
+            // One line, whatever the source error's own formatting; a cause that an outer
+            // message already quotes is not repeated.
+            let mut message = String::new();
+            for cause in e.chain().map(|c| c.to_string()) {
+                if !message.contains(&cause) {
+                    if !message.is_empty() {
+                        message.push_str(": ");
+                    }
+                    message.push_str(&cause);
+                }
+            }
             eprintln!(
                 "error: {}",
                 message.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -326,13 +337,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn run_command(args: RunArgs, registry: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    for (flag, given) in [
-        ("--worker-url (-w)", args.worker_url.is_some()),
-        ("--time-penalty (-tp)", args.time_penalty.is_some()),
-    ] {
-        if given {
-            anyhow::bail!("{flag} is not supported yet");
-        }
+    if args.worker_url.is_some() {
+        anyhow::bail!("--worker-url (-w) is not supported yet");
     }
     let time = args
         .time
@@ -403,6 +409,7 @@ fn run_command(args: RunArgs, registry: Option<PathBuf>) -> anyhow::Result<ExitC
                 anyhow::anyhow!("--save-internal (-p) {v}: expected true or false")
             })?,
         },
+        time_penalty: args.time_penalty.clone(),
     };
     let host = open_host(registry)?;
     let progress = progress::Progress::new(request.runs, expiry.evals);

@@ -105,7 +105,7 @@ pub fn measure(
         })
         .collect::<Result<Vec<_>, ExperimentError>>()?;
     for plan in &plans {
-        experiment::resolve_arms(host, &plan.arms)?;
+        experiment::check_plan(host, plan)?;
     }
     let jobs: Vec<(usize, usize)> = (0..plans.len())
         .flat_map(|a| (0..request.runs).map(move |r| (a, r)))

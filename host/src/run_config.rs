@@ -125,6 +125,11 @@ pub struct RunConfig {
     /// TPE plugin options.
     #[serde(default)]
     pub tpe: Option<Map<String, Value>>,
+    /// Time penalty of the first-party model arms' acquisition (the seed's `-tp`):
+    /// `ET_PS`, `ET_PLS`, `ET_L<rate>`, `ET_T<k>` or `NONE`. Passed to the `gp`, `rf` and
+    /// `tpe` sections as their `time_penalty` option unless a section sets its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_penalty: Option<String>,
 }
 
 impl RunConfig {
@@ -251,7 +256,14 @@ impl RunConfig {
             "tpe" => &self.tpe,
             _ => &None,
         };
-        Value::Object(section.clone().unwrap_or_default())
+        let mut options = section.clone().unwrap_or_default();
+        if let Some(penalty) = &self.time_penalty
+            && ["gp", "rf", "tpe"].contains(&plugin)
+            && !options.contains_key("time_penalty")
+        {
+            options.insert("time_penalty".into(), Value::from(penalty.clone()));
+        }
+        Value::Object(options)
     }
 }
 

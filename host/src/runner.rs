@@ -49,6 +49,9 @@ pub struct RunRequest {
     pub rerun: Option<usize>,
     /// The seed's `-p`: write each proposal's model estimate into the results file.
     pub save_internal: bool,
+    /// The seed's `-tp`: the time penalty of the model arms' acquisition (overrides the run
+    /// configuration's `time_penalty`).
+    pub time_penalty: Option<String>,
 }
 
 /// One run in the summary.
@@ -134,7 +137,10 @@ pub fn run(
     request: &RunRequest,
     mut progress: impl FnMut(usize, &Iteration),
 ) -> Result<Summary, ExperimentError> {
-    let config = load_run_conf(request.run_conf.as_deref())?;
+    let mut config = load_run_conf(request.run_conf.as_deref())?;
+    if let Some(penalty) = &request.time_penalty {
+        config.time_penalty = Some(penalty.clone());
+    }
     let mode = request.mode.clone().unwrap_or_else(|| "DIV".to_string());
     let (arms, strategy, spec) = if mode == "DIV" {
         let spec = request
@@ -191,11 +197,8 @@ pub fn run(
         config: config.clone(),
         expiry: request.expiry,
     };
-    // Fail before any run when an arm or strategy is missing.
-    experiment::resolve_arms(host, &plan.arms)?;
-    if let Some(s) = &plan.strategy {
-        experiment::resolve_strategy(host, s)?;
-    }
+    // Fail before anything is written when an arm, a strategy or an option is wrong.
+    experiment::check_plan(host, &plan)?;
     let space_name = objective.space().name.clone();
     let names: Vec<String> = objective
         .space()

@@ -4,6 +4,7 @@ use hpo_kit::acquisition::Acquisition;
 use hpo_kit::checks::{bad_option, check_request, checked_pool, final_observations, parse_options};
 use hpo_kit::design::{initial_design, random_point, standard_normal};
 use hpo_kit::encoding::snap;
+use hpo_kit::time_penalty::{self, TimeAware, permute};
 use hpo_kit::transform::{DEFAULT_ALPHA, Transform};
 use hpo_plugin_api::sdk::ArmSession;
 use hpo_plugin_api::space::SpaceSpec;
@@ -57,6 +58,9 @@ pub struct Options {
     pub kappa: Option<f64>,
     /// EI/PI trade-off, in the model's output units (default 0).
     pub xi: Option<f64>,
+    /// Time penalty of the acquisition (`ET_PS`, `ET_PLS`, `ET_L<rate>`, `ET_T<k>`, `NONE`;
+    /// see [`hpo_kit::time_penalty`]); default none.
+    pub time_penalty: Option<String>,
 }
 
 impl Options {
@@ -82,6 +86,7 @@ impl Options {
         if o.xi.is_some_and(|x| !x.is_finite()) {
             return bad("xi", "must be a finite number");
         }
+        time_penalty::parse_option("gp", o.time_penalty.as_deref())?;
         Ok(o)
     }
 
@@ -133,6 +138,8 @@ pub struct GpSession {
     /// Their transformed values.
     y: Vec<f64>,
     fitted: Option<Fitted>,
+    /// Observed evaluation times and the time penalty of the acquisition.
+    time: TimeAware,
 }
 
 impl GpSession {
@@ -140,8 +147,10 @@ impl GpSession {
     pub fn open(config: ArmConfig) -> Result<Self, String> {
         let options = Options::parse(&config.options_json)?;
         let space = SpaceSpec::from_json(&config.space_json)?;
+        let dims = space.encoded_dims();
         Ok(GpSession {
-            dims: space.encoded_dims(),
+            time: TimeAware::from_option("gp", options.time_penalty.as_deref(), dims)?,
+            dims,
             space,
             transform: Transform::of_model(&config.model, options.alpha.unwrap_or(DEFAULT_ALPHA)),
             noise: if config.model == "GP-NM" {
@@ -303,6 +312,7 @@ impl ArmSession for GpSession {
             self.x.extend_from_slice(x);
             self.y.push(self.transform.apply(value));
         }
+        self.time.observe(&observations);
         Ok(())
     }
 
@@ -386,6 +396,25 @@ impl ArmSession for GpSession {
                 .total_cmp(&a.acquisition)
                 .then(a.pool_index.cmp(&b.pool_index))
         });
+        let pool = &self.pool;
+        // With a time penalty, refinement polishes the penalized winner only: a local move
+        // hardly changes the estimated time, a jump to another start could.
+        let penalty_order = self.time.order(scored.iter().map(|s| {
+            let point = match s.pool_index {
+                Some(c) => pool.row(c as usize),
+                None => s.point.as_slice(),
+            };
+            (s.acquisition, point)
+        }));
+        let penalized = penalty_order.is_some();
+        if let Some(order) = penalty_order {
+            permute(&mut scored, &order);
+        }
+        let refine_starts = if penalized {
+            refine_starts.min(1)
+        } else {
+            refine_starts
+        };
 
         if request.allow_off_pool && refine_starts > 0 && !scored.is_empty() {
             // Refine the best candidates and the incumbent's neighbourhood.
@@ -403,6 +432,7 @@ impl ArmSession for GpSession {
                 .enumerate()
                 .min_by(|a, b| a.1.total_cmp(b.1))
                 .map(|(i, _)| i)
+                .filter(|_| !penalized)
             {
                 starts.push(
                     self.x[i * dims..(i + 1) * dims]
@@ -583,6 +613,49 @@ mod tests {
         // The GP interpolates its observations (values in the caller's units).
         let at = s.predict(Matrix::new(1, vec![0.5]).unwrap()).unwrap();
         assert!((at.mean[0] - (0.05 + 0.09)).abs() < 1e-3, "{}", at.mean[0]);
+    }
+
+    #[test]
+    fn a_top_k_time_penalty_takes_the_fastest_of_the_k_best() {
+        // The same history, evaluation time growing with x: ET_T5 must propose the
+        // smallest x of the five candidates the unpenalized ranking puts first.
+        let history = |options: &str| {
+            let (plain, candidates) = with_history("GP");
+            let mut s = open("GP", options);
+            s.set_pool(plain.pool.clone()).unwrap();
+            let xs: Vec<f64> = (0..11).map(|i| i as f64 / 10.0).collect();
+            s.tell(Observations {
+                y: xs.iter().map(|x| 0.05 + (x - 0.8) * (x - 0.8)).collect(),
+                cost: xs.iter().map(|x| (3.0 * x).exp()).collect(),
+                x: Matrix::new(1, xs).unwrap(),
+                status: vec![ObservationStatus::Final; 11],
+            })
+            .unwrap();
+            (s, candidates)
+        };
+        let (mut plain, candidates) = history("{}");
+        let mut top5 = request("EI", candidates.clone(), 1, false);
+        top5.n = 5;
+        let best5: Vec<u32> = plain
+            .propose(top5)
+            .unwrap()
+            .iter()
+            .map(|p| p.pool_index.unwrap())
+            .collect();
+        let (mut penalized, _) = history(r#"{"time_penalty": "ET_T5"}"#);
+        let p = penalized
+            .propose(request("EI", candidates, 1, false))
+            .unwrap();
+        assert_eq!(p[0].pool_index, best5.iter().min().copied(), "{best5:?}");
+        assert!(
+            GpSession::open(ArmConfig {
+                options_json: r#"{"time_penalty": "ET_FAST"}"#.into(),
+                ..Default::default()
+            })
+            .err()
+            .unwrap()
+            .contains("time_penalty")
+        );
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! - [`checks`]: the input checks of every model arm (options, pool, observations, requests);
 //! - [`design`]: the initial design and random points;
 //! - [`local_search`]: derivative-free refinement of an acquisition off the pool;
+//! - [`time_penalty`]: the time-penalized ranking of candidates (the seed's `-tp`) and its
+//!   time model;
 //! - [`encoding`]: snapping an encoded point onto the space's grid (one-hot groups,
 //!   integers, preordered options).
 
@@ -15,4 +17,5 @@ pub mod design;
 pub mod encoding;
 pub mod local_search;
 pub mod normal;
+pub mod time_penalty;
 pub mod transform;

@@ -14,6 +14,7 @@ use hpo_kit::checks::{bad_option, check_request, checked_pool, final_observation
 use hpo_kit::design::initial_design;
 use hpo_kit::encoding::snap;
 use hpo_kit::local_search::pattern_search;
+use hpo_kit::time_penalty::{self, TimeAware, permute};
 use hpo_kit::transform::{DEFAULT_ALPHA, Transform};
 use hpo_plugin_api::sdk::{ArmSession, Plugin};
 use hpo_plugin_api::space::SpaceSpec;
@@ -60,6 +61,9 @@ struct Options {
     kappa: Option<f64>,
     /// EI/PI trade-off.
     xi: Option<f64>,
+    /// Time penalty of the acquisition (`ET_PS`, `ET_PLS`, `ET_L<rate>`, `ET_T<k>`, `NONE`;
+    /// see [`hpo_kit::time_penalty`]); default none.
+    time_penalty: Option<String>,
 }
 
 impl Options {
@@ -84,6 +88,7 @@ impl Options {
         if o.kappa.is_some_and(|k| !(k >= 0.0 && k.is_finite())) {
             return bad("kappa", "must be a non-negative number");
         }
+        time_penalty::parse_option("rf", o.time_penalty.as_deref())?;
         Ok(o)
     }
 
@@ -142,8 +147,10 @@ impl Plugin for RfPlugin {
         let options = Options::parse(&config.options_json)?;
         let space = SpaceSpec::from_json(&config.space_json)?;
         let transform = Transform::of_model(&config.model, options.alpha.unwrap_or(DEFAULT_ALPHA));
+        let dims = space.encoded_dims();
         Ok(Box::new(RfSession {
-            dims: space.encoded_dims(),
+            time: TimeAware::from_option("rf", options.time_penalty.as_deref(), dims)?,
+            dims,
             space,
             options,
             transform,
@@ -169,19 +176,27 @@ struct RfSession {
     y: Vec<f64>,
     /// The forest of the current history (refitted when the history grows).
     fitted: Option<(usize, Forest)>,
+    /// Observed evaluation times and the time penalty of the acquisition.
+    time: TimeAware,
 }
 
 impl RfSession {
+    /// Refits the forest when the history grew; `None` during the initial design.
     fn forest(&mut self) -> Option<&Forest> {
+        self.update_forest();
+        self.fitted.as_ref().map(|(_, f)| f)
+    }
+
+    /// Refits the forest when the history grew (not during the initial design).
+    fn update_forest(&mut self) {
         if self.y.len() < self.options.initial_design.unwrap_or(10).max(2) {
-            return None;
+            return;
         }
         if self.fitted.as_ref().is_none_or(|(n, _)| *n != self.y.len()) {
             let seed = self.seed ^ (self.y.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
             let forest = Forest::fit(&self.x, self.dims, &self.y, self.options.forest(), seed);
             self.fitted = Some((self.y.len(), forest));
         }
-        self.fitted.as_ref().map(|(_, f)| f)
     }
 }
 
@@ -196,6 +211,7 @@ impl ArmSession for RfSession {
             self.x.extend_from_slice(x);
             self.y.push(self.transform.apply(value));
         }
+        self.time.observe(&observations);
         Ok(())
     }
 
@@ -231,7 +247,8 @@ impl ArmSession for RfSession {
             .take(3)
             .map(|&i| self.x[i * self.dims..(i + 1) * self.dims].to_vec())
             .collect();
-        let Some(forest) = self.forest() else {
+        self.update_forest();
+        let Some((_, forest)) = &self.fitted else {
             return Ok(initial_design(&request, &space, &mut rng));
         };
         let mut points = points;
@@ -244,6 +261,19 @@ impl ArmSession for RfSession {
             })
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        // With a time penalty, the local search polishes the penalized winner only.
+        let penalty_order = self
+            .time
+            .order(scored.iter().map(|s| (s.0, points[s.1].1.as_slice())));
+        let penalized = penalty_order.is_some();
+        if let Some(order) = penalty_order {
+            permute(&mut scored, &order);
+        }
+        let (local_starts, incumbents) = if penalized {
+            (local_starts.min(1), Vec::new())
+        } else {
+            (local_starts, incumbents)
+        };
         if request.allow_off_pool && local_starts > 0 && !scored.is_empty() {
             // SMAC-style: the pool's spacing limits how close a candidate gets to the
             // optimum; a pattern search on the acquisition goes further.

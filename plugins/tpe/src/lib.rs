@@ -18,6 +18,7 @@ pub mod parzen;
 use hpo_kit::checks::{bad_option, check_request, checked_pool, final_observations, parse_options};
 use hpo_kit::design::initial_design;
 use hpo_kit::encoding::snap;
+use hpo_kit::time_penalty::{self, TimeAware, permute};
 use hpo_plugin_api::sdk::{ArmSession, Plugin};
 use hpo_plugin_api::space::{ParamKind, SpaceSpec};
 use hpo_plugin_api::types::{
@@ -52,6 +53,9 @@ pub struct Options {
     pub bandwidth_factor: Option<f64>,
     /// The smallest bandwidth is this factor / min(100, k + 1); default 0.3.
     pub min_bandwidth_factor: Option<f64>,
+    /// Time penalty of the acquisition (`ET_PS`, `ET_PLS`, `ET_L<rate>`, `ET_T<k>`, `NONE`;
+    /// see [`hpo_kit::time_penalty`]); default none.
+    pub time_penalty: Option<String>,
 }
 
 impl Options {
@@ -79,6 +83,7 @@ impl Options {
                 return bad(name, "must be in (0, 1]");
             }
         }
+        time_penalty::parse_option("tpe", o.time_penalty.as_deref())?;
         Ok(o)
     }
 }
@@ -184,6 +189,8 @@ pub struct TpeSession {
     arrival: Vec<usize>,
     /// Their values, ascending.
     values: Vec<f64>,
+    /// Observed evaluation times and the time penalty of the acquisition.
+    time: TimeAware,
 }
 
 impl TpeSession {
@@ -191,8 +198,10 @@ impl TpeSession {
     pub fn open(config: ArmConfig) -> Result<Self, String> {
         let options = Options::parse(&config.options_json)?;
         let space = SpaceSpec::from_json(&config.space_json)?;
+        let dims = space.encoded_dims();
         Ok(TpeSession {
-            dims: space.encoded_dims(),
+            time: TimeAware::from_option("tpe", options.time_penalty.as_deref(), dims)?,
+            dims,
             layout: Layout::of(&space),
             space,
             multivariate: false,
@@ -391,6 +400,7 @@ impl ArmSession for TpeSession {
             self.sorted.insert(at, self.layout.split(x));
             self.arrival.insert(at, self.arrival.len());
         }
+        self.time.observe(&observations);
         Ok(())
     }
 
@@ -432,6 +442,12 @@ impl ArmSession for TpeSession {
                 })
                 .collect();
             scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            if let Some(order) = self
+                .time
+                .order(scored.iter().map(|s| (s.0, s.2.as_slice())))
+            {
+                permute(&mut scored, &order);
+            }
             let Some((acquisition, index, x)) = scored.into_iter().next() else {
                 break;
             };
