@@ -946,3 +946,278 @@ fn rerun_extends_a_finished_experiment_to_more_runs() {
         home.hpo(&[&["run", "--out", o], &base[..], &["--runs", "4", "-r", "4"]].concat());
     assert_eq!(too_many.status.code(), Some(2));
 }
+
+/// A running `hpo worker`, stopped when dropped.
+struct WorkerProcess {
+    child: std::process::Child,
+    url: String,
+}
+
+impl WorkerProcess {
+    fn start(home: &Home, args: &[&str], credential: Option<&str>) -> Self {
+        use std::io::BufRead;
+        let mut command = std::process::Command::new(common::hpo_bin());
+        command
+            .arg("worker")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("HPO_HOME", home.path())
+            .env_remove("HPO_WORKER_CREDENTIAL")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        if let Some(c) = credential {
+            command.env("HPO_WORKER_CREDENTIAL", c);
+        }
+        let mut child = command.spawn().expect("hpo worker starts");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("worker listening on ")
+            .unwrap_or_else(|| panic!("the worker prints its URL first: {line:?}"))
+            .to_string();
+        WorkerProcess { child, url }
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_remote_worker_replays_the_table_exactly_as_a_local_run_and_checks_the_credential() {
+    let home = Home::new();
+    let worker = WorkerProcess::start(
+        &home,
+        &["--objective", "surrogate:digits-mlp"],
+        Some("s3cret"),
+    );
+    let out = tempfile::tempdir().unwrap();
+    let args = |dir: &str| -> Vec<String> {
+        [
+            "run",
+            "--json",
+            "--out",
+            dir,
+            "digits-mlp",
+            "1",
+            "-m",
+            "GP-HLE",
+            "-s",
+            "EI",
+            "--evals",
+            "15",
+            "--seed",
+            "3",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    // Without the credential the worker refuses, before anything is written.
+    let refused_dir = out.path().join("refused");
+    let mut refused_args = args(refused_dir.to_str().unwrap());
+    refused_args.extend(["-w".to_string(), worker.url.clone()]);
+    let refused = std::process::Command::new(common::hpo_bin())
+        .args(&refused_args)
+        .env("HPO_HOME", home.path())
+        .env_remove("HPO_WORKER_CREDENTIAL")
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("credential"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!refused_dir.exists(), "nothing written");
+
+    let remote_dir = out.path().join("remote");
+    let mut remote_args = args(remote_dir.to_str().unwrap());
+    remote_args.extend(["-w".to_string(), worker.url.clone()]);
+    let remote = std::process::Command::new(common::hpo_bin())
+        .args(&remote_args)
+        .env("HPO_HOME", home.path())
+        .env("HPO_WORKER_CREDENTIAL", "s3cret")
+        .output()
+        .unwrap();
+    assert!(remote.status.success(), "{}", stderr(&remote));
+    let remote: Value = serde_json::from_str(&stdout(&remote)).unwrap();
+    let local_dir = out.path().join("local");
+    let local_args = args(local_dir.to_str().unwrap());
+    let local_args: Vec<&str> = local_args.iter().map(String::as_str).collect();
+    let local = home.hpo(&local_args);
+    assert!(local.status.success(), "{}", stderr(&local));
+    let local: Value = serde_json::from_str(&stdout(&local)).unwrap();
+    let (r, l) = (&results_file(&remote)["0"], &results_file(&local)["0"]);
+    for key in ["model_idx", "error", "exec_time", "train_epoch", "interim"] {
+        assert_eq!(
+            r[key], l[key],
+            "{key} differs between the worker and a local run"
+        );
+    }
+}
+
+#[test]
+fn a_remote_training_command_streams_reports_and_its_failures_are_recorded() {
+    let home = Home::new();
+    let dir = tempfile::tempdir().unwrap();
+    let space = xy_space(dir.path());
+    let train = script(dir.path(), "0");
+    let objective = format!("cmd:sh {} {{x}} {{y}}", train.display());
+    let worker = WorkerProcess::start(
+        &home,
+        &[
+            "--objective",
+            &objective,
+            "--space",
+            space.to_str().unwrap(),
+        ],
+        None,
+    );
+    let summary = run_json(
+        &home,
+        &dir.path().join("out"),
+        &[
+            "-m",
+            "RANDOM",
+            "-w",
+            &worker.url,
+            "--space",
+            space.to_str().unwrap(),
+            "--evals",
+            "12",
+        ],
+    );
+    let run = &results_file(&summary)["0"];
+    let (errors, params, interim) = (
+        run["error"].as_array().unwrap(),
+        run["params"].as_array().unwrap(),
+        run["interim"].as_array().unwrap(),
+    );
+    assert_eq!(
+        errors.len(),
+        12,
+        "failed trials are recorded, the run goes on"
+    );
+    let mut failed = 0;
+    for ((e, p), reports) in errors.iter().zip(params).zip(interim) {
+        let (x, y) = (p["x"].as_f64().unwrap(), p["y"].as_f64().unwrap());
+        match e.as_f64() {
+            Some(v) => {
+                assert!((v - ((x - 0.3).powi(2) + (y - 0.7).powi(2))).abs() < 1e-9);
+                let r = reports.as_array().unwrap();
+                assert_eq!((r[0][0].as_u64(), r[0][1].as_f64()), (Some(0), Some(7.5)));
+            }
+            None => {
+                failed += 1;
+                assert!(x > 0.8, "only x > 0.8 fails");
+            }
+        }
+    }
+    assert!(failed > 0, "some trials had x > 0.8");
+    let export = home.hpo(&[
+        "results",
+        "export",
+        "1",
+        "--out",
+        dir.path().join("out").to_str().unwrap(),
+    ]);
+    assert!(
+        stdout(&export).contains("diverged: x too large"),
+        "the worker's stderr tail comes back with the failed trial: {}",
+        stdout(&export)
+    );
+
+    // A worker whose parameters are not the space's is refused by name.
+    let other = dir.path().join("other.json");
+    std::fs::write(
+        &other,
+        r#"{"hyperparams": {"lr": {"type": "float", "value_type": "continuous", "range": [0, 1]}}}"#,
+    )
+    .unwrap();
+    let refused = home.hpo(&[
+        "run",
+        "-m",
+        "RANDOM",
+        "-w",
+        &worker.url,
+        "--space",
+        other.to_str().unwrap(),
+        "--out",
+        dir.path().join("refused").to_str().unwrap(),
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr(&refused).contains("[x, y]"), "{}", stderr(&refused));
+    // A trial past its timeout is stopped on the worker (the command is killed) and
+    // recorded as failed; the next job starts.
+    std::fs::create_dir_all(dir.path().join("slow")).unwrap();
+    let slow_train = script(&dir.path().join("slow"), "30");
+    let slow = WorkerProcess::start(
+        &home,
+        &[
+            "--objective",
+            &format!("cmd:sh {} {{x}} {{y}}", slow_train.display()),
+            "--space",
+            space.to_str().unwrap(),
+        ],
+        None,
+    );
+    let out_slow = dir.path().join("slow-out");
+    let timed_out = run_json(
+        &home,
+        &out_slow,
+        &[
+            "-m",
+            "RANDOM",
+            "-w",
+            &slow.url,
+            "--space",
+            space.to_str().unwrap(),
+            "--evals",
+            "2",
+            "--trial-timeout",
+            "1",
+        ],
+    );
+    assert_eq!(timed_out["runs"][0]["evals"], 2);
+    let export = home.hpo(&[
+        "results",
+        "export",
+        "1",
+        "--out",
+        out_slow.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        stdout(&export)
+            .matches("timed out after 1 s on the worker")
+            .count(),
+        2,
+        "{}",
+        stdout(&export)
+    );
+    // A worker that is gone: a clear error, no results.
+    drop(worker);
+    let gone = home.hpo(&[
+        "run",
+        "-m",
+        "RANDOM",
+        "-w",
+        "http://127.0.0.1:9/",
+        "--space",
+        space.to_str().unwrap(),
+        "--out",
+        dir.path().join("gone").to_str().unwrap(),
+    ]);
+    assert_eq!(gone.status.code(), Some(2));
+    assert!(
+        stderr(&gone).contains("worker http://127.0.0.1:9"),
+        "{}",
+        stderr(&gone)
+    );
+}

@@ -38,3 +38,4 @@ pub mod runner;
 pub mod sessions;
 pub mod space;
 pub mod store;
+pub mod worker;

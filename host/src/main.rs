@@ -41,6 +41,9 @@ enum Command {
     Bench(Box<BenchArgs>),
     /// Model quality: median simple regret of arms on test functions with known optima.
     Regret(Box<RegretArgs>),
+    /// Serve an objective as a remote training worker (the seed's training node), for
+    /// `hpo run -w URL`; clients must send $HPO_WORKER_CREDENTIAL when it is set.
+    Worker(Box<WorkerArgs>),
     /// Read the experiment store: list, show, export.
     Results {
         /// The results directory `hpo run` wrote to.
@@ -49,6 +52,28 @@ enum Command {
         #[command(subcommand)]
         command: ResultsCommand,
     },
+}
+
+/// `hpo worker`: a training node.
+#[derive(clap::Args)]
+struct WorkerArgs {
+    /// What the worker evaluates: cmd:PROGRAM ARGS, surrogate:NAME or fn:NAME.
+    #[arg(long)]
+    objective: String,
+    /// Search space of a cmd: objective (hp_conf schema).
+    #[arg(long, value_name = "FILE")]
+    space: Option<PathBuf>,
+    /// Address to listen on (port 0: any free port; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:6000")]
+    listen: String,
+    /// Per-trial timeout of a cmd: objective: seconds, or 30m, 2h.
+    #[arg(long = "trial-timeout", default_value = "1h")]
+    trial_timeout: String,
+    /// Directory of surrogate tables.
+    #[arg(long, default_value = "data")]
+    table_dir: PathBuf,
+    // The credential clients must send comes from $HPO_WORKER_CREDENTIAL (not a flag: a
+    // flag shows in the process list).
 }
 
 /// `hpo regret`: the model-quality protocol.
@@ -193,8 +218,10 @@ struct RunArgs {
     /// Per-trial timeout of a cmd: objective: seconds, or 30m, 2h.
     #[arg(long = "trial-timeout", default_value = "1h")]
     trial_timeout: String,
-    /// Remote training worker URL (seed: -w): not supported yet.
-    #[arg(short = 'w', long = "worker-url")]
+    /// Remote training worker URL (seed: -w): evaluations run there as jobs (see `hpo
+    /// worker`); the worker's credential is $HPO_WORKER_CREDENTIAL, else the run
+    /// configuration's `credential`.
+    #[arg(short = 'w', long = "worker-url", value_name = "URL")]
     worker_url: Option<String>,
     /// Extend the finished experiment of N runs with the same settings to --runs (seed: -r).
     #[arg(short = 'r', long = "rerun")]
@@ -282,6 +309,14 @@ fn translate_seed_flags(args: impl Iterator<Item = String>) -> Vec<String> {
 fn main() -> ExitCode {
     let cli = Cli::parse_from(translate_seed_flags(std::env::args()));
     init_logging(&cli.log_level);
+    // Training commands run in their own process groups: take them along on Ctrl-C or
+    // SIGTERM. Completed trials are already committed; `--resume` continues.
+    if let Err(e) = ctrlc::set_handler(|| {
+        hpo_host::objectives::command::kill_running_commands();
+        std::process::exit(130);
+    }) {
+        tracing::warn!("no interrupt handler: {e}");
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -323,6 +358,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run_command(*args, cli.registry),
         Command::Bench(args) => bench_command(*args, cli.registry),
         Command::Regret(args) => regret_command(*args, cli.registry),
+        Command::Worker(args) => worker_command(*args),
         Command::Results { out, command } => {
             let store = out.join(runner::STORE_FILE);
             let text = match command {
@@ -337,9 +373,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn run_command(args: RunArgs, registry: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    if args.worker_url.is_some() {
-        anyhow::bail!("--worker-url (-w) is not supported yet");
-    }
     let time = args
         .time
         .as_deref()
@@ -410,6 +443,7 @@ fn run_command(args: RunArgs, registry: Option<PathBuf>) -> anyhow::Result<ExitC
             })?,
         },
         time_penalty: args.time_penalty.clone(),
+        worker_url: args.worker_url.clone(),
     };
     let host = open_host(registry)?;
     let progress = progress::Progress::new(request.runs, expiry.evals);
@@ -420,6 +454,34 @@ fn run_command(args: RunArgs, registry: Option<PathBuf>) -> anyhow::Result<ExitC
     } else {
         print!("{}", summary_text(&summary));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn worker_command(args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    let space = args
+        .space
+        .as_deref()
+        .map(hpo_host::space::Space::from_file)
+        .transpose()?;
+    let timeout = runner::parse_duration(&args.trial_timeout).map_err(anyhow::Error::msg)?;
+    let objective = hpo_host::objectives::resolve(
+        &args.objective,
+        Some(&args.table_dir),
+        space,
+        std::time::Duration::from_secs_f64(timeout),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let credential = std::env::var("HPO_WORKER_CREDENTIAL").ok();
+    let worker = hpo_host::worker::Worker::bind(&args.listen, objective, credential.as_deref())
+        .map_err(anyhow::Error::msg)?;
+    let address = worker
+        .address()
+        .map_or_else(|| args.listen.clone(), |a| a.to_string());
+    // Scripts read the URL from this line.
+    println!("worker listening on http://{address}/");
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    worker.serve();
     Ok(ExitCode::SUCCESS)
 }
 

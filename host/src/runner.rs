@@ -52,6 +52,8 @@ pub struct RunRequest {
     /// The seed's `-tp`: the time penalty of the model arms' acquisition (overrides the run
     /// configuration's `time_penalty`).
     pub time_penalty: Option<String>,
+    /// The seed's `-w`: a training worker's URL; evaluations run there.
+    pub worker_url: Option<String>,
 }
 
 /// One run in the summary.
@@ -172,10 +174,11 @@ pub fn run(
     if request.runs == 0 {
         return Err(ExperimentError::Invalid("--runs must be at least 1".into()));
     }
+    let remote = request.worker_url.is_some();
     let space = match &request.space {
-        Some(path) if !request.objective.starts_with("cmd:") => {
+        Some(path) if !request.objective.starts_with("cmd:") && !remote => {
             return Err(ExperimentError::Invalid(format!(
-                "--space {} applies to cmd: objectives (tables and test functions bring their own space)",
+                "--space {} applies to cmd: objectives and remote workers (tables and test functions bring their own space)",
                 path.display()
             )));
         }
@@ -184,13 +187,45 @@ pub fn run(
         }
         None => None,
     };
-    let mut objective = objectives::resolve(
-        &request.objective,
-        request.table_dir.as_deref(),
-        space,
-        request.trial_timeout,
-    )
-    .map_err(ExperimentError::Invalid)?;
+    // The environment's credential overrides the run configuration's.
+    let credential = std::env::var("HPO_WORKER_CREDENTIAL")
+        .ok()
+        .or_else(|| config.credential.clone().filter(|c| !c.is_empty()));
+    let mut objective: Box<dyn objectives::Objective> = match (&request.worker_url, space) {
+        // A training command on the worker: the space file is all there is locally.
+        (Some(url), Some(space)) => Box::new(
+            objectives::remote::RemoteObjective::connect_space(
+                url,
+                space,
+                credential.as_deref(),
+                request.trial_timeout,
+            )
+            .map_err(ExperimentError::Invalid)?,
+        ),
+        (_, space) => objectives::resolve(
+            &request.objective,
+            request.table_dir.as_deref(),
+            space,
+            request.trial_timeout,
+        )
+        .map_err(ExperimentError::Invalid)?,
+    };
+    if let Some(url) = request
+        .worker_url
+        .as_deref()
+        .filter(|_| request.space.is_none())
+    {
+        // A table or a test function known here, evaluated there.
+        objective = Box::new(
+            objectives::remote::RemoteObjective::connect(
+                url,
+                objective,
+                credential.as_deref(),
+                request.trial_timeout,
+            )
+            .map_err(ExperimentError::Invalid)?,
+        );
+    }
     let plan = RunPlan {
         arms,
         strategy,

@@ -5,6 +5,10 @@
 //! line that is a JSON object with a numeric `value` (optionally `epoch`) is a report; the
 //! last one is the result. Other lines go to the log. A non-zero exit, a timeout or no
 //! report is a failed trial carrying the tail of stderr; the experiment goes on.
+//!
+//! The command runs in its own process group: a timeout or a stop kills the whole tree
+//! (a shell wrapper and the training process under it, data-loader workers), and so does
+//! [`kill_running_commands`] when hpo itself is interrupted.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
@@ -13,11 +17,55 @@ use std::time::{Duration, Instant};
 use hpo_plugin_api::types::Matrix;
 use serde_json::Value;
 
-use super::{Candidate, Evaluation, Interim, Objective};
+use super::{Candidate, Evaluation, Interim, Objective, Watch};
 use crate::space::Space;
 
 /// Lines of stderr kept with a failed trial.
 const STDERR_TAIL_LINES: usize = 20;
+
+/// Process groups of the commands running now.
+static RUNNING: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+/// Kills every training command running now, with its whole process tree (called when
+/// hpo is interrupted, so that no training outlives it).
+pub fn kill_running_commands() {
+    let running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+    for &group in running.iter() {
+        kill_group(group);
+    }
+}
+
+#[cfg(unix)]
+fn kill_group(group: u32) {
+    // SAFETY: kill(2) with a negative pid signals the process group; it touches no memory.
+    unsafe {
+        libc::kill(-(group as libc::pid_t), libc::SIGKILL);
+    }
+}
+
+#[cfg(not(unix))]
+fn kill_group(_group: u32) {}
+
+/// A spawned command's process group, registered while it runs and killed when dropped
+/// (stragglers of a finished command go too).
+struct ProcessGroup(u32);
+
+impl ProcessGroup {
+    fn register(id: u32) -> Self {
+        RUNNING.lock().unwrap_or_else(|e| e.into_inner()).push(id);
+        ProcessGroup(id)
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        kill_group(self.0);
+        RUNNING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|g| *g != self.0);
+    }
+}
 
 /// A training command.
 #[derive(Clone)]
@@ -92,6 +140,14 @@ impl Objective for CommandObjective {
     }
 
     fn evaluate(&mut self, candidate: &Candidate) -> Result<Evaluation, String> {
+        self.evaluate_watched(candidate, &Watch::default())
+    }
+
+    fn evaluate_watched(
+        &mut self,
+        candidate: &Candidate,
+        watch: &Watch,
+    ) -> Result<Evaluation, String> {
         let Candidate::Point(x) = candidate else {
             return Err("a command evaluates points, not rows".into());
         };
@@ -106,14 +162,16 @@ impl Objective for CommandObjective {
             epochs,
             failure: Some(why),
         };
-        let mut child = match Command::new(&self.program)
+        let mut command = Command::new(&self.program);
+        command
             .args(self.command_line(&object))
             .env("HPO_PARAMS", Value::Object(object.clone()).to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-        {
+            .stderr(Stdio::piped());
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut child = match command.spawn() {
             Ok(c) => c,
             Err(e) => {
                 return Ok(failed(
@@ -122,14 +180,22 @@ impl Objective for CommandObjective {
                 ));
             }
         };
+        let group = ProcessGroup::register(child.id());
         let stdout = child.stdout.take().expect("piped");
         let mut stderr = child.stderr.take().expect("piped");
+        let watcher = watch.clone();
         let reader = std::thread::spawn(move || {
             let mut reports = Vec::new();
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 match report(&line) {
                     Some((value, epoch)) => {
-                        reports.push((value, epoch, started.elapsed().as_secs_f64()));
+                        let time = started.elapsed().as_secs_f64();
+                        reports.push((value, epoch, time));
+                        watcher.report(Interim {
+                            epoch: epoch.unwrap_or(reports.len()),
+                            value,
+                            time,
+                        });
                     }
                     None => tracing::info!(target: "hpo::cmd", "{line}"),
                 }
@@ -142,10 +208,13 @@ impl Objective for CommandObjective {
             text
         });
         let deadline = started + self.timeout;
+        let mut stopped = false;
         let status = loop {
             match child.try_wait() {
                 Ok(Some(status)) => break Some(status),
-                Ok(None) if Instant::now() >= deadline => {
+                Ok(None) if Instant::now() >= deadline || watch.stopped() => {
+                    stopped = watch.stopped();
+                    kill_group(group.0);
                     let _ = child.kill();
                     let _ = child.wait();
                     break None;
@@ -154,6 +223,8 @@ impl Objective for CommandObjective {
                 Err(e) => return Ok(failed(format!("waiting for the command: {e}"), None)),
             }
         };
+        // The whole tree goes, so that nothing keeps the output pipes open.
+        drop(group);
         let reports = reader.join().unwrap_or_default();
         let last = reports.last().map(|&(value, epoch, _)| (value, epoch));
         // Every report but the last is interim; the last is the final value.
@@ -170,6 +241,7 @@ impl Objective for CommandObjective {
         let stderr_text = errors.join().unwrap_or_default();
         let epochs = last.and_then(|(_, e)| e);
         match (status, last) {
+            (None, _) if stopped => Ok(failed("stopped before it finished".into(), epochs)),
             (None, _) => Ok(failed(
                 format!(
                     "timed out after {} s; stderr: {}",

@@ -1,10 +1,15 @@
 //! What evaluates a configuration, behind one trait: surrogate lookup tables
 //! (`surrogate:NAME`), built-in test functions with known optima (`fn:NAME`), and the user's
-//! training command (`cmd:PROGRAM ARGS`). Remote workers (`remote:`) come with the service.
+//! training command (`cmd:PROGRAM ARGS`); any of them evaluated on a remote training
+//! worker (`-w URL`, [`remote`]).
 
 pub mod command;
 pub mod functions;
+pub mod remote;
 pub mod surrogate;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use hpo_plugin_api::types::Matrix;
 use serde::{Deserialize, Serialize};
@@ -69,8 +74,53 @@ pub trait Objective: Send + Sync {
     fn pool(&self) -> Option<Matrix>;
     /// Evaluates one candidate.
     fn evaluate(&mut self, candidate: &Candidate) -> Result<Evaluation, String>;
+    /// Evaluates one candidate under `watch`: interim reports are passed on as they come
+    /// and the evaluation gives up (a failed trial) once the watcher asks it to stop.
+    /// Objectives that evaluate at once (tables, test functions) report afterwards.
+    fn evaluate_watched(
+        &mut self,
+        candidate: &Candidate,
+        watch: &Watch,
+    ) -> Result<Evaluation, String> {
+        let evaluation = self.evaluate(candidate)?;
+        for report in &evaluation.interim {
+            watch.report(*report);
+        }
+        Ok(evaluation)
+    }
     /// The best value reachable, when known (test functions, tables).
     fn optimum(&self) -> Option<f64>;
+}
+
+/// Who watches an evaluation in progress (a training worker serving a job): where interim
+/// reports go, and a flag that asks the evaluation to stop.
+#[derive(Clone, Default)]
+pub struct Watch {
+    stop: Arc<AtomicBool>,
+    on_report: Option<Arc<dyn Fn(Interim) + Send + Sync>>,
+}
+
+impl Watch {
+    /// A watch that passes reports to `on_report` and stops the evaluation once `stop` is
+    /// set.
+    pub fn new(stop: Arc<AtomicBool>, on_report: impl Fn(Interim) + Send + Sync + 'static) -> Self {
+        Watch {
+            stop,
+            on_report: Some(Arc::new(on_report)),
+        }
+    }
+
+    /// Whether the evaluation was asked to stop.
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Passes an interim report on.
+    pub fn report(&self, report: Interim) {
+        if let Some(f) = &self.on_report {
+            f(report);
+        }
+    }
 }
 
 /// A surrogate table replayed as an objective: the final epoch's metric, its cumulative

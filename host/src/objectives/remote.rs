@@ -1,0 +1,375 @@
+//! Evaluation on a remote training worker (the seed's `-w URL`): the search space and the
+//! pool stay those of the local objective; each evaluation becomes a job on the worker's
+//! training-node REST protocol (see [`crate::worker`]): created, started, polled until it
+//! ends, and stopped when the trial timeout passes.
+//!
+//! A worker that cannot be reached is an error (the run stops and resumes later with no
+//! completed trial lost); a job that fails on the worker is a failed trial and the
+//! experiment goes on.
+
+use std::time::{Duration, Instant};
+
+use hpo_plugin_api::types::Matrix;
+use serde_json::{Value, json};
+
+use super::{Candidate, Evaluation, Interim, Objective};
+use crate::space::Space;
+use crate::worker::basic_auth;
+
+/// Timeout of one HTTP request to the worker.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Polling interval bounds: fast while the job reports, slower while it is quiet.
+const POLL_FASTEST: Duration = Duration::from_millis(10);
+const POLL_SLOWEST: Duration = Duration::from_secs(2);
+/// How long a start waits for another job on the worker to end.
+const BUSY_WAIT: Duration = Duration::from_secs(600);
+
+/// A local objective (or just a search space) whose evaluations run on a training worker.
+#[derive(Clone)]
+pub struct RemoteObjective {
+    /// The local objective, when there is one (its optimum and best values are known).
+    local: Option<std::sync::Arc<dyn Objective>>,
+    space: Space,
+    pool: Option<Matrix>,
+    url: String,
+    agent: ureq::Agent,
+    auth: Option<String>,
+    timeout: Duration,
+}
+
+/// A worker's answer: status and JSON body.
+struct Answer {
+    status: u16,
+    body: Value,
+}
+
+impl RemoteObjective {
+    /// Connects to the worker at `url` and checks that it evaluates `local`'s space: the
+    /// worker's `param_order` must be the space's parameters. `credential` is sent as
+    /// `Authorization: Basic`; `timeout` bounds each trial.
+    pub fn connect(
+        url: &str,
+        local: Box<dyn Objective>,
+        credential: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        let (space, pool) = (local.space().clone(), local.pool());
+        Self::open(url, space, pool, Some(local.into()), credential, timeout)
+    }
+
+    /// Connects to the worker at `url` for points of `space` (a training command on the
+    /// worker: there is no local objective).
+    pub fn connect_space(
+        url: &str,
+        space: Space,
+        credential: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        Self::open(url, space, None, None, credential, timeout)
+    }
+
+    fn open(
+        url: &str,
+        space: Space,
+        pool: Option<Matrix>,
+        local: Option<std::sync::Arc<dyn Objective>>,
+        credential: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        let url = url.trim_end_matches('/').to_string();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(format!(
+                "--worker-url {url}: expected an http:// URL of a training worker"
+            ));
+        }
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(REQUEST_TIMEOUT))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let remote = RemoteObjective {
+            space,
+            pool,
+            local,
+            url,
+            agent,
+            auth: credential.map(basic_auth),
+            timeout,
+        };
+        remote.check_worker()?;
+        Ok(remote)
+    }
+
+    fn check_worker(&self) -> Result<(), String> {
+        let node = self.expect(self.call("GET", "/", None)?, 200, "GET /")?;
+        let node_type = node["spec"]["node_type"].as_str().unwrap_or("(unknown)");
+        tracing::info!("worker {}: {node_type}", self.url);
+        let config = self.expect(self.call("GET", "/config/", None)?, 200, "GET /config/")?;
+        let theirs: Vec<&str> = config["run_config"]["param_order"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let ours: Vec<&str> = self.space.params.iter().map(|p| p.name.as_str()).collect();
+        if theirs != ours {
+            return Err(format!(
+                "worker {}: its hyperparameters [{}] are not the space's [{}]",
+                self.url,
+                theirs.join(", "),
+                ours.join(", ")
+            ));
+        }
+        let their_rows = config["run_config"]["pool_rows"].as_u64();
+        let our_rows = self.pool.as_ref().map(|p| p.rows() as u64);
+        if their_rows.is_some() && their_rows != our_rows {
+            return Err(format!(
+                "worker {}: it replays a table of {} rows, the local objective has {}",
+                self.url,
+                their_rows.unwrap_or_default(),
+                our_rows.map_or("no table".to_string(), |r| format!("{r} rows"))
+            ));
+        }
+        Ok(())
+    }
+
+    /// One request; a network failure is an error naming the worker.
+    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Answer, String> {
+        let url = format!("{}{path}", self.url);
+        let response = match (method, body) {
+            ("POST", Some(body)) => self.with_auth(self.agent.post(&url)).send_json(body),
+            ("PUT", _) => self.with_auth(self.agent.put(&url)).send_empty(),
+            ("DELETE", _) => self.with_auth(self.agent.delete(&url)).call(),
+            _ => self.with_auth(self.agent.get(&url)).call(),
+        };
+        let mut response =
+            response.map_err(|e| format!("worker {}: {method} {path}: {e}", self.url))?;
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok(Answer { status, body })
+    }
+
+    fn with_auth<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        let request = request.header("Accept", "application/json");
+        match &self.auth {
+            Some(auth) => request.header("Authorization", auth),
+            None => request,
+        }
+    }
+
+    /// The body of an answer with the `expected` status, or an error saying what came.
+    fn expect(&self, answer: Answer, expected: u16, what: &str) -> Result<Value, String> {
+        if answer.status == expected {
+            return Ok(answer.body);
+        }
+        let why = match answer.status {
+            401 => "the worker refused the credential (set `credential` in the run configuration)"
+                .to_string(),
+            status => format!(
+                "status {status}: {}",
+                answer.body["error"]
+                    .as_str()
+                    .map_or_else(|| answer.body.to_string(), str::to_string)
+            ),
+        };
+        Err(format!("worker {}: {what}: {why}", self.url))
+    }
+
+    /// Creates and starts the job of `candidate`; returns its id.
+    fn submit(&self, candidate: &Candidate, params: &[Value]) -> Result<String, String> {
+        let mut config = json!({});
+        if let Candidate::Row(row) = candidate {
+            config["cand_index"] = json!(row);
+        }
+        let request = json!({
+            "hyperparams": Value::Object(self.space.to_object(params)),
+            "config": config,
+        });
+        let created = self.call("POST", "/jobs/", Some(&request))?;
+        let job = self.expect(created, 201, "POST /jobs/")?;
+        let id = job["job_id"]
+            .as_str()
+            .ok_or_else(|| format!("worker {}: POST /jobs/ gave no job_id", self.url))?
+            .to_string();
+        let path = format!("/jobs/{id}/?control=start");
+        let waiting_since = Instant::now();
+        loop {
+            let answer = self.call("PUT", &path, None)?;
+            // Another job is running there: wait for it, as the seed's connector retried.
+            if answer.status == 400 && waiting_since.elapsed() < BUSY_WAIT {
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+            self.expect(answer, 202, &format!("PUT {path}"))?;
+            return Ok(id);
+        }
+    }
+}
+
+impl Objective for RemoteObjective {
+    fn clone_box(&self) -> Box<dyn Objective> {
+        Box::new(self.clone())
+    }
+
+    fn kth_best(&self, k: usize) -> Option<f64> {
+        self.local.as_ref()?.kth_best(k)
+    }
+
+    fn label(&self) -> String {
+        match &self.local {
+            Some(local) => local.label(),
+            None => format!("remote:{}", self.url),
+        }
+    }
+
+    fn space(&self) -> &Space {
+        &self.space
+    }
+
+    fn pool(&self) -> Option<Matrix> {
+        self.pool.clone()
+    }
+
+    fn evaluate(&mut self, candidate: &Candidate) -> Result<Evaluation, String> {
+        let params = match candidate {
+            Candidate::Point(x) => self.space.decode(x),
+            Candidate::Row(row) => {
+                let pool = self
+                    .pool
+                    .as_ref()
+                    .ok_or("a row was proposed for an objective without rows")?;
+                self.space.decode(pool.row(*row))
+            }
+        };
+        let started = Instant::now();
+        let id = self.submit(candidate, &params)?;
+        let path = format!("/jobs/{id}/");
+        let mut poll = POLL_FASTEST;
+        let mut seen = 0;
+        let document = loop {
+            let job = self.expect(self.call("GET", &path, None)?, 200, &format!("GET {path}"))?;
+            let status = job["status"].as_str().unwrap_or_default().to_string();
+            if matches!(status.as_str(), "done" | "failed" | "terminated") {
+                break job;
+            }
+            if started.elapsed() >= self.timeout {
+                let _ = self.call("DELETE", &path, None);
+                return Ok(failed(
+                    params,
+                    started,
+                    format!(
+                        "timed out after {} s on the worker",
+                        self.timeout.as_secs_f64()
+                    ),
+                ));
+            }
+            let reported = job["lr"].as_array().map_or(0, Vec::len);
+            poll = if reported > seen {
+                POLL_FASTEST
+            } else {
+                (poll * 2).min(POLL_SLOWEST)
+            };
+            seen = reported;
+            std::thread::sleep(poll);
+        };
+        Ok(evaluation_of(&document, params, started))
+    }
+
+    fn optimum(&self) -> Option<f64> {
+        self.local.as_ref()?.optimum()
+    }
+}
+
+fn failed(params: Vec<Value>, started: Instant, why: String) -> Evaluation {
+    Evaluation {
+        value: f64::NAN,
+        interim: Vec::new(),
+        params,
+        cost: started.elapsed().as_secs_f64(),
+        epochs: None,
+        failure: Some(why),
+    }
+}
+
+/// The evaluation a finished job document describes: its final `value` (or, from a seed
+/// node, the best loss of its curve), the curve before it as interim reports, and its run
+/// time (the wall-clock time when the node gives none).
+fn evaluation_of(job: &Value, params: Vec<Value>, started: Instant) -> Evaluation {
+    let status = job["status"].as_str().unwrap_or_default();
+    if status != "done" {
+        let why = job["error"]
+            .as_str()
+            .map_or_else(|| format!("the job ended {status}"), str::to_string);
+        return failed(params, started, format!("on the worker: {why}"));
+    }
+    let floats = |key: &str| -> Vec<f64> {
+        job[key]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_f64).collect())
+            .unwrap_or_default()
+    };
+    let (curve, times) = (floats("lr"), floats("times"));
+    let epochs: Vec<usize> = job["epochs"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_u64)
+                .map(|e| e as usize)
+                .collect()
+        })
+        .unwrap_or_default();
+    let value = job["value"]
+        .as_f64()
+        .or_else(|| curve.iter().copied().reduce(f64::min));
+    let Some(value) = value.filter(|v| v.is_finite()) else {
+        return failed(params, started, "the worker reported no value".into());
+    };
+    let interim = (0..curve.len().saturating_sub(1))
+        .map(|i| Interim {
+            epoch: epochs.get(i).copied().unwrap_or(i + 1),
+            value: curve[i],
+            time: times.get(i).copied().unwrap_or(0.0),
+        })
+        .collect();
+    Evaluation {
+        value,
+        interim,
+        params,
+        cost: job["run_time"]
+            .as_f64()
+            .unwrap_or_else(|| started.elapsed().as_secs_f64()),
+        epochs: epochs
+            .last()
+            .copied()
+            .or_else(|| job["cur_iter"].as_u64().map(|e| e as usize)),
+        failure: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_finished_job_document_becomes_an_evaluation() {
+        let started = Instant::now();
+        // An hpo worker's document: the final value given, the curve before it interim.
+        let ours = json!({"status": "done", "value": 0.2, "lr": [0.5, 0.3, 0.2],
+            "epochs": [1, 2, 3], "times": [1.0, 2.0, 3.0], "run_time": 3.0});
+        let e = evaluation_of(&ours, vec![], started);
+        assert_eq!((e.value, e.cost, e.epochs), (0.2, 3.0, Some(3)));
+        assert_eq!(e.interim.len(), 2);
+        assert_eq!((e.interim[1].epoch, e.interim[1].value), (2, 0.3));
+        // A seed node's document: no `value`, the best loss of the curve is the result.
+        let seed = json!({"status": "done", "lr": [0.5, 0.3, 0.4], "cur_iter": 3});
+        let e = evaluation_of(&seed, vec![], started);
+        assert_eq!((e.value, e.epochs), (0.3, Some(3)));
+        assert!(e.failure.is_none());
+        // A failed job carries the worker's reason.
+        let failed = json!({"status": "failed", "error": "exited with 1"});
+        let e = evaluation_of(&failed, vec![], started);
+        assert!(e.value.is_nan());
+        assert_eq!(e.failure.as_deref(), Some("on the worker: exited with 1"));
+        let empty = json!({"status": "done", "lr": []});
+        assert!(evaluation_of(&empty, vec![], started).failure.is_some());
+    }
+}
