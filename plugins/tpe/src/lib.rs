@@ -189,6 +189,12 @@ pub struct TpeSession {
     arrival: Vec<usize>,
     /// Their values, ascending.
     values: Vec<f64>,
+    /// Per numeric column, (value, arrival index) of every observation in increasing order
+    /// of the column's value (ties by arrival): the univariate bandwidths need each
+    /// column sorted, and keeping it sorted as observations arrive saves a sort per call.
+    by_column: Vec<Vec<(f64, usize)>>,
+    /// l and g of the last proposal, whose storage the next one reuses.
+    estimators: (Parzen, Parzen),
     /// Observed evaluation times and the time penalty of the acquisition.
     time: TimeAware,
 }
@@ -211,10 +217,13 @@ impl TpeSession {
             sorted: Vec::new(),
             arrival: Vec::new(),
             values: Vec::new(),
+            by_column: Vec::new(),
+            estimators: Default::default(),
         })
     }
 
-    fn estimators(&self, pending: &Matrix) -> (Parzen, Parzen, f64) {
+    /// Refits l (the good points) and g (the rest and the pending points) into `l`, `g`.
+    fn fit_estimators(&self, pending: &Matrix, l: &mut Parzen, g: &mut Parzen) {
         let n = self.values.len();
         let gamma = self.options.gamma.unwrap_or(0.1);
         let below = ((gamma * n as f64).ceil() as usize).clamp(1, 25).min(n - 1);
@@ -241,16 +250,67 @@ impl TpeSession {
         let bad: Vec<&Split> = self.sorted[below..].iter().chain(&liars).collect();
         let mut bad_arrival = self.arrival[below..].to_vec();
         bad_arrival.extend((0..liars.len()).map(|i| n + i));
-        (
-            Parzen::fit(
-                &good,
-                &recency_weights(&self.arrival[..below]),
-                &counts,
-                &shape,
-            ),
-            Parzen::fit(&bad, &recency_weights(&bad_arrival), &counts, &shape),
-            below as f64 / n as f64,
-        )
+        let (good_orders, bad_orders) = if self.multivariate {
+            (None, None)
+        } else {
+            let (g, b) = self.column_orders(below, &good, &bad);
+            (Some(g), Some(b))
+        };
+        l.refit(
+            &good,
+            &recency_weights(&self.arrival[..below]),
+            &counts,
+            &shape,
+            good_orders,
+        );
+        g.refit(
+            &bad,
+            &recency_weights(&bad_arrival),
+            &counts,
+            &shape,
+            bad_orders,
+        );
+    }
+
+    /// For each numeric column, the order of the good (the `below` best) and of the bad
+    /// points (the rest, then the liars) by that column's value, ties by index: what a sort
+    /// of each group would give, read off the kept column orders in O(n).
+    fn column_orders(
+        &self,
+        below: usize,
+        good: &[&Split],
+        bad: &[&Split],
+    ) -> (Vec<Vec<usize>>, Vec<Vec<usize>>) {
+        let mut rank_of = vec![0; self.arrival.len()];
+        for (rank, &a) in self.arrival.iter().enumerate() {
+            rank_of[a] = rank;
+        }
+        let observed_bad = self.values.len() - below;
+        let mut good_orders = Vec::with_capacity(self.by_column.len());
+        let mut bad_orders = Vec::with_capacity(self.by_column.len());
+        for (j, column) in self.by_column.iter().enumerate() {
+            let mut good_order = Vec::with_capacity(below);
+            let mut bad_order = Vec::with_capacity(bad.len());
+            for &(_, a) in column {
+                let rank = rank_of[a];
+                if rank < below {
+                    good_order.push(rank);
+                } else {
+                    bad_order.push(rank - below);
+                }
+            }
+            // Liars go after the observations of equal value (their indices are larger).
+            for (t, liar) in bad[observed_bad..].iter().enumerate() {
+                let v = liar.numeric[j];
+                let at = bad_order.partition_point(|&i| bad[i].numeric[j] <= v);
+                bad_order.insert(at, observed_bad + t);
+            }
+            ties_by_index(&mut good_order, |i| good[i].numeric[j]);
+            ties_by_index(&mut bad_order, |i| bad[i].numeric[j]);
+            good_orders.push(good_order);
+            bad_orders.push(bad_order);
+        }
+        (good_orders, bad_orders)
     }
 
     /// Draws candidates from l: joint draws (MV), or the best value of each column on its
@@ -381,6 +441,22 @@ fn recency_weights(arrival: &[usize]) -> Vec<f64> {
     w
 }
 
+/// Sorts each run of equal values in `order` by index (runs are rare and short).
+fn ties_by_index(order: &mut [usize], value: impl Fn(usize) -> f64) {
+    let mut start = 0;
+    while start < order.len() {
+        let v = value(order[start]);
+        let mut end = start + 1;
+        while end < order.len() && value(order[end]) == v {
+            end += 1;
+        }
+        if end - start > 1 {
+            order[start..end].sort_unstable();
+        }
+        start = end;
+    }
+}
+
 fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
@@ -397,7 +473,14 @@ impl ArmSession for TpeSession {
             // Stable: equal values keep their arrival order.
             let at = self.values.partition_point(|v| *v <= value);
             self.values.insert(at, value);
-            self.sorted.insert(at, self.layout.split(x));
+            let split = self.layout.split(x);
+            let arrival = self.arrival.len();
+            self.by_column.resize_with(split.numeric.len(), Vec::new);
+            for (column, &v) in self.by_column.iter_mut().zip(&split.numeric) {
+                let place = column.partition_point(|&(w, _)| w <= v);
+                column.insert(place, (v, arrival));
+            }
+            self.sorted.insert(at, split);
             self.arrival.insert(at, self.arrival.len());
         }
         self.time.observe(&observations);
@@ -420,47 +503,10 @@ impl ArmSession for TpeSession {
         } else {
             Matrix::empty(self.dims as u32)
         };
-        let (l, g, _) = self.estimators(&pending);
-        let mut remaining = request.candidates.clone();
-        let mut out = Vec::new();
-        for _ in 0..request.n {
-            let draws = self.draw(&l, &g, &mut rng);
-            let mut scored: Vec<(f64, Option<u32>, Vec<f64>)> = draws
-                .into_iter()
-                .filter_map(|s| {
-                    let mut x = self.layout.join(&s, self.dims);
-                    snap(&self.space, &mut x);
-                    if request.allow_off_pool {
-                        return Some((self.score(&l, &g, &self.layout.split(&x)), None, x));
-                    }
-                    if remaining.is_empty() {
-                        return None;
-                    }
-                    let c = self.nearest_candidate(&x, &remaining);
-                    let row = self.pool.row(c as usize).to_vec();
-                    Some((self.score(&l, &g, &self.layout.split(&row)), Some(c), row))
-                })
-                .collect();
-            scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-            if let Some(order) = self
-                .time
-                .order(scored.iter().map(|s| (s.0, s.2.as_slice())))
-            {
-                permute(&mut scored, &order);
-            }
-            let Some((acquisition, index, x)) = scored.into_iter().next() else {
-                break;
-            };
-            remaining.retain(|c| Some(*c) != index);
-            let (mean, variance) = self.regress(&self.layout.split(&x));
-            out.push(Proposed {
-                pool_index: index,
-                point: if index.is_some() { Vec::new() } else { x },
-                acquisition,
-                mean,
-                variance,
-            });
-        }
+        let (mut l, mut g) = std::mem::take(&mut self.estimators);
+        self.fit_estimators(&pending, &mut l, &mut g);
+        let out = self.propose_from(&request, &l, &g, &mut rng);
+        self.estimators = (l, g);
         Ok(out)
     }
 
@@ -483,6 +529,59 @@ impl ArmSession for TpeSession {
 
     fn restore(&mut self, _state: &[u8]) -> Result<(), String> {
         Ok(())
+    }
+}
+
+impl TpeSession {
+    /// Up to `request.n` proposals from the fitted l and g.
+    fn propose_from(
+        &self,
+        request: &ProposeRequest,
+        l: &Parzen,
+        g: &Parzen,
+        rng: &mut ChaCha8Rng,
+    ) -> Vec<Proposed> {
+        let mut remaining = request.candidates.clone();
+        let mut out = Vec::new();
+        for _ in 0..request.n {
+            let draws = self.draw(l, g, rng);
+            let mut scored: Vec<(f64, Option<u32>, Vec<f64>)> = draws
+                .into_iter()
+                .filter_map(|s| {
+                    let mut x = self.layout.join(&s, self.dims);
+                    snap(&self.space, &mut x);
+                    if request.allow_off_pool {
+                        return Some((self.score(l, g, &self.layout.split(&x)), None, x));
+                    }
+                    if remaining.is_empty() {
+                        return None;
+                    }
+                    let c = self.nearest_candidate(&x, &remaining);
+                    let row = self.pool.row(c as usize).to_vec();
+                    Some((self.score(l, g, &self.layout.split(&row)), Some(c), row))
+                })
+                .collect();
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            if let Some(order) = self
+                .time
+                .order(scored.iter().map(|s| (s.0, s.2.as_slice())))
+            {
+                permute(&mut scored, &order);
+            }
+            let Some((acquisition, index, x)) = scored.into_iter().next() else {
+                break;
+            };
+            remaining.retain(|c| Some(*c) != index);
+            let (mean, variance) = self.regress(&self.layout.split(&x));
+            out.push(Proposed {
+                pool_index: index,
+                point: if index.is_some() { Vec::new() } else { x },
+                acquisition,
+                mean,
+                variance,
+            });
+        }
+        out
     }
 }
 
@@ -528,6 +627,33 @@ mod tests {
             seed,
             allow_off_pool: true,
         }
+    }
+
+    #[test]
+    fn kept_column_orders_equal_a_fresh_sort_with_ties_and_liars() {
+        let mut s = open(&space_1d(), "{}");
+        // Values on a coarse grid (many ties in x), costs in arrival order.
+        let xs: Vec<f64> = (0..60).map(|i| ((i * 7) % 11) as f64 / 10.0).collect();
+        let ys: Vec<f64> = xs
+            .iter()
+            .enumerate()
+            .map(|(i, x)| (x - 0.3).abs() + (i % 4) as f64 * 0.01)
+            .collect();
+        s.tell(Observations {
+            x: Matrix::new(1, xs.clone()).unwrap(),
+            y: ys,
+            cost: vec![1.0; 60],
+            status: vec![ObservationStatus::Final; 60],
+        })
+        .unwrap();
+        let below = 6;
+        let liars = [s.layout.split(&[0.4]), s.layout.split(&[0.0])];
+        let good: Vec<&Split> = s.sorted[..below].iter().collect();
+        let bad: Vec<&Split> = s.sorted[below..].iter().chain(&liars).collect();
+        let (g, b) = s.column_orders(below, &good, &bad);
+        let values = |group: &[&Split]| group.iter().map(|p| p.numeric[0]).collect::<Vec<_>>();
+        assert_eq!(g[0], parzen::sorted_order(&values(&good)));
+        assert_eq!(b[0], parzen::sorted_order(&values(&bad)));
     }
 
     /// 1-d, good region around 0.8: after 40 spread observations, proposals concentrate.
