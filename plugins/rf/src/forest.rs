@@ -29,14 +29,17 @@ pub struct ForestParams {
 }
 
 impl Default for ForestParams {
-    /// SMAC's defaults: 10 trees, 5/6 of the features, split from 3 samples, leaves of 3.
+    /// SMAC3's HPO facade: 10 bootstrapped trees over all the features, split from 2
+    /// samples, leaves of 1; its depth limit (2²⁰) never binds, 64 keeps the recursion
+    /// bounded. (SMAC's older defaults, 5/6 of the features and leaves of 3, reached
+    /// branin 0.15 and hartmann6 0.35 at 100 evaluations against 1.2e-4 and 0.24.)
     fn default() -> Self {
         ForestParams {
             trees: 10,
-            max_features: 5.0 / 6.0,
-            min_samples_split: 3,
-            min_samples_leaf: 3,
-            max_depth: 20,
+            max_features: 1.0,
+            min_samples_split: 2,
+            min_samples_leaf: 1,
+            max_depth: 64,
             bootstrap: true,
         }
     }

@@ -8,6 +8,7 @@
 //! pool, or random rows of a table), with NaN mean and variance.
 
 pub mod forest;
+pub mod log_scale;
 
 use hpo_kit::acquisition::Acquisition;
 use hpo_kit::checks::{bad_option, check_request, checked_pool, final_observations, parse_options};
@@ -27,6 +28,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 
 use forest::{Forest, ForestParams};
+use log_scale::LogScale;
 
 /// The plugin type exported below.
 pub struct RfPlugin;
@@ -61,6 +63,11 @@ struct Options {
     kappa: Option<f64>,
     /// EI/PI trade-off.
     xi: Option<f64>,
+    /// Fit the forest to SMAC's log-scaled costs (see [`log_scale`]); default true.
+    log_scaled: Option<bool>,
+    /// Probability that a proposal is a random configuration instead of the acquisition's
+    /// best (SMAC interleaves 20 %); default 0.2.
+    random_fraction: Option<f64>,
     /// Time penalty of the acquisition (`ET_PS`, `ET_PLS`, `ET_L<rate>`, `ET_T<k>`, `NONE`;
     /// see [`hpo_kit::time_penalty`]); default none.
     time_penalty: Option<String>,
@@ -87,6 +94,9 @@ impl Options {
         }
         if o.kappa.is_some_and(|k| !(k >= 0.0 && k.is_finite())) {
             return bad("kappa", "must be a non-negative number");
+        }
+        if o.random_fraction.is_some_and(|p| !(0.0..1.0).contains(&p)) {
+            return bad("random_fraction", "must be in [0, 1)");
         }
         time_penalty::parse_option("rf", o.time_penalty.as_deref())?;
         Ok(o)
@@ -174,17 +184,51 @@ struct RfSession {
     x: Vec<f64>,
     /// Their transformed values.
     y: Vec<f64>,
-    /// The forest of the current history (refitted when the history grows).
-    fitted: Option<(usize, Forest)>,
+    /// The forest of the current history (refitted when the history grows), and the
+    /// encoding of the costs it was fitted to.
+    fitted: Option<Fitted>,
     /// Observed evaluation times and the time penalty of the acquisition.
     time: TimeAware,
 }
 
+/// A forest fitted to one history.
+struct Fitted {
+    /// History length it was fitted at.
+    n: usize,
+    forest: Forest,
+    /// The cost encoding (`None`: the forest models the costs as they are).
+    scale: Option<LogScale>,
+}
+
+impl Fitted {
+    /// The forest's mean and variance at `x`, in its own (encoded) units.
+    fn predict(&self, x: &[f64]) -> (f64, f64) {
+        self.forest.predict(x)
+    }
+
+    /// Mean and variance at `x` in the caller's units.
+    fn predict_costs(&self, x: &[f64]) -> (f64, f64) {
+        self.to_costs(self.forest.predict(x))
+    }
+
+    fn to_costs(&self, (m, v): (f64, f64)) -> (f64, f64) {
+        match &self.scale {
+            Some(scale) => scale.decode_moments(m, v),
+            None => (m, v),
+        }
+    }
+
+    /// A cost in the forest's units.
+    fn encode(&self, cost: f64) -> f64 {
+        self.scale.map_or(cost, |s| s.encode(cost))
+    }
+}
+
 impl RfSession {
     /// Refits the forest when the history grew; `None` during the initial design.
-    fn forest(&mut self) -> Option<&Forest> {
+    fn fitted(&mut self) -> Option<&Fitted> {
         self.update_forest();
-        self.fitted.as_ref().map(|(_, f)| f)
+        self.fitted.as_ref()
     }
 
     /// Refits the forest when the history grew (not during the initial design).
@@ -192,10 +236,23 @@ impl RfSession {
         if self.y.len() < self.options.initial_design.unwrap_or(10).max(2) {
             return;
         }
-        if self.fitted.as_ref().is_none_or(|(n, _)| *n != self.y.len()) {
+        if self.fitted.as_ref().is_none_or(|f| f.n != self.y.len()) {
             let seed = self.seed ^ (self.y.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            let forest = Forest::fit(&self.x, self.dims, &self.y, self.options.forest(), seed);
-            self.fitted = Some((self.y.len(), forest));
+            let scale = self
+                .options
+                .log_scaled
+                .unwrap_or(true)
+                .then(|| LogScale::of(&self.y));
+            let targets: Vec<f64> = match &scale {
+                Some(s) => self.y.iter().map(|v| s.encode(*v)).collect(),
+                None => self.y.clone(),
+            };
+            let forest = Forest::fit(&self.x, self.dims, &targets, self.options.forest(), seed);
+            self.fitted = Some(Fitted {
+                n: self.y.len(),
+                forest,
+                scale,
+            });
         }
     }
 }
@@ -219,7 +276,7 @@ impl ArmSession for RfSession {
         let acquisition = self.options.acquisition(&request.acquisition)?;
         let n = request.n as usize;
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ request.seed.rotate_left(17));
-        let best = self.y.iter().copied().fold(f64::INFINITY, f64::min);
+        let best_cost = self.y.iter().copied().fold(f64::INFINITY, f64::min);
         check_request(&request, self.pool.rows())?;
         // Score the candidates, or random points off the pool when there are none.
         let points: Vec<(Option<u32>, Vec<f64>)> = if request.candidates.is_empty() {
@@ -248,9 +305,25 @@ impl ArmSession for RfSession {
             .map(|&i| self.x[i * self.dims..(i + 1) * self.dims].to_vec())
             .collect();
         self.update_forest();
-        let Some((_, forest)) = &self.fitted else {
+        let Some(forest) = &self.fitted else {
             return Ok(initial_design(&request, &space, &mut rng));
         };
+        let best = forest.encode(best_cost);
+        // SMAC's interleaving: now and then a random configuration, so that the forest's
+        // blind spots get looked at.
+        let random_fraction = self.options.random_fraction.unwrap_or(0.2);
+        if rng.random::<f64>() < random_fraction && !points.is_empty() {
+            let pick = rng.random_range(0..points.len());
+            let (mean, variance) = forest.predict(&points[pick].1);
+            let acquisition_value = acquisition.value(mean, variance, best);
+            let (mean, variance) = forest.to_costs((mean, variance));
+            return Ok(vec![proposed(
+                &points[pick],
+                acquisition_value,
+                mean,
+                variance,
+            )]);
+        }
         let mut points = points;
         let mut scored: Vec<(f64, usize, f64, f64)> = points
             .iter()
@@ -303,15 +376,18 @@ impl ArmSession for RfSession {
         Ok(scored
             .into_iter()
             .take(n)
-            .map(|(a, i, mean, variance)| proposed(&points[i], a, mean, variance))
+            .map(|(a, i, mean, variance)| {
+                let (mean, variance) = forest.to_costs((mean, variance));
+                proposed(&points[i], a, mean, variance)
+            })
             .collect())
     }
 
     fn predict(&mut self, points: Matrix) -> Result<Prediction, String> {
-        let Some(forest) = self.forest() else {
+        let Some(forest) = self.fitted() else {
             return Err("the forest needs its initial design before it predicts".into());
         };
-        let (mean, variance) = points.iter_rows().map(|p| forest.predict(p)).unzip();
+        let (mean, variance) = points.iter_rows().map(|p| forest.predict_costs(p)).unzip();
         Ok(Prediction { mean, variance })
     }
 
