@@ -4,6 +4,7 @@ use hpo_kit::acquisition::Acquisition;
 use hpo_kit::checks::{bad_option, check_request, checked_pool, final_observations, parse_options};
 use hpo_kit::design::{initial_design, random_point, standard_normal};
 use hpo_kit::encoding::snap;
+use hpo_kit::log_scale::LogScale;
 use hpo_kit::time_penalty::{self, TimeAware, permute};
 use hpo_kit::transform::{DEFAULT_ALPHA, Transform};
 use hpo_plugin_api::sdk::ArmSession;
@@ -32,6 +33,8 @@ const FIT_ITERS: u64 = 100;
 const WARM_FIT_ITERS: u64 = 30;
 /// Beyond this many observations, fits start only from the previous hyperparameters.
 const RESTART_LIMIT: usize = 200;
+/// Up to this many observations, each refit compares the warped and the plain targets.
+const AUTO_WARP_LIMIT: usize = 200;
 /// Beyond this many observations, refinement defaults to fewer, shorter local searches.
 const LARGE_HISTORY: usize = 300;
 
@@ -58,6 +61,10 @@ pub struct Options {
     pub kappa: Option<f64>,
     /// EI/PI trade-off, in the model's output units (default 0).
     pub xi: Option<f64>,
+    /// Model SMAC's log-scaled costs (an output warping, see [`hpo_kit::log_scale`]): true
+    /// or false; by default the GP picks, at each refit up to 200 observations, whichever
+    /// explains the costs better (the higher evidence).
+    pub log_scaled: Option<bool>,
     /// Time penalty of the acquisition (`ET_PS`, `ET_PLS`, `ET_L<rate>`, `ET_T<k>`, `NONE`;
     /// see [`hpo_kit::time_penalty`]); default none.
     pub time_penalty: Option<String>,
@@ -119,8 +126,48 @@ struct Fitted {
     fitted_at: usize,
     gp: Gp,
     cache: Option<PoolCache>,
-    y_mean: f64,
-    y_scale: f64,
+    outputs: Outputs,
+}
+
+/// How observed costs become the GP's targets: optionally warped (log-scaled), then
+/// standardized; and back.
+#[derive(Debug, Clone, Copy)]
+struct Outputs {
+    warp: Option<LogScale>,
+    mean: f64,
+    scale: f64,
+}
+
+impl Outputs {
+    /// The targets of `costs` and the mapping that made them.
+    fn of(costs: &[f64], warp: bool) -> (Vec<f64>, Outputs) {
+        let warp = warp.then(|| LogScale::of(costs));
+        let warped: Vec<f64> = match &warp {
+            Some(w) => costs.iter().map(|c| w.encode(*c)).collect(),
+            None => costs.to_vec(),
+        };
+        let n = warped.len() as f64;
+        let mean = warped.iter().sum::<f64>() / n;
+        let var = warped.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+        let scale = if var.sqrt() > 1e-12 { var.sqrt() } else { 1.0 };
+        let outputs = Outputs { warp, mean, scale };
+        (warped.iter().map(|v| (v - mean) / scale).collect(), outputs)
+    }
+
+    /// A cost as a target.
+    fn encode(&self, cost: f64) -> f64 {
+        let warped = self.warp.map_or(cost, |w| w.encode(cost));
+        (warped - self.mean) / self.scale
+    }
+
+    /// Mean and variance in cost units of a prediction in target units.
+    fn decode(&self, m: f64, v: f64) -> (f64, f64) {
+        let (m, v) = (self.mean + self.scale * m, self.scale * self.scale * v);
+        match &self.warp {
+            Some(w) => w.decode_moments(m, v),
+            None => (m, v),
+        }
+    }
 }
 
 /// A GP arm session.
@@ -172,17 +219,49 @@ impl GpSession {
         self.fitted.as_ref().map(|f| f.fitted_at)
     }
 
-    fn standardized(&self, n: usize) -> (Vec<f64>, f64, f64) {
-        let y = &self.y[..n];
-        let mean = y.iter().sum::<f64>() / n as f64;
-        let var = y.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n as f64;
-        let scale = if var.sqrt() > 1e-12 { var.sqrt() } else { 1.0 };
-        (y.iter().map(|v| (v - mean) / scale).collect(), mean, scale)
+    /// The MAP hyperparameters for the first `n` observations, starting from `previous`.
+    /// MAP hyperparameters for the first `n` observations, and whether their targets are
+    /// warped (log-scaled). Unless the `log_scaled` option decides, both are fitted while
+    /// n ≤ [`AUTO_WARP_LIMIT`] and the one whose evidence for the costs themselves is higher
+    /// wins: the negative log posterior of the targets plus the log Jacobian of the map from
+    /// costs to targets (n·ln s, plus Σ ln(yᵢ − floor) when warped). Beyond, the last choice
+    /// stays.
+    fn fit_hyper(&self, n: usize, previous: Option<Hyper>, previous_warp: bool) -> (Hyper, bool) {
+        let choices: &[bool] = match self.options.log_scaled {
+            Some(true) => &[true],
+            Some(false) => &[false],
+            None if n <= AUTO_WARP_LIMIT => &[false, true],
+            None => {
+                if previous_warp {
+                    &[true]
+                } else {
+                    &[false]
+                }
+            }
+        };
+        let mut best: Option<(f64, Hyper, bool)> = None;
+        for &warp in choices {
+            let (y, outputs) = Outputs::of(&self.y[..n], warp);
+            let (nlp, hyper) = self.fit_hyper_to(n, y, previous.clone());
+            let jacobian = n as f64 * outputs.scale.ln()
+                + outputs.warp.map_or(0.0, |w| {
+                    self.y[..n]
+                        .iter()
+                        .map(|c| w.log_slope_inverse(*c))
+                        .sum::<f64>()
+                });
+            let score = nlp + jacobian;
+            if best.as_ref().is_none_or(|(b, _, _)| score < *b) {
+                best = Some((score, hyper, warp));
+            }
+        }
+        let (_, hyper, warp) = best.expect("at least one choice");
+        (hyper, warp)
     }
 
-    /// The MAP hyperparameters for the first `n` observations, starting from `previous`.
-    fn fit_hyper(&self, n: usize, previous: Option<Hyper>) -> Hyper {
-        let (y, _, _) = self.standardized(n);
+    /// MAP hyperparameters for the first `n` observations with targets `y`, and the
+    /// negative log posterior they reach.
+    fn fit_hyper_to(&self, n: usize, y: Vec<f64>, previous: Option<Hyper>) -> (f64, Hyper) {
         let mut rng =
             ChaCha8Rng::seed_from_u64(self.seed ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let limit = self.options.fit_subset.unwrap_or(DEFAULT_FIT_SUBSET);
@@ -232,7 +311,7 @@ impl GpSession {
                 best = Some((m.value, Hyper::from_vec(&m.x, self.dims, noise)));
             }
         }
-        best.map_or_else(|| Hyper::prior_mode(self.dims), |(_, h)| h)
+        best.unwrap_or_else(|| (f64::INFINITY, Hyper::prior_mode(self.dims)))
     }
 
     /// Brings the model up to the current history; false during the initial design.
@@ -245,19 +324,20 @@ impl GpSession {
         let mut last = self
             .fitted
             .as_ref()
-            .map(|f| (f.fitted_at, f.gp.hyper.clone()));
+            .map(|f| (f.fitted_at, f.gp.hyper.clone(), f.outputs.warp.is_some()));
         let mut refitted = false;
         loop {
-            let next = last.as_ref().map_or(2, |(at, _)| next_refit(*at));
+            let next = last.as_ref().map_or(2, |(at, _, _)| next_refit(*at));
             if next > n {
                 break;
             }
-            let hyper = self.fit_hyper(next, last.map(|(_, h)| h));
-            last = Some((next, hyper));
+            let previous_warp = last.as_ref().is_some_and(|(_, _, w)| *w);
+            let (hyper, warp) = self.fit_hyper(next, last.map(|(_, h, _)| h), previous_warp);
+            last = Some((next, hyper, warp));
             refitted = true;
         }
-        let (fitted_at, hyper) = last.expect("n ≥ 2 fits at least once");
-        let (y, y_mean, y_scale) = self.standardized(n);
+        let (fitted_at, hyper, warp) = last.expect("n ≥ 2 fits at least once");
+        let (y, outputs) = Outputs::of(&self.y[..n], warp);
         if refitted || self.fitted.is_none() {
             let data = Data {
                 x: &self.x,
@@ -271,8 +351,7 @@ impl GpSession {
                 fitted_at,
                 gp,
                 cache,
-                y_mean,
-                y_scale,
+                outputs,
             });
         } else if let Some(f) = self.fitted.as_mut() {
             for i in f.gp.len()..n {
@@ -281,8 +360,7 @@ impl GpSession {
                     cache.extend(&f.gp, &self.pool);
                 }
             }
-            f.y_mean = y_mean;
-            f.y_scale = y_scale;
+            f.outputs = outputs;
         }
         let f = self.fitted.as_mut().expect("fitted above");
         f.gp.set_targets(&y);
@@ -340,8 +418,8 @@ impl ArmSession for GpSession {
         }
         let fitted = self.fitted.as_ref().expect("the model is up to date");
         let (options, space) = (&self.options, &self.space);
-        let acquisition = options.acquisition(&request.acquisition, fitted.y_scale)?;
-        let best = (observed_min - fitted.y_mean) / fitted.y_scale;
+        let acquisition = options.acquisition(&request.acquisition, fitted.outputs.scale)?;
+        let best = fitted.outputs.encode(observed_min);
 
         // Constant liar: pending points are observed at the incumbent's value.
         let fantasy;
@@ -350,11 +428,7 @@ impl ArmSession for GpSession {
             for p in request.pending.iter_rows() {
                 gp.append(p);
             }
-            let mut targets: Vec<f64> = self
-                .y
-                .iter()
-                .map(|v| (v - fitted.y_mean) / fitted.y_scale)
-                .collect();
+            let mut targets: Vec<f64> = self.y.iter().map(|v| fitted.outputs.encode(*v)).collect();
             targets.extend(std::iter::repeat_n(best, pending_rows));
             gp.set_targets(&targets);
             fantasy = gp;
@@ -459,16 +533,19 @@ impl ArmSession for GpSession {
                 scored.insert(0, r);
             }
         }
-        let (y_mean, y_scale) = (fitted.y_mean, fitted.y_scale);
+        let outputs = fitted.outputs;
         Ok(scored
             .into_iter()
             .take(n)
-            .map(|s| Proposed {
-                pool_index: s.pool_index,
-                point: s.point,
-                acquisition: s.acquisition,
-                mean: y_mean + y_scale * s.mean,
-                variance: y_scale * y_scale * s.variance,
+            .map(|s| {
+                let (mean, variance) = outputs.decode(s.mean, s.variance);
+                Proposed {
+                    pool_index: s.pool_index,
+                    point: s.point,
+                    acquisition: s.acquisition,
+                    mean,
+                    variance,
+                }
             })
             .collect())
     }
@@ -483,10 +560,7 @@ impl ArmSession for GpSession {
             .iter_rows()
             .map(|p| {
                 let (m, v) = fitted.gp.predict(p);
-                (
-                    fitted.y_mean + fitted.y_scale * m,
-                    fitted.y_scale * fitted.y_scale * v,
-                )
+                fitted.outputs.decode(m, v)
             })
             .unzip();
         Ok(Prediction { mean, variance })

@@ -5,6 +5,7 @@
 //! - [`transform`]: the output transforms LE (log error) and HLE (hybrid log error);
 //! - [`checks`]: the input checks of every model arm (options, pool, observations, requests);
 //! - [`design`]: the initial design and random points;
+//! - [`log_scale`]: SMAC's log-scaled cost encoding (an output warping for RF and GP);
 //! - [`local_search`]: derivative-free refinement of an acquisition off the pool;
 //! - [`time_penalty`]: the time-penalized ranking of candidates (the seed's `-tp`) and its
 //!   time model;
@@ -16,6 +17,7 @@ pub mod checks;
 pub mod design;
 pub mod encoding;
 pub mod local_search;
+pub mod log_scale;
 pub mod normal;
 pub mod time_penalty;
 pub mod transform;

@@ -8,7 +8,6 @@
 //! pool, or random rows of a table), with NaN mean and variance.
 
 pub mod forest;
-pub mod log_scale;
 
 use hpo_kit::acquisition::Acquisition;
 use hpo_kit::checks::{bad_option, check_request, checked_pool, final_observations, parse_options};
@@ -28,7 +27,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 
 use forest::{Forest, ForestParams};
-use log_scale::LogScale;
+use hpo_kit::log_scale::LogScale;
 
 /// The plugin type exported below.
 pub struct RfPlugin;
@@ -63,7 +62,7 @@ struct Options {
     kappa: Option<f64>,
     /// EI/PI trade-off.
     xi: Option<f64>,
-    /// Fit the forest to SMAC's log-scaled costs (see [`log_scale`]); default true.
+    /// Fit the forest to SMAC's log-scaled costs (see [`hpo_kit::log_scale`]); default true.
     log_scaled: Option<bool>,
     /// Probability that a proposal is a random configuration instead of the acquisition's
     /// best (SMAC interleaves 20 %); default 0.2.

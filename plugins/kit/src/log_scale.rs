@@ -1,4 +1,4 @@
-//! SMAC's encoding of costs for its forest (the HPO facade's log-scaled run-history
+//! SMAC's encoding of costs for its models (the HPO facade's log-scaled run-history
 //! encoder): costs scaled into (0, 1] by their range, from a floor a little below the
 //! smallest, then logged. Any sign works (test functions go negative), the best costs get
 //! the resolution, and a few huge costs no longer flatten the rest.
@@ -31,6 +31,12 @@ impl LogScale {
         ((cost - self.floor) / self.span)
             .max(f64::MIN_POSITIVE)
             .ln()
+    }
+
+    /// ln(cost − floor): minus the log of the encoding's slope at `cost` (the log Jacobian
+    /// a model's evidence for the costs themselves needs).
+    pub fn log_slope_inverse(&self, cost: f64) -> f64 {
+        (cost - self.floor).max(f64::MIN_POSITIVE).ln()
     }
 
     /// Mean and variance in cost units of an encoded prediction with mean `m` and
