@@ -386,32 +386,14 @@ fn script(dir: &std::path::Path, sleep: &str) -> std::path::PathBuf {
     path
 }
 
-#[test]
-fn a_training_command_is_an_objective_and_its_failures_are_recorded() {
-    let home = Home::new();
-    let dir = tempfile::tempdir().unwrap();
-    let space = xy_space(dir.path());
-    let train = script(dir.path(), "0");
-    let objective = format!("cmd:sh {} {{x}} {{y}}", train.display());
-    let summary = run_json(
-        &home,
-        &dir.path().join("out"),
-        &[
-            "-m",
-            "RANDOM",
-            "--objective",
-            &objective,
-            "--space",
-            space.to_str().unwrap(),
-            "--evals",
-            "30",
-        ],
-    );
-    let run = &results_file(&summary)["0"];
+/// Checks a run of `script`: `evals` trials recorded, each successful one with the value
+/// (x − 0.3)² + (y − 0.7)² and the earlier report line as its interim report, the failed
+/// ones (some) exactly those with x > 0.8.
+fn assert_script_trials(run: &Value, evals: usize) {
     let errors = run["error"].as_array().unwrap();
     assert_eq!(
         errors.len(),
-        30,
+        evals,
         "failed trials are recorded, the run goes on"
     );
     let params = run["params"].as_array().unwrap();
@@ -434,6 +416,31 @@ fn a_training_command_is_an_objective_and_its_failures_are_recorded() {
         }
     }
     assert!(failed > 0, "some trials had x > 0.8");
+}
+
+#[test]
+fn a_training_command_is_an_objective_and_its_failures_are_recorded() {
+    let home = Home::new();
+    let dir = tempfile::tempdir().unwrap();
+    let space = xy_space(dir.path());
+    let train = script(dir.path(), "0");
+    let objective = format!("cmd:sh {} {{x}} {{y}}", train.display());
+    let summary = run_json(
+        &home,
+        &dir.path().join("out"),
+        &[
+            "-m",
+            "RANDOM",
+            "--objective",
+            &objective,
+            "--space",
+            space.to_str().unwrap(),
+            "--evals",
+            "30",
+        ],
+    );
+    let run = &results_file(&summary)["0"];
+    assert_script_trials(run, 30);
     let failures = &run["failures"];
     assert!(failures.is_object());
     let best = summary["runs"][0]["best_value"].as_f64().unwrap();
@@ -1095,32 +1102,7 @@ fn a_remote_training_command_streams_reports_and_its_failures_are_recorded() {
         ],
     );
     let run = &results_file(&summary)["0"];
-    let (errors, params, interim) = (
-        run["error"].as_array().unwrap(),
-        run["params"].as_array().unwrap(),
-        run["interim"].as_array().unwrap(),
-    );
-    assert_eq!(
-        errors.len(),
-        12,
-        "failed trials are recorded, the run goes on"
-    );
-    let mut failed = 0;
-    for ((e, p), reports) in errors.iter().zip(params).zip(interim) {
-        let (x, y) = (p["x"].as_f64().unwrap(), p["y"].as_f64().unwrap());
-        match e.as_f64() {
-            Some(v) => {
-                assert!((v - ((x - 0.3).powi(2) + (y - 0.7).powi(2))).abs() < 1e-9);
-                let r = reports.as_array().unwrap();
-                assert_eq!((r[0][0].as_u64(), r[0][1].as_f64()), (Some(0), Some(7.5)));
-            }
-            None => {
-                failed += 1;
-                assert!(x > 0.8, "only x > 0.8 fails");
-            }
-        }
-    }
-    assert!(failed > 0, "some trials had x > 0.8");
+    assert_script_trials(run, 12);
     let export = home.hpo(&[
         "results",
         "export",

@@ -202,30 +202,29 @@ pub fn run(
             )
             .map_err(ExperimentError::Invalid)?,
         ),
-        (_, space) => objectives::resolve(
-            &request.objective,
-            request.table_dir.as_deref(),
-            space,
-            request.trial_timeout,
-        )
-        .map_err(ExperimentError::Invalid)?,
-    };
-    if let Some(url) = request
-        .worker_url
-        .as_deref()
-        .filter(|_| request.space.is_none())
-    {
-        // A table or a test function known here, evaluated there.
-        objective = Box::new(
-            objectives::remote::RemoteObjective::connect(
-                url,
-                objective,
-                credential.as_deref(),
+        (worker, space) => {
+            let local = objectives::resolve(
+                &request.objective,
+                request.table_dir.as_deref(),
+                space,
                 request.trial_timeout,
             )
-            .map_err(ExperimentError::Invalid)?,
-        );
-    }
+            .map_err(ExperimentError::Invalid)?;
+            match worker {
+                // A table or a test function known here, evaluated there.
+                Some(url) => Box::new(
+                    objectives::remote::RemoteObjective::connect(
+                        url,
+                        local,
+                        credential.as_deref(),
+                        request.trial_timeout,
+                    )
+                    .map_err(ExperimentError::Invalid)?,
+                ),
+                None => local,
+            }
+        }
+    };
     let plan = RunPlan {
         arms,
         strategy,

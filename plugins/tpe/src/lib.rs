@@ -47,7 +47,8 @@ pub struct Options {
     pub n_candidates: Option<usize>,
     /// Fraction of observations in the good group; default 0.1 (at most 25 of them).
     pub gamma: Option<f64>,
-    /// Weight of the prior component relative to one observation; default 1.
+    /// Weight of the prior component relative to one observation; default 1 (TPE/EI), 0.5
+    /// (TPE/MV).
     pub prior_weight: Option<f64>,
     /// Scott's factor b of TPE/MV's bandwidth b·k^(−1/(d+4)); default 0.07.
     pub bandwidth_factor: Option<f64>,
