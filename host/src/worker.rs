@@ -72,12 +72,13 @@ struct Job {
 
 impl Job {
     fn document(&self) -> Value {
-        let mut curve: Vec<(usize, f64, f64)> = self
-            .curve
-            .iter()
-            .map(|r| (r.epoch, r.value, r.time))
-            .collect();
-        if let Some(e) = self.evaluation.as_ref().filter(|e| e.failure.is_none()) {
+        // While the job runs, the reports streamed so far (the last of them may turn out to
+        // be the final value); once it succeeded, its interim reports and then the final.
+        let finished = self.evaluation.as_ref().filter(|e| e.failure.is_none());
+        let reports = finished.map_or(self.curve.as_slice(), |e| e.interim.as_slice());
+        let mut curve: Vec<(usize, f64, f64)> =
+            reports.iter().map(|r| (r.epoch, r.value, r.time)).collect();
+        if let Some(e) = finished {
             curve.push((e.epochs.unwrap_or(curve.len() + 1), e.value, e.cost));
         }
         let last = curve.last().copied();
