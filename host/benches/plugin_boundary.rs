@@ -16,7 +16,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use hpo_host::loader::{
     ArmBackend, LoadOptions, Plugin, StrategyBackend, WasmLimits, WasmRuntime, load_plugin,
 };
-use hpo_plugin_api::space::{ParamKind, ParamSpec, SpaceSpec};
+use hpo_plugin_api::space::SpaceSpec;
 use hpo_plugin_api::types::{
     ArmConfig, Matrix, ObservationStatus, Observations, ProposeRequest, StrategyConfig,
 };
@@ -64,19 +64,7 @@ fn load(runtime: &WasmRuntime, kind: PluginKind, name: &str, cwasm: Option<&Path
 }
 
 fn space_json() -> String {
-    let params = (0..DIMS)
-        .map(|i| ParamSpec {
-            name: format!("x{i}"),
-            kind: ParamKind::Continuous,
-            offset: i as u32,
-            width: 1,
-            log: false,
-            lower: 0.0,
-            upper: 1.0,
-            options: vec![],
-        })
-        .collect();
-    serde_json::to_string(&SpaceSpec { params }).unwrap()
+    serde_json::to_string(&SpaceSpec::unit_cube(DIMS)).unwrap()
 }
 
 fn matrix(rows: usize) -> Matrix {

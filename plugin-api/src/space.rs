@@ -52,6 +52,25 @@ pub struct SpaceSpec {
 }
 
 impl SpaceSpec {
+    /// `dims` continuous parameters `x0`, `x1`, … on [0, 1], linear: the unit cube (tests,
+    /// benchmarks and test functions of plugins use it).
+    pub fn unit_cube(dims: usize) -> Self {
+        SpaceSpec {
+            params: (0..dims)
+                .map(|j| ParamSpec {
+                    name: format!("x{j}"),
+                    kind: ParamKind::Continuous,
+                    offset: j as u32,
+                    width: 1,
+                    log: false,
+                    lower: 0.0,
+                    upper: 1.0,
+                    options: vec![],
+                })
+                .collect(),
+        }
+    }
+
     /// Total number of encoded columns.
     pub fn encoded_dims(&self) -> usize {
         self.params.iter().map(|p| p.width as usize).sum()

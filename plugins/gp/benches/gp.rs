@@ -10,7 +10,7 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use hpo_gp::GpSession;
 use hpo_gp::session::next_refit;
 use hpo_plugin_api::sdk::ArmSession;
-use hpo_plugin_api::space::{ParamKind, ParamSpec, SpaceSpec};
+use hpo_plugin_api::space::SpaceSpec;
 use hpo_plugin_api::types::{ArmConfig, Matrix, ObservationStatus, Observations, ProposeRequest};
 
 const D: usize = 6;
@@ -53,20 +53,7 @@ fn request() -> ProposeRequest {
 
 /// A session told `n` observations whose model is up to date.
 fn session(n: usize, history: &[f64]) -> GpSession {
-    let space = SpaceSpec {
-        params: (0..D)
-            .map(|j| ParamSpec {
-                name: format!("x{j}"),
-                kind: ParamKind::Continuous,
-                offset: j as u32,
-                width: 1,
-                log: false,
-                lower: 0.0,
-                upper: 1.0,
-                options: vec![],
-            })
-            .collect(),
-    };
+    let space = SpaceSpec::unit_cube(D);
     let mut s = GpSession::open(ArmConfig {
         model: "GP".into(),
         space_json: serde_json::to_string(&space).unwrap(),

@@ -598,23 +598,11 @@ mod tests {
     use super::*;
     use crate::GpPlugin;
     use hpo_plugin_api::sdk::Plugin;
-    use hpo_plugin_api::space::{ParamKind, ParamSpec};
     use hpo_plugin_api::types::ComponentKind;
     use hpo_plugin_api::types::ObservationStatus;
 
     fn open(model: &str, options: &str) -> GpSession {
-        let space = SpaceSpec {
-            params: vec![ParamSpec {
-                name: "x".into(),
-                kind: ParamKind::Continuous,
-                offset: 0,
-                width: 1,
-                log: false,
-                lower: 0.0,
-                upper: 1.0,
-                options: vec![],
-            }],
-        };
+        let space = SpaceSpec::unit_cube(1);
         GpSession::open(ArmConfig {
             model: model.into(),
             space_json: serde_json::to_string(&space).unwrap(),

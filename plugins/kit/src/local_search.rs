@@ -62,24 +62,10 @@ pub fn pattern_search(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hpo_plugin_api::space::{ParamKind, ParamSpec};
 
     #[test]
     fn finds_the_maximum_of_a_smooth_function_to_fine_precision() {
-        let space = SpaceSpec {
-            params: (0..3)
-                .map(|j| ParamSpec {
-                    name: format!("x{j}"),
-                    kind: ParamKind::Continuous,
-                    offset: j,
-                    width: 1,
-                    log: false,
-                    lower: 0.0,
-                    upper: 1.0,
-                    options: vec![],
-                })
-                .collect(),
-        };
+        let space = SpaceSpec::unit_cube(3);
         let target = [0.31, 0.77, 0.05];
         let f = |p: &[f64]| {
             -p.iter()

@@ -424,22 +424,10 @@ hpo_plugin_api::export_plugin!(RfPlugin);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hpo_plugin_api::space::{ParamKind, ParamSpec};
     use hpo_plugin_api::types::ObservationStatus;
 
     fn open(model: &str, options: &str) -> Box<dyn ArmSession> {
-        let space = SpaceSpec {
-            params: vec![ParamSpec {
-                name: "x".into(),
-                kind: ParamKind::Continuous,
-                offset: 0,
-                width: 1,
-                log: false,
-                lower: 0.0,
-                upper: 1.0,
-                options: vec![],
-            }],
-        };
+        let space = SpaceSpec::unit_cube(1);
         RfPlugin::open_arm(ArmConfig {
             model: model.into(),
             space_json: serde_json::to_string(&space).unwrap(),

@@ -6,7 +6,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use hpo_plugin_api::sdk::ArmSession;
-use hpo_plugin_api::space::{ParamKind, ParamSpec, SpaceSpec};
+use hpo_plugin_api::space::SpaceSpec;
 use hpo_plugin_api::types::{ArmConfig, Matrix, ObservationStatus, Observations, ProposeRequest};
 use hpo_tpe::TpeSession;
 
@@ -26,20 +26,7 @@ fn propose(c: &mut Criterion) {
                 .sum()
         })
         .collect();
-    let space = SpaceSpec {
-        params: (0..D)
-            .map(|j| ParamSpec {
-                name: format!("x{j}"),
-                kind: ParamKind::Continuous,
-                offset: j as u32,
-                width: 1,
-                log: false,
-                lower: 0.0,
-                upper: 1.0,
-                options: vec![],
-            })
-            .collect(),
-    };
+    let space = SpaceSpec::unit_cube(D);
     let mut session = TpeSession::open(ArmConfig {
         model: "TPE".into(),
         space_json: serde_json::to_string(&space).unwrap(),

@@ -591,22 +591,10 @@ hpo_plugin_api::export_plugin!(TpePlugin);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hpo_plugin_api::space::ParamSpec;
     use hpo_plugin_api::types::ObservationStatus;
 
     fn space_1d() -> SpaceSpec {
-        SpaceSpec {
-            params: vec![ParamSpec {
-                name: "x".into(),
-                kind: ParamKind::Continuous,
-                offset: 0,
-                width: 1,
-                log: false,
-                lower: 0.0,
-                upper: 1.0,
-                options: vec![],
-            }],
-        }
+        SpaceSpec::unit_cube(1)
     }
 
     fn open(space: &SpaceSpec, options: &str) -> TpeSession {
