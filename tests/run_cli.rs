@@ -32,6 +32,16 @@ fn results_file(summary: &Value) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// The arm chosen at each iteration of a results-file run.
+fn select_trace(run: &Value) -> Vec<&str> {
+    run["select_trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect()
+}
+
 fn floats(v: &Value) -> Vec<f64> {
     v.as_array()
         .unwrap()
@@ -218,12 +228,7 @@ fn a_diversified_run_uses_a_bundled_arm_and_an_installed_wasm_arm() {
         ],
     );
     let run = &results_file(&summary)["0"];
-    let trace: Vec<&str> = run["select_trace"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let trace = select_trace(run);
     assert_eq!(trace, ["RANDOM/RANDOM", "LOCAL/NEAREST"].repeat(5));
     assert_eq!(run["count_arr"], serde_json::json!([5, 5]));
     assert!(
@@ -708,12 +713,7 @@ fn the_rf_div_configuration_diversifies_over_the_bundled_forest_arms() {
         &["-rc", run_conf, "-c", "rf-div.json", "--evals", "24"],
     );
     let run = &results_file(&summary)["0"];
-    let trace: Vec<&str> = run["select_trace"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let trace = select_trace(run);
     assert_eq!(
         trace,
         ["RF-HLE/EI", "RF-HLE/PI", "RF-HLE/UCB", "RF-LE/EI"].repeat(6)
@@ -739,12 +739,7 @@ fn the_default_run_diversifies_over_the_gp_and_rf_arms() {
     let out = tempfile::tempdir().unwrap();
     let summary = run_json(&home, out.path(), &["--evals", "18"]);
     let run = &results_file(&summary)["0"];
-    let trace: Vec<&str> = run["select_trace"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let trace = select_trace(run);
     assert_eq!(
         trace,
         [
