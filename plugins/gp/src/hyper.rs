@@ -21,7 +21,8 @@
 use faer::linalg::solvers::DenseSolveCore;
 use faer::{Mat, Side};
 
-use crate::kernel::{Matern52, sq_euclidean};
+use crate::kernel::Matern52;
+use crate::lanes::sq_euclidean;
 
 /// Noise variance floor of the noisy model (standardized units).
 pub const NOISE_FLOOR: f64 = 1e-10;

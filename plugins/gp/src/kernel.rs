@@ -5,6 +5,8 @@
 //!
 //! Every derivative is written in a form without r in a denominator, so it is exact at r = 0.
 
+use crate::lanes::{sub_scaled_differences, weighted_sq_distance};
+
 /// √5.
 const SQRT5: f64 = 2.236_067_977_499_79;
 
@@ -37,11 +39,7 @@ impl Matern52 {
 
     /// The scaled squared distance r².
     pub fn sq_distance(&self, a: &[f64], b: &[f64]) -> f64 {
-        a.iter()
-            .zip(b)
-            .zip(&self.inv_sq_lengthscales)
-            .map(|((x, y), w)| (x - y) * (x - y) * w)
-            .sum()
+        weighted_sq_distance(a, b, &self.inv_sq_lengthscales)
     }
 
     /// k(a, b).
@@ -67,31 +65,31 @@ impl Matern52 {
         )
     }
 
-    /// ∂k(a, b)/∂a = −slope·(a − b)/ℓ², added to `out` scaled by `weight`; `slope` is the
-    /// second value of [`Matern52::value_and_slope`] at r²(a, b).
-    pub fn add_gradient_in_a(
+    /// ∂k(a, b)/∂a = −slope·(a − b)/ℓ², added to two outputs with their own weights (the
+    /// GP's mean and variance gradients share every difference); `slope` is the second
+    /// value of [`Matern52::value_and_slope`] at r²(a, b).
+    pub fn add_gradients_in_a(
         &self,
         slope: f64,
         a: &[f64],
         b: &[f64],
-        weight: f64,
-        out: &mut [f64],
+        weights: [f64; 2],
+        out: [&mut [f64]; 2],
     ) {
-        let s = weight * slope;
-        for (((o, x), y), w) in out.iter_mut().zip(a).zip(b).zip(&self.inv_sq_lengthscales) {
-            *o -= s * (x - y) * w;
-        }
+        sub_scaled_differences(
+            out,
+            [weights[0] * slope, weights[1] * slope],
+            a,
+            b,
+            &self.inv_sq_lengthscales,
+        );
     }
-}
-
-/// Σ (aᵢ − bᵢ)².
-pub fn sq_euclidean(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lanes::sq_euclidean;
 
     #[test]
     fn matches_the_closed_form_and_its_derivatives() {
@@ -105,9 +103,10 @@ mod tests {
         let r2 = sq_euclidean(&k.scaled(&a), &k.scaled(&b));
         assert!((k.of_sq_distance(r2) - expected).abs() < 1e-14);
         // Gradient in a against central differences.
-        let mut g = [0.0; 2];
+        let (mut g, mut g_twice) = ([0.0; 2], [0.0; 2]);
         let (_, slope) = k.value_and_slope(k.sq_distance(&a, &b));
-        k.add_gradient_in_a(slope, &a, &b, 1.0, &mut g);
+        k.add_gradients_in_a(slope, &a, &b, [1.0, 2.0], [&mut g, &mut g_twice]);
+        assert_eq!(g_twice, [2.0 * g[0], 2.0 * g[1]]);
         for j in 0..2 {
             let h = 1e-6;
             let (mut up, mut down) = (a, a);
@@ -117,9 +116,9 @@ mod tests {
             assert!((g[j] - fd).abs() < 1e-8, "{j}: {} vs {fd}", g[j]);
         }
         // Zero gradient at coincident points.
-        let mut g0 = [0.0; 2];
+        let (mut g0, mut g1) = ([0.0; 2], [0.0; 2]);
         let (_, slope) = k.value_and_slope(0.0);
-        k.add_gradient_in_a(slope, &a, &a, 1.0, &mut g0);
+        k.add_gradients_in_a(slope, &a, &a, [1.0, 1.0], [&mut g0, &mut g1]);
         assert_eq!(g0, [0.0, 0.0]);
     }
 }

@@ -17,6 +17,7 @@
 
 pub mod hyper;
 pub mod kernel;
+pub mod lanes;
 pub mod model;
 pub mod optimize;
 pub mod pool_cache;

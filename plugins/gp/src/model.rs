@@ -10,6 +10,7 @@ use faer::{Mat, Side};
 
 use crate::hyper::{Data, Hyper, Noise, covariance};
 use crate::kernel::Matern52;
+use crate::lanes::{dot, sub_scaled};
 
 /// Relative jitter tried, in turn, when a factorization is not positive definite.
 const JITTERS: [f64; 5] = [0.0, 1e-10, 1e-8, 1e-6, 1e-4];
@@ -136,9 +137,7 @@ impl Gp {
             let col = self.l.col_as_slice(j);
             let xj = b[j] / col[j];
             b[j] = xj;
-            for (bi, lij) in b[j + 1..].iter_mut().zip(&col[j + 1..]) {
-                *bi -= xj * lij;
-            }
+            sub_scaled(&mut b[j + 1..], xj, &col[j + 1..]);
         }
         b
     }
@@ -180,10 +179,13 @@ impl Gp {
         let mut variance_gradient = vec![0.0; self.dims];
         for (i, &slope) in slopes.iter().enumerate() {
             let xi = self.point(i);
-            self.kernel
-                .add_gradient_in_a(slope, p, xi, self.alpha[i], &mut mean_gradient);
-            self.kernel
-                .add_gradient_in_a(slope, p, xi, -2.0 * w[i], &mut variance_gradient);
+            self.kernel.add_gradients_in_a(
+                slope,
+                p,
+                xi,
+                [self.alpha[i], -2.0 * w[i]],
+                [&mut mean_gradient, &mut variance_gradient],
+            );
         }
         Prediction {
             mean,
@@ -205,11 +207,6 @@ pub struct Prediction {
     pub mean_gradient: Vec<f64>,
     /// ∇σ²(x).
     pub variance_gradient: Vec<f64>,
-}
-
-/// Σ aᵢbᵢ.
-pub fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 #[cfg(test)]

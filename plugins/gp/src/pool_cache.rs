@@ -9,8 +9,8 @@ use faer::linalg::triangular_solve::solve_lower_triangular_in_place;
 use faer::{Mat, Par};
 use hpo_plugin_api::types::Matrix;
 
-use crate::kernel::sq_euclidean;
-use crate::model::{Gp, dot};
+use crate::lanes::{dot, sq_euclidean};
+use crate::model::Gp;
 
 /// V and its column sums of squares for one pool.
 #[derive(Debug, Clone)]
