@@ -159,7 +159,8 @@ fn boundary(c: &mut Criterion) {
     // Real models through both backends, so the wasm overhead of numeric code shows: the
     // RF arm's propose (a new observation each call forces its refit, as in a run), the GP
     // arm's propose at a fixed history (acquisition over the pool and continuous
-    // refinement), the TPE arm's (draws from l ranked by l/g).
+    // refinement; and the pool alone, which locates the refinement's share), the TPE arm's
+    // (draws from l ranked by l/g).
     let y: Vec<f64> = (0..1000).map(|i| ((i * 37) % 101) as f64 / 101.0).collect();
     let history_1000 = Observations { y, ..history(1000) };
     let history_100 = Observations {
@@ -186,6 +187,15 @@ fn boundary(c: &mut Criterion) {
             &history_100,
             false,
             true,
+        ),
+        (
+            "gp_propose_n100_pool4096_poolonly",
+            "hpo_gp",
+            "GP",
+            "EI",
+            &history_100,
+            false,
+            false,
         ),
         (
             "tpe_propose_n1000",
