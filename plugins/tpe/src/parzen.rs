@@ -350,7 +350,15 @@ impl Parzen {
         let n = self.components();
         let mut numeric = vec![0.0; n];
         for (col, &x) in self.numeric.iter().zip(&p.numeric) {
-            add_gaussian_terms(&mut numeric, x, &col.mu, &col.sigma, &col.log_norm);
+            for (((acc, mu), sigma), log_norm) in numeric
+                .iter_mut()
+                .zip(&col.mu)
+                .zip(&col.sigma)
+                .zip(&col.log_norm)
+            {
+                let z = (x - mu) / sigma;
+                *acc += -0.5 * z * z + log_norm;
+            }
         }
         let mut categorical = vec![0.0; n];
         for (col, &o) in self.categorical.iter().zip(&p.categorical) {
@@ -423,39 +431,6 @@ impl Parzen {
                 .zip(&col.option)
                 .map(|(w, component)| w + log_p.of(*component, o)),
         )
-    }
-}
-
-/// acc[i] += log N(x; μᵢ, σᵢ) up to the normalizer: −((x − μᵢ)/σᵢ)²/2 + log_normᵢ, eight
-/// components per loop iteration (explicit chunks: the compiler vectorizes them, and in wasm
-/// an eighth of the loop back-edges, each a deadline check, remain).
-fn add_gaussian_terms(acc: &mut [f64], x: f64, mu: &[f64], sigma: &[f64], log_norm: &[f64]) {
-    const W: usize = 8;
-    let term = |acc: &mut f64, mu: f64, sigma: f64, log_norm: f64| {
-        let z = (x - mu) / sigma;
-        *acc += -0.5 * z * z + log_norm;
-    };
-    let n = acc.len().min(mu.len()).min(sigma.len()).min(log_norm.len());
-    let (acc, mu, sigma, log_norm) = (&mut acc[..n], &mu[..n], &sigma[..n], &log_norm[..n]);
-    let whole = n / W * W;
-    let (head, tail) = acc.split_at_mut(whole);
-    for (((a, m), s), l) in head
-        .chunks_exact_mut(W)
-        .zip(mu.chunks_exact(W))
-        .zip(sigma.chunks_exact(W))
-        .zip(log_norm.chunks_exact(W))
-    {
-        for k in 0..W {
-            term(&mut a[k], m[k], s[k], l[k]);
-        }
-    }
-    for (((a, m), s), l) in tail
-        .iter_mut()
-        .zip(&mu[whole..])
-        .zip(&sigma[whole..])
-        .zip(&log_norm[whole..])
-    {
-        term(a, *m, *s, *l);
     }
 }
 
