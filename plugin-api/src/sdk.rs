@@ -53,10 +53,16 @@ pub trait ArmSession: Send {
         let _ = points;
         Err("this model does not predict".to_string())
     }
-    /// The session's state, for `--resume`.
-    fn snapshot(&mut self) -> Result<Vec<u8>, String>;
-    /// Restores a state written by [`ArmSession::snapshot`].
-    fn restore(&mut self, state: &[u8]) -> Result<(), String>;
+    /// The session's state, for `--resume`. By default none: a session that is a function
+    /// of its history and seed needs none, as the host replays the history into it.
+    fn snapshot(&mut self) -> Result<Vec<u8>, String> {
+        Ok(Vec::new())
+    }
+    /// Restores a state written by [`ArmSession::snapshot`]. By default nothing to restore.
+    fn restore(&mut self, state: &[u8]) -> Result<(), String> {
+        let _ = state;
+        Ok(())
+    }
 }
 
 /// A strategy session: picks the arm of each iteration.
@@ -69,8 +75,14 @@ pub trait StrategySession: Send {
     fn select(&mut self, request: SelectRequest) -> Result<Vec<u32>, String>;
     /// Reports the outcome of the last selection.
     fn update(&mut self, feedback: Feedback) -> Result<(), String>;
-    /// The session's state, for `--resume`.
-    fn snapshot(&mut self) -> Result<Vec<u8>, String>;
-    /// Restores a state written by [`StrategySession::snapshot`].
-    fn restore(&mut self, state: &[u8]) -> Result<(), String>;
+    /// The session's state, for `--resume`. By default none: a session that is a function
+    /// of its history and seed needs none, as the host replays the history into it.
+    fn snapshot(&mut self) -> Result<Vec<u8>, String> {
+        Ok(Vec::new())
+    }
+    /// Restores a state written by [`StrategySession::snapshot`]. By default nothing to restore.
+    fn restore(&mut self, state: &[u8]) -> Result<(), String> {
+        let _ = state;
+        Ok(())
+    }
 }

@@ -582,15 +582,6 @@ impl ArmSession for GpSession {
             .unzip();
         Ok(Prediction { mean, variance })
     }
-
-    fn snapshot(&mut self) -> Result<Vec<u8>, String> {
-        // The model is a function of the history and the seed, which the host replays.
-        Ok(Vec::new())
-    }
-
-    fn restore(&mut self, _state: &[u8]) -> Result<(), String> {
-        Ok(())
-    }
 }
 
 #[cfg(test)]

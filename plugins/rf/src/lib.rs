@@ -389,15 +389,6 @@ impl ArmSession for RfSession {
         let (mean, variance) = points.iter_rows().map(|p| forest.predict_costs(p)).unzip();
         Ok(Prediction { mean, variance })
     }
-
-    fn snapshot(&mut self) -> Result<Vec<u8>, String> {
-        // The forest is a function of the history and the seed, which the host replays.
-        Ok(Vec::new())
-    }
-
-    fn restore(&mut self, _state: &[u8]) -> Result<(), String> {
-        Ok(())
-    }
 }
 
 fn proposed(

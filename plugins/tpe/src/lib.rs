@@ -522,15 +522,6 @@ impl ArmSession for TpeSession {
             .unzip();
         Ok(Prediction { mean, variance })
     }
-
-    fn snapshot(&mut self) -> Result<Vec<u8>, String> {
-        // Everything is a function of the history and the seed, which the host replays.
-        Ok(Vec::new())
-    }
-
-    fn restore(&mut self, _state: &[u8]) -> Result<(), String> {
-        Ok(())
-    }
 }
 
 impl TpeSession {

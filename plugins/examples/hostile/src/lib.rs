@@ -131,14 +131,6 @@ impl ArmSession for Misbehaving {
             (m, a) => Err(format!("hostile has no arm {m}/{a}")),
         }
     }
-
-    fn snapshot(&mut self) -> Result<Vec<u8>, String> {
-        Ok(Vec::new())
-    }
-
-    fn restore(&mut self, _state: &[u8]) -> Result<(), String> {
-        Ok(())
-    }
 }
 
 struct BadRank {
@@ -151,14 +143,6 @@ impl StrategySession for BadRank {
     }
 
     fn update(&mut self, _feedback: Feedback) -> Result<(), String> {
-        Ok(())
-    }
-
-    fn snapshot(&mut self) -> Result<Vec<u8>, String> {
-        Ok(Vec::new())
-    }
-
-    fn restore(&mut self, _state: &[u8]) -> Result<(), String> {
         Ok(())
     }
 }

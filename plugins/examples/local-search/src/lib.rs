@@ -199,14 +199,6 @@ impl ArmSession for Nearest {
         let (mean, variance) = points.iter_rows().map(|p| self.nearest_observed(p)).unzip();
         Ok(Prediction { mean, variance })
     }
-
-    fn snapshot(&mut self) -> Result<Vec<u8>, String> {
-        Ok(Vec::new())
-    }
-
-    fn restore(&mut self, _state: &[u8]) -> Result<(), String> {
-        Ok(())
-    }
 }
 
 hpo_plugin_api::export_plugin!(LocalSearch);
