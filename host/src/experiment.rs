@@ -138,17 +138,21 @@ impl RunRecord {
         self.iterations.iter().map(|i| i.opt_time).sum()
     }
 
-    /// The record of a finished run, rebuilt from its stored trials (no plugin involved).
+    /// The record of a finished run, rebuilt from its stored trials (no plugin involved):
+    /// the same record the run returned when it finished. `failures` are the arms'
+    /// failures stored with the finished run; without them (an older store) they are
+    /// rebuilt from the failures recorded with each trial.
     pub fn from_trials(
         seed: u64,
         arm_names: Vec<String>,
         trials: &[StoredTrial],
         stop_reason: String,
+        failures: Option<BTreeMap<String, (u32, String)>>,
     ) -> Self {
         let mut pulls = vec![0u32; arm_names.len()];
         let mut totals = vec![0.0; arm_names.len()];
         let mut worst = f64::NEG_INFINITY;
-        let mut failures: BTreeMap<String, (u32, String)> = BTreeMap::new();
+        let mut health = ArmHealth::new(arm_names.len());
         for t in trials {
             if let Some(a) = arm_names.iter().position(|n| *n == t.iteration.arm) {
                 pulls[a] += 1;
@@ -157,14 +161,11 @@ impl RunRecord {
             if t.iteration.value.is_finite() {
                 worst = worst.max(t.iteration.value);
             }
-            if let Some(why) = &t.failure {
-                let entry = failures
-                    .entry(t.iteration.arm.clone())
-                    .or_insert((0, String::new()));
-                entry.0 += 1;
-                entry.1 = why.clone();
+            for (arm, why) in &t.arm_failures {
+                health.count(arm, why);
             }
         }
+        let failures = failures.unwrap_or(health.failures);
         RunRecord {
             seed,
             iterations: trials.iter().map(|t| t.iteration.clone()).collect(),
@@ -447,14 +448,22 @@ pub fn run(
             x: Matrix::empty(dims as u32),
             ..Observations::default()
         };
+        let position = |name: &str| {
+            arm_names.iter().position(|n| n == name).ok_or_else(|| {
+                ExperimentError::Invalid(format!(
+                    "cannot resume: the stored run used the arm {name}, which this plan does not have"
+                ))
+            })
+        };
         for trial in prior {
             let it = &trial.iteration;
-            let a = arm_names.iter().position(|n| *n == it.arm).ok_or_else(|| {
-                ExperimentError::Invalid(format!(
-                    "cannot resume: the stored run used the arm {}, which this plan does not have",
-                    it.arm
-                ))
-            })?;
+            let a = position(&it.arm)?;
+            // The arms' failures of that iteration, then the success of the proposing arm:
+            // counts, streaks and suspensions continue as they were.
+            for (arm, why) in &trial.arm_failures {
+                health.replay_failure(position(arm)?, arm, why, &mut stats);
+            }
+            health.succeeded(a);
             if trial.x.len() != dims {
                 return Err(ExperimentError::Invalid(
                     "cannot resume: a stored trial does not match the space".into(),
@@ -653,6 +662,7 @@ pub fn run(
                 None => None,
             },
             failure: evaluation.failure,
+            arm_failures: health.take_events(),
         };
         sink(iterations.len(), &stored).map_err(|e| {
             ExperimentError::Invalid(format!("cannot record the trial, stopping: {e}"))
@@ -679,10 +689,12 @@ pub fn run(
     })
 }
 
-/// Failure bookkeeping of the arms: counts, last reasons, suspension.
+/// Failure bookkeeping of the arms: counts, last reasons, suspension, and the failures of
+/// the current iteration (stored with its trial).
 struct ArmHealth {
     consecutive: Vec<u32>,
     failures: BTreeMap<String, (u32, String)>,
+    events: Vec<(String, String)>,
 }
 
 impl ArmHealth {
@@ -690,6 +702,7 @@ impl ArmHealth {
         ArmHealth {
             consecutive: vec![0; arms],
             failures: BTreeMap::new(),
+            events: Vec::new(),
         }
     }
 
@@ -697,21 +710,39 @@ impl ArmHealth {
         self.consecutive[arm] = 0;
     }
 
-    /// Records a failure; the arm is suspended after [`SUSPEND_AFTER`] in a row.
-    fn failed(&mut self, arm: usize, name: &str, error: &SessionError, stats: &mut [ArmStat]) {
-        tracing::warn!("{error}");
-        stats[arm].failures += 1;
-        self.consecutive[arm] += 1;
+    /// Adds one failure of `name` to the counts.
+    fn count(&mut self, name: &str, why: &str) {
         let entry = self
             .failures
             .entry(name.to_string())
             .or_insert((0, String::new()));
         entry.0 += 1;
-        entry.1 = error.to_string();
-        if self.consecutive[arm] >= SUSPEND_AFTER {
+        entry.1 = why.to_string();
+    }
+
+    /// Records a failure; the arm is suspended after [`SUSPEND_AFTER`] in a row.
+    fn failed(&mut self, arm: usize, name: &str, error: &SessionError, stats: &mut [ArmStat]) {
+        tracing::warn!("{error}");
+        let why = error.to_string();
+        self.events.push((name.to_string(), why.clone()));
+        self.replay_failure(arm, name, &why, stats);
+    }
+
+    /// A failure as [`ArmHealth::failed`] counts it, without logging or recording it again
+    /// (a resumed run replaying its stored failures).
+    fn replay_failure(&mut self, arm: usize, name: &str, why: &str, stats: &mut [ArmStat]) {
+        stats[arm].failures += 1;
+        self.consecutive[arm] += 1;
+        self.count(name, why);
+        if self.consecutive[arm] >= SUSPEND_AFTER && !stats[arm].suspended {
             stats[arm].suspended = true;
             tracing::warn!(arm = %name, "suspended for the rest of the run");
         }
+    }
+
+    /// The failures since the last call (one iteration's).
+    fn take_events(&mut self) -> Vec<(String, String)> {
+        std::mem::take(&mut self.events)
     }
 }
 

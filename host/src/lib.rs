@@ -17,6 +17,7 @@
 //! - [`benchmark`]: `hpo bench`: the seed's evaluation protocol (success rate over time).
 //! - [`regret`]: `hpo regret`: median simple regret of arms on test functions.
 //! - [`store`]: the SQLite experiment store behind `--resume`.
+//! - [`strict_json`]: duplicate keys in input documents are errors.
 //!
 //! The `hpo` binary (`main.rs`) only parses arguments and dispatches here; library code
 //! never prints.
@@ -38,4 +39,5 @@ pub mod runner;
 pub mod sessions;
 pub mod space;
 pub mod store;
+pub mod strict_json;
 pub mod worker;

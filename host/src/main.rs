@@ -67,11 +67,15 @@ struct WorkerArgs {
     #[arg(long, default_value = "127.0.0.1:6000")]
     listen: String,
     /// Per-trial timeout of a cmd: objective: seconds, or 30m, 2h.
-    #[arg(long = "trial-timeout", default_value = "1h")]
-    trial_timeout: String,
+    #[arg(long = "trial-timeout", default_value = "1h", value_parser = duration)]
+    trial_timeout: f64,
     /// Directory of surrogate tables.
     #[arg(long, default_value = "data")]
     table_dir: PathBuf,
+    /// Serve without a credential on an address beyond the loopback (anyone who can reach
+    /// it may run jobs).
+    #[arg(long)]
+    insecure: bool,
     // The credential clients must send comes from $HPO_WORKER_CREDENTIAL (not a flag: a
     // flag shows in the process list).
 }
@@ -90,7 +94,7 @@ struct RegretArgs {
     )]
     problems: Vec<String>,
     /// Runs (seeds) per arm and problem.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = at_least_one)]
     runs: usize,
     /// Evaluation checkpoints, comma-separated; the last is the budget.
     #[arg(long, value_delimiter = ',', default_value = "50,100")]
@@ -99,7 +103,7 @@ struct RegretArgs {
     #[arg(long, value_name = "FILE")]
     conf: Option<PathBuf>,
     /// Experiment seed.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = seed)]
     seed: u64,
 }
 
@@ -109,23 +113,27 @@ struct BenchArgs {
     /// Strategies, comma-separated: DIV/<STRATEGY> (over --arms) or MODEL/ACQ.
     #[arg(long, value_delimiter = ',', required = true)]
     strategies: Vec<String>,
-    /// What to evaluate: surrogate:NAME or fn:NAME.
+    /// What to evaluate: surrogate:NAME (a table) or fn:NAME (a test function).
     #[arg(long, default_value = "surrogate:digits-mlp")]
     objective: String,
+    /// Directory of surrogate tables looked in first (seed: -hc); then ./data, then the
+    /// bundled ones.
+    #[arg(long = "hp-conf-dir", value_name = "DIR")]
+    hp_conf_dir: Option<PathBuf>,
     /// Run configuration with the arms of DIV strategies.
     #[arg(long, value_name = "FILE")]
     arms: Option<PathBuf>,
     /// Runs per strategy.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, value_parser = at_least_one)]
     runs: usize,
     /// Time budget per run: seconds, or 30m, 2h, 1d.
-    #[arg(long, default_value = "2h")]
-    budget: String,
+    #[arg(long, default_value = "2h", value_parser = duration)]
+    budget: f64,
     /// Target: topK (the K-th best value of the table) or a value (lower is better).
     #[arg(long, default_value = "top10")]
     target: String,
     /// Experiment seed.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = seed)]
     seed: u64,
     /// Where bench.md, bench.csv, bench.json and bench.svg go.
     #[arg(long, default_value = "results/bench")]
@@ -152,16 +160,19 @@ enum ResultsCommand {
 /// space) next to long forms.
 #[derive(clap::Args)]
 #[command(
+    allow_negative_numbers = true,
     after_help = "Seed spellings: -eg = --goal, -et = --time, -rc = --run-conf-dir, \
 -hc = --hp-conf-dir, -tp = --time-penalty; `-m=GP` works like `-m GP`."
 )]
 struct RunArgs {
     /// Seed form: the surrogate table to run on (same as --objective surrogate:NAME).
+    #[arg(conflicts_with = "objective")]
     config_name: Option<String>,
     /// Seed form: number of independent repeated runs (same as --runs).
+    #[arg(conflicts_with = "runs", value_parser = at_least_one)]
     num_trials: Option<usize>,
     /// Run configuration file with the arms (default: ./run_conf/arms.json, else built in).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "conf")]
     arms: Option<PathBuf>,
     /// Run configuration file name inside --run-conf-dir (seed: -c).
     #[arg(short = 'c', long = "conf", value_name = "FILE")]
@@ -178,14 +189,16 @@ struct RunArgs {
     /// Spec: the strategy of DIV (SEQ, RANDOM, ...) or the acquisition (EI, PI, UCB, RANDOM).
     #[arg(short = 's', long = "spec")]
     spec: Option<String>,
-    /// What to evaluate: surrogate:NAME or fn:NAME.
-    #[arg(long, default_value = "surrogate:digits-mlp")]
-    objective: String,
-    /// Independent repeated runs.
+    /// What to evaluate: surrogate:NAME (a table; default surrogate:digits-mlp), fn:NAME (a
+    /// test function, e.g. fn:branin) or cmd:PROGRAM ARGS (your training command, with
+    /// --space). With -w the worker evaluates it.
     #[arg(long)]
+    objective: Option<String>,
+    /// Independent repeated runs.
+    #[arg(long, value_parser = at_least_one)]
     runs: Option<usize>,
     /// At most this many evaluations per run.
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     evals: Option<usize>,
     /// Expiry criterion: TIME or GOAL (seed: -e).
     #[arg(short = 'e', long = "exp-crt", value_parser = ["TIME", "GOAL"])]
@@ -198,10 +211,10 @@ struct RunArgs {
     #[arg(long = "goal-metric", default_value = "error", value_parser = ["error", "accuracy"])]
     goal_metric: String,
     /// Time budget per run: seconds, or 30m, 2h, 1d (seed: -et). Σexec + Σopt.
-    #[arg(long)]
-    time: Option<String>,
+    #[arg(long, value_parser = duration)]
+    time: Option<f64>,
     /// Experiment seed.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = seed)]
     seed: u64,
     /// Results directory.
     #[arg(long, default_value = "results")]
@@ -216,15 +229,15 @@ struct RunArgs {
     #[arg(long, value_name = "FILE")]
     space: Option<PathBuf>,
     /// Per-trial timeout of a cmd: objective: seconds, or 30m, 2h.
-    #[arg(long = "trial-timeout", default_value = "1h")]
-    trial_timeout: String,
+    #[arg(long = "trial-timeout", default_value = "1h", value_parser = duration)]
+    trial_timeout: f64,
     /// Remote training worker URL (seed: -w): evaluations run there as jobs (see `hpo
     /// worker`); the worker's credential is $HPO_WORKER_CREDENTIAL, else the run
     /// configuration's `credential`.
     #[arg(short = 'w', long = "worker-url", value_name = "URL")]
     worker_url: Option<String>,
     /// Extend the finished experiment of N runs with the same settings to --runs (seed: -r).
-    #[arg(short = 'r', long = "rerun")]
+    #[arg(short = 'r', long = "rerun", value_parser = at_least_one)]
     rerun: Option<usize>,
     /// Write each proposal's model estimate (mean, variance, acquisition) into the results
     /// file (seed: -p): true/false, yes/no, 1/0; the flag alone means true.
@@ -266,14 +279,37 @@ enum PluginCommand {
     Verify,
 }
 
+/// A duration flag's value: seconds, or 30m, 2h, 1d.
+fn duration(text: &str) -> Result<f64, String> {
+    runner::parse_duration(text)
+}
+
+/// A count flag's value: a whole number of at least 1.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("'{text}' must be a whole number of at least 1")),
+    }
+}
+
+/// A seed: a whole number from 0 to 2^64 - 1.
+fn seed(text: &str) -> Result<u64, String> {
+    text.trim()
+        .parse::<u64>()
+        .map_err(|_| format!("'{text}' must be a whole number from 0 to 18446744073709551615"))
+}
+
 fn init_logging(level: &str) {
     // The seed's `-l log` is the info level.
     let level = if level == "log" { "info" } else { level };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only on a terminal: not in a pipe or a log file.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
 }
@@ -307,7 +343,10 @@ fn translate_seed_flags(args: impl Iterator<Item = String>) -> Vec<String> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse_from(translate_seed_flags(std::env::args()));
+    let cli = match Cli::try_parse_from(translate_seed_flags(std::env::args())) {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     init_logging(&cli.log_level);
     // Training commands run in their own process groups: take them along on Ctrl-C or
     // SIGTERM. Completed trials are already committed; `--resume` continues.
@@ -338,6 +377,25 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Help and version go to stdout as clap prints them; a usage error is its first line (which
+/// names the flag and what is wrong), exit code 2.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let text = e.render().to_string();
+    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("error");
+    eprintln!("{}", line.trim_end());
+    ExitCode::from(2)
 }
 
 fn open_host(registry: Option<PathBuf>) -> anyhow::Result<PluginHost> {
@@ -373,17 +431,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn run_command(args: RunArgs, registry: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let time = args
-        .time
-        .as_deref()
-        .map(runner::parse_duration)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
+    let time = args.time;
     // Errors and accuracies live in [0, 1]; a test function's or a command's values are any
     // finite number.
-    let bounded = args.config_name.is_some()
-        || args.objective.starts_with("surrogate:")
-        || args.goal_metric == "accuracy";
+    let objective = match (&args.config_name, &args.objective) {
+        (Some(name), _) => format!("surrogate:{name}"),
+        (None, Some(objective)) => objective.clone(),
+        (None, None) => DEFAULT_OBJECTIVE.to_string(),
+    };
+    let bounded = objective.starts_with("surrogate:") || args.goal_metric == "accuracy";
     let goal = match (args.goal, args.goal_metric.as_str()) {
         (Some(g), _) if !g.is_finite() || (bounded && !(0.0..=1.0).contains(&g)) => {
             anyhow::bail!("--goal {g} is outside the metric's range [0, 1]")
@@ -406,13 +462,6 @@ fn run_command(args: RunArgs, registry: Option<PathBuf>) -> anyhow::Result<ExitC
     if expiry.evals.is_none() && expiry.time.is_none() && expiry.goal.is_none() {
         expiry.evals = Some(DEFAULT_EVALS);
     }
-    if expiry.evals == Some(0) {
-        anyhow::bail!("--evals must be at least 1");
-    }
-    let objective = match &args.config_name {
-        Some(name) => format!("surrogate:{name}"),
-        None => args.objective.clone(),
-    };
     let run_conf = args
         .arms
         .clone()
@@ -431,9 +480,7 @@ fn run_command(args: RunArgs, registry: Option<PathBuf>) -> anyhow::Result<ExitC
         seed: args.seed,
         out: args.out.clone(),
         space: args.space.clone(),
-        trial_timeout: std::time::Duration::from_secs_f64(
-            runner::parse_duration(&args.trial_timeout).map_err(anyhow::Error::msg)?,
-        ),
+        trial_timeout: std::time::Duration::from_secs_f64(args.trial_timeout),
         resume: args.resume,
         rerun: args.rerun,
         save_internal: match args.save_internal.as_deref() {
@@ -454,6 +501,23 @@ fn run_command(args: RunArgs, registry: Option<PathBuf>) -> anyhow::Result<ExitC
     } else {
         print!("{}", summary_text(&summary));
     }
+    // A run without one successful trial produced no result: say so, exit non-zero (the
+    // trials and their failure reasons are in the results file and the store).
+    let empty: Vec<&runner::RunSummary> = summary
+        .runs
+        .iter()
+        .filter(|r| r.best_value.is_none())
+        .collect();
+    if !empty.is_empty() {
+        let runs: Vec<String> = empty.iter().map(|r| r.run.to_string()).collect();
+        eprintln!(
+            "error: no trial succeeded in run {} ({}); see {}",
+            runs.join(", "),
+            empty[0].stop_reason,
+            summary.results_file.display()
+        );
+        return Ok(ExitCode::from(1));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -463,7 +527,12 @@ fn worker_command(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(hpo_host::space::Space::from_file)
         .transpose()?;
-    let timeout = runner::parse_duration(&args.trial_timeout).map_err(anyhow::Error::msg)?;
+    let timeout = args.trial_timeout;
+    let credential = std::env::var("HPO_WORKER_CREDENTIAL")
+        .ok()
+        .filter(|c| !c.is_empty());
+    hpo_host::worker::check_exposure(&args.listen, credential.is_some(), args.insecure)
+        .map_err(anyhow::Error::msg)?;
     let objective = hpo_host::objectives::resolve(
         &args.objective,
         Some(&args.table_dir),
@@ -471,7 +540,6 @@ fn worker_command(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         std::time::Duration::from_secs_f64(timeout),
     )
     .map_err(anyhow::Error::msg)?;
-    let credential = std::env::var("HPO_WORKER_CREDENTIAL").ok();
     let worker = hpo_host::worker::Worker::bind(&args.listen, objective, credential.as_deref())
         .map_err(anyhow::Error::msg)?;
     let address = worker
@@ -481,18 +549,15 @@ fn worker_command(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     println!("worker listening on http://{address}/");
     use std::io::Write;
     std::io::stdout().flush()?;
-    worker.serve();
+    worker.serve().map_err(anyhow::Error::msg)?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn bench_command(args: BenchArgs, registry: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let budget = runner::parse_duration(&args.budget).map_err(anyhow::Error::msg)?;
-    if args.runs == 0 {
-        anyhow::bail!("--runs must be at least 1");
-    }
+    let budget = args.budget;
     let objective = hpo_host::objectives::resolve(
         &args.objective,
-        Some(std::path::Path::new("data")),
+        Some(args.hp_conf_dir.as_deref().unwrap_or(std::path::Path::new("data"))),
         None,
         std::time::Duration::from_secs(3600),
     )
@@ -554,9 +619,6 @@ fn bench_command(args: BenchArgs, registry: Option<PathBuf>) -> anyhow::Result<E
 }
 
 fn regret_command(args: RegretArgs, registry: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    if args.runs == 0 {
-        anyhow::bail!("--runs must be at least 1");
-    }
     if args.evals.is_empty() || args.evals.windows(2).any(|w| w[0] >= w[1]) || args.evals[0] == 0 {
         anyhow::bail!("--evals must be positive and increasing, e.g. 50,100");
     }
@@ -607,11 +669,20 @@ fn parse_bool(v: &str) -> Option<bool> {
 /// Evaluations per run when no expiry is given.
 const DEFAULT_EVALS: usize = 100;
 
+/// What `hpo run` evaluates when neither a table name nor --objective is given.
+const DEFAULT_OBJECTIVE: &str = "surrogate:digits-mlp";
+
 fn summary_text(summary: &runner::Summary) -> String {
     let mut out = format!("{} on {}\n", summary.mode, summary.objective);
+    // A table's times are the recorded training times it replays; anything else ran.
+    let time_kind = if summary.objective.starts_with("surrogate:") {
+        "simulated time"
+    } else {
+        "evaluation time"
+    };
     for r in &summary.runs {
         out.push_str(&format!(
-            "run {}: best {} after {} evaluations ({}); simulated time {:.1} s, optimizer time {:.3} s\n",
+            "run {}: best {} after {} evaluations ({}); {time_kind} {:.1} s, optimizer time {:.3} s\n",
             r.run,
             r.best_value.map_or("none".to_string(), |v| format!("{v:.6}")),
             r.evals,

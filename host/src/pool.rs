@@ -9,6 +9,23 @@ use crate::space::Space;
 /// Default pool size for spaces without a table.
 pub const DEFAULT_POOL_SIZE: usize = 4096;
 
+/// The largest pool a run configuration may ask for (`num_samples`): 2^20 rows, which
+/// every session holds a copy of.
+pub const MAX_POOL_SIZE: usize = 1 << 20;
+
+/// Checks that every point of the unit cube maps to values of `space` that encode (the
+/// pool's construction relies on it): the corners, the centre and points next to them.
+pub fn check_space(space: &Space) -> Result<(), String> {
+    let dims = space.params.len();
+    for u in [0.0, 1e-12, 0.5, 1.0 - 1e-16, 1.0] {
+        let values = space.from_unit(&vec![u; dims]);
+        space.encode(&values).map_err(|e| {
+            format!("space '{}': the unit-cube point {u} maps outside the space: {e}", space.name)
+        })?;
+    }
+    Ok(())
+}
+
 /// `n` scrambled Sobol points of `space`, encoded. Spaces of more than 256 parameters
 /// continue the sequence under the next seed for every further 256 dimensions.
 pub fn sobol_pool(space: &Space, n: usize, seed: u64) -> Matrix {

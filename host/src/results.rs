@@ -3,7 +3,8 @@
 //! (`model_idx`, `error`, `exec_time`, `opt_time`, `cum_exec_time`, `cum_opt_time`,
 //! `select_trace`, `train_epoch`) plus the run's seed, parameters, arm statistics
 //! (`count_arr`, `mean_arr`), failures and versions. Written atomically; an existing file is
-//! never overwritten: the next free name (`….1.json`, …) is used.
+//! never overwritten: the next free name (`….1.json`, …) is claimed when the experiment
+//! starts.
 
 use std::path::{Path, PathBuf};
 
@@ -36,16 +37,32 @@ pub fn result_path(
         .join(format!("{mode}-{spec}{title}({runs}).json"))
 }
 
-/// `path`, or the first `stem.N.json` that does not exist yet.
-pub fn free_path(path: &Path) -> PathBuf {
-    if !path.exists() {
-        return path.to_path_buf();
+/// Claims `path`, or the first `stem.N.json` that does not exist yet, by creating it (an
+/// empty results object, replaced as runs finish). Creation is exclusive, so two
+/// experiments started at once into one directory never get the same file.
+pub fn reserve(path: &Path) -> std::io::Result<PathBuf> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
     }
     let stem = path.with_extension("");
-    (1..)
-        .map(|n| PathBuf::from(format!("{}.{n}.json", stem.display())))
-        .find(|p| !p.exists())
-        .expect("some name is free")
+    let candidates = std::iter::once(path.to_path_buf())
+        .chain((1..).map(|n| PathBuf::from(format!("{}.{n}.json", stem.display()))));
+    for candidate in candidates {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&candidate)
+        {
+            Ok(mut file) => {
+                use std::io::Write;
+                file.write_all(b"{}\n")?;
+                return Ok(candidate);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    unreachable!("the candidate names never end")
 }
 
 /// One run as the seed's result object.
@@ -122,4 +139,25 @@ pub fn write(path: &Path, runs: &[Value]) -> std::io::Result<()> {
         .map(|(i, r)| (i.to_string(), r.clone()))
         .collect();
     crate::atomic_file::write(path, &serde_json::to_vec_pretty(&Value::Object(object))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserving_claims_distinct_names_even_from_threads_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("space/E10/DIV-SEQ(1).json");
+        let claimed: Vec<PathBuf> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| reserve(&path).unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let distinct: std::collections::HashSet<_> = claimed.iter().collect();
+        assert_eq!(distinct.len(), 8, "{claimed:?}");
+        assert!(claimed.contains(&path));
+        assert!(claimed.iter().all(|p| std::fs::read_to_string(p).unwrap().trim() == "{}"));
+    }
 }

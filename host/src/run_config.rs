@@ -151,6 +151,8 @@ impl RunConfig {
             field,
             reason,
         };
+        crate::strict_json::check_no_duplicate_keys(text)
+            .map_err(|e| err(format!("line {}", e.line()), e.to_string()))?;
         let de = &mut serde_json::Deserializer::from_str(text);
         let config: RunConfig = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
@@ -208,6 +210,7 @@ impl RunConfig {
                 ));
             }
         }
+        config.check_seed_keys().map_err(|(f, r)| err(f, r))?;
         if let Some(unit) = &config.time_unit
             && !["H", "M", "S"].contains(&unit.as_str())
         {
@@ -217,6 +220,61 @@ impl RunConfig {
             ));
         }
         Ok(config)
+    }
+
+    /// The seed's keys that this version reads but does not act on are refused, never
+    /// accepted and ignored: early termination, response shaping of plain models, several
+    /// bandits (the BATCH mode's workers), raw pool coordinates; pool sizes are bounded.
+    fn check_seed_keys(&self) -> Result<(), (String, String)> {
+        for (i, bandit) in self.bandits.iter().enumerate() {
+            if bandit.mode != "DIV" {
+                return Err((
+                    format!("bandits[{i}].mode"),
+                    format!("'{}' is not DIV (a bandit diversifies over the arms)", bandit.mode),
+                ));
+            }
+            if bandit.spec.trim().is_empty() {
+                return Err((format!("bandits[{i}].spec"), "is empty".into()));
+            }
+        }
+        if self.bandits.len() > 1 {
+            return Err((
+                "bandits[1]".into(),
+                "several bandits are the seed's parallel BATCH workers, which this version does not run yet: list one".into(),
+            ));
+        }
+        if let Some(rule) = &self.early_term_rule
+            && !rule.eq_ignore_ascii_case("none")
+        {
+            return Err((
+                "early_term_rule".into(),
+                format!("'{rule}': early termination is not implemented yet (use \"None\" or leave the key out)"),
+            ));
+        }
+        if self.response_shaping.is_some() {
+            return Err((
+                "response_shaping".into(),
+                "shaping of the plain GP and RF models is not supported: use the shaped models GP-LE, GP-HLE, RF-LE, RF-HLE (threshold: \"alpha\")".into(),
+            ));
+        }
+        for (key, settings) in [("grid", &self.grid), ("search_space", &self.search_space)] {
+            let Some(settings) = settings else { continue };
+            if settings.one_hot == Some(false) {
+                return Err((
+                    format!("{key}.one_hot"),
+                    "false is not supported: categorical parameters are always one-hot encoded".into(),
+                ));
+            }
+            if let Some(n) = settings.num_samples
+                && !(1..=crate::pool::MAX_POOL_SIZE).contains(&n)
+            {
+                return Err((
+                    format!("{key}.num_samples"),
+                    format!("{n} is not between 1 and {}", crate::pool::MAX_POOL_SIZE),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The pool settings, whichever key holds them.
@@ -263,6 +321,13 @@ impl RunConfig {
         {
             options.insert("time_penalty".into(), Value::from(penalty.clone()));
         }
+        // The seed's top-level `alpha` is the HLE threshold of the GP and RF models.
+        if let Some(alpha) = self.alpha
+            && ["gp", "rf"].contains(&plugin)
+            && !options.contains_key("alpha")
+        {
+            options.insert("alpha".into(), Value::from(alpha));
+        }
         Value::Object(options)
     }
 }
@@ -300,5 +365,35 @@ mod tests {
         assert_eq!(e.field, "time_unit");
         let e = RunConfig::parse("r.json", "{ bad").unwrap_err();
         assert!(e.field.starts_with("line"), "{e}");
+    }
+
+    #[test]
+    fn seed_keys_are_acted_on_or_refused_never_ignored() {
+        let field = |text: &str| RunConfig::parse("r.json", text).unwrap_err().field;
+        assert_eq!(field(r#"{"bandits": [{"mode": "BATCH", "spec": "SEQ"}]}"#), "bandits[0].mode");
+        assert_eq!(
+            field(r#"{"bandits": [{"mode": "DIV", "spec": "SEQ"}, {"mode": "DIV", "spec": "EG"}]}"#),
+            "bandits[1]"
+        );
+        assert_eq!(field(r#"{"early_term_rule": "DecaTercet"}"#), "early_term_rule");
+        assert!(RunConfig::parse("r.json", r#"{"early_term_rule": "None"}"#).is_ok());
+        assert_eq!(field(r#"{"response_shaping": "log_err"}"#), "response_shaping");
+        assert_eq!(field(r#"{"grid": {"one_hot": false}}"#), "grid.one_hot");
+        assert!(RunConfig::parse("r.json", r#"{"grid": {"one_hot": true}}"#).is_ok());
+        assert_eq!(field(r#"{"grid": {"num_samples": 0}}"#), "grid.num_samples");
+        assert_eq!(
+            field(r#"{"search_space": {"num_samples": 1000000000}}"#),
+            "search_space.num_samples"
+        );
+        // A float where a count belongs is a type error naming the key.
+        assert_eq!(field(r#"{"grid": {"num_samples": 1e9}}"#), "grid.num_samples");
+        assert_eq!(field("{\"eta\": 1,\n \"eta\": 2}"), "line 2");
+        let e = RunConfig::parse("r.json", r#"{"gp": {"restarts": 2, "restarts": 3}}"#).unwrap_err();
+        assert!(e.reason.contains("\"restarts\" appears twice"), "{e}");
+        // The top-level alpha reaches the GP and RF sections unless they set their own.
+        let c = RunConfig::parse("r.json", r#"{"alpha": 0.2, "rf": {"alpha": 0.1}}"#).unwrap();
+        assert_eq!(c.plugin_options("gp")["alpha"], 0.2);
+        assert_eq!(c.plugin_options("rf")["alpha"], 0.1);
+        assert!(c.plugin_options("tpe").get("alpha").is_none());
     }
 }

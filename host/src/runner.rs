@@ -90,7 +90,12 @@ pub struct Summary {
     pub runs: Vec<RunSummary>,
 }
 
-/// Parses a time budget: seconds, or a number with `s`, `m`, `h` or `d`.
+/// The longest duration accepted anywhere (budgets, timeouts): 100 years.
+pub const MAX_DURATION_SECS: f64 = 100.0 * 365.25 * 86_400.0;
+
+/// Parses a duration: seconds, or a number with `s`, `m`, `h` or `d`; positive, finite and
+/// at most [`MAX_DURATION_SECS`]. Errors say what is wrong with the text (the caller names
+/// the flag).
 pub fn parse_duration(text: &str) -> Result<f64, String> {
     let t = text.trim();
     let (number, unit) = match t.char_indices().last() {
@@ -104,18 +109,22 @@ pub fn parse_duration(text: &str) -> Result<f64, String> {
         'd' => 86400.0,
         other => {
             return Err(format!(
-                "time budget '{text}': unknown unit '{other}' (s, m, h, d)"
+                "'{text}': unknown unit '{other}' (s, m, h, d)"
             ));
         }
     };
     let value: f64 = number
         .trim()
         .parse()
-        .map_err(|_| format!("time budget '{text}' is not a number of seconds (or 30m, 2h, 1d)"))?;
+        .map_err(|_| format!("'{text}' is not a number of seconds (or 30m, 2h, 1d)"))?;
     if !(value.is_finite() && value > 0.0) {
-        return Err(format!("time budget '{text}' must be positive"));
+        return Err(format!("'{text}' must be positive"));
     }
-    Ok(value * factor)
+    let seconds = value * factor;
+    if !(seconds <= MAX_DURATION_SECS) {
+        return Err(format!("'{text}' is longer than 100 years"));
+    }
+    Ok(seconds)
 }
 
 fn load_run_conf(path: Option<&Path>) -> Result<RunConfig, ExperimentError> {
@@ -231,8 +240,10 @@ pub fn run(
         config: config.clone(),
         expiry: request.expiry,
     };
-    // Fail before anything is written when an arm, a strategy or an option is wrong.
+    // Fail before anything is written when an arm, a strategy, an option or the space is
+    // wrong.
     experiment::check_plan(host, &plan)?;
+    crate::pool::check_space(objective.space()).map_err(ExperimentError::Invalid)?;
     let space_name = objective.space().name.clone();
     let names: Vec<String> = objective
         .space()
@@ -265,9 +276,22 @@ pub fn run(
     }
     let store_path = request.out.join(STORE_FILE);
     let store_error = |e: crate::store::StoreError| ExperimentError::Invalid(e.to_string());
-    let store = Store::open(&store_path).map_err(store_error)?;
-    let stored = if request.resume {
-        store
+    // A refused command writes nothing: what must already exist is looked up before
+    // anything is created.
+    let existing_store = || -> Result<Store, ExperimentError> {
+        if !store_path.exists() {
+            return Err(ExperimentError::Invalid(format!(
+                "{}: no experiment store here (the results directory of an earlier `hpo run`)",
+                store_path.display()
+            )));
+        }
+        Store::open(&store_path).map_err(store_error)
+    };
+    let (store, stored) = if request.resume {
+        let store = existing_store().map_err(|e| {
+            ExperimentError::Invalid(format!("--resume: no interrupted experiment: {e}"))
+        })?;
+        let stored = store
             .unfinished(&key)
             .map_err(store_error)?
             .ok_or_else(|| {
@@ -275,9 +299,24 @@ pub fn run(
                     "--resume: no interrupted experiment with these settings in {}",
                     store_path.display()
                 ))
-            })?
+            })?;
+        (store, stored)
     } else {
-        let path = results::free_path(&results::result_path(
+        let earlier = match request.rerun {
+            Some(n) => {
+                let missing = || {
+                    ExperimentError::Invalid(format!(
+                        "-r {n}: no finished experiment of {n} runs with these settings in {}",
+                        store_path.display()
+                    ))
+                };
+                let store = existing_store().map_err(|_| missing())?;
+                let earlier = store.finished(&key_for(n)).map_err(store_error)?;
+                Some(earlier.ok_or_else(missing)?)
+            }
+            None => None,
+        };
+        let path = results::reserve(&results::result_path(
             &request.out,
             &space_name,
             &request.expiry,
@@ -285,43 +324,19 @@ pub fn run(
             &spec,
             config.title.as_deref(),
             request.runs,
-        ));
+        ))
+        .map_err(|e| ExperimentError::Invalid(format!("cannot write the results file: {e}")))?;
+        let store = Store::open(&store_path).map_err(store_error)?;
         let created = store
             .create(&key, &path.to_string_lossy())
             .map_err(store_error)?;
-        if let Some(n) = request.rerun {
-            let earlier = store
-                .finished(&key_for(n))
-                .map_err(store_error)?
-                .ok_or_else(|| {
-                    ExperimentError::Invalid(format!(
-                        "-r {n}: no finished experiment of {n} runs with these settings in {}",
-                        store_path.display()
-                    ))
-                })?;
+        if let Some(earlier) = earlier {
             // Its runs become the first runs of the new experiment.
-            for (run, seed, stop) in store.runs(earlier.id).map_err(store_error)? {
-                store
-                    .start_run(created.id, run, seed)
-                    .map_err(store_error)?;
-                for (i, t) in store
-                    .trials(earlier.id, run)
-                    .map_err(store_error)?
-                    .iter()
-                    .enumerate()
-                {
-                    store
-                        .record_trial(created.id, run, i, t)
-                        .map_err(store_error)?;
-                }
-                if let Some(stop) = stop {
-                    store
-                        .finish_run(created.id, run, &stop)
-                        .map_err(store_error)?;
-                }
-            }
+            store
+                .copy_runs(earlier.id, created.id)
+                .map_err(store_error)?;
         }
-        created
+        (store, created)
     };
     let path = PathBuf::from(&stored.results_file);
     let mut runs_json = Vec::new();
@@ -338,7 +353,9 @@ pub fn run(
         let arm_names: Vec<String> = plan.arms.iter().map(ArmRef::name).collect();
         if let Some(stop) = finished {
             // A run that finished earlier (resumed or extended experiment): taken as stored.
-            let record = experiment::RunRecord::from_trials(seed, arm_names, &prior, stop);
+            let failures = store.run_failures(stored.id, index).map_err(store_error)?;
+            let record =
+                experiment::RunRecord::from_trials(seed, arm_names, &prior, stop, failures);
             runs_json.push(results::run_json(&record, &names, request.save_internal));
             summaries.push(summary_of(index, &record, &names));
             continue;
@@ -352,7 +369,7 @@ pub fn run(
         };
         let record = experiment::run(host, objective.as_mut(), &plan, seed, &prior, &mut sink)?;
         store
-            .finish_run(stored.id, index, &record.stop_reason)
+            .finish_run(stored.id, index, &record.stop_reason, &record.failures)
             .map_err(store_error)?;
         runs_json.push(results::run_json(&record, &names, request.save_internal));
         results::write(&path, &runs_json).map_err(|e| {
@@ -407,5 +424,10 @@ mod tests {
         assert!(parse_duration("-5").is_err());
         assert!(parse_duration("5y").unwrap_err().contains("unknown unit"));
         assert!(parse_duration("abc").is_err());
+        // Too long for any timer: an error, never a panic or an infinite budget.
+        for long in ["1e20", "1e300d", "1e308d", "inf"] {
+            assert!(parse_duration(long).is_err(), "{long}");
+        }
+        assert!(parse_duration("100y").unwrap_err().contains("unknown unit"));
     }
 }

@@ -119,35 +119,49 @@ impl ArmSession {
     }
 
     /// Runs `f` on a live backend, reopening and replaying first when the last one died.
+    /// A call that finds its instance replaced by a sibling session's failure
+    /// ([`PluginError::Stale`]) is retried once on a reopened session: only the session
+    /// whose own call failed pays.
     fn with_backend<T>(
         &mut self,
-        f: impl FnOnce(&mut dyn ArmBackend) -> Result<T, PluginError>,
+        mut f: impl FnMut(&mut dyn ArmBackend) -> Result<T, PluginError>,
     ) -> Result<T, SessionError> {
-        if self.backend.is_none() {
-            let mut fresh = self.open_backend()?;
-            if self.pool.rows() > 0 {
-                fresh.set_pool(&self.pool).map_err(|e| self.error(e))?;
+        for attempt in 0..2 {
+            if self.backend.is_none() {
+                self.backend = Some(self.reopen()?);
             }
-            if !self.history.is_empty() {
-                fresh.tell(&self.history).map_err(|e| self.error(e))?;
+            let backend = self.backend.as_mut().expect("opened above");
+            match f(backend.as_mut()) {
+                Err(e) if e.is_poisoning() => {
+                    self.backend = None;
+                    if attempt == 0 && matches!(e, PluginError::Stale(_)) {
+                        continue;
+                    }
+                    return Err(self.error(e));
+                }
+                result => return result.map_err(|e| self.error(e)),
             }
-            self.reopened += 1;
-            tracing::info!(
-                plugin = %self.plugin_name,
-                arm = %self.config.model,
-                observations = self.history.len(),
-                "session reopened and history re-sent"
-            );
-            self.backend = Some(fresh);
         }
-        let backend = self.backend.as_mut().expect("opened above");
-        let result = f(backend.as_mut());
-        if let Err(e) = &result
-            && e.is_poisoning()
-        {
-            self.backend = None;
+        unreachable!("the second attempt returns")
+    }
+
+    /// A fresh backend with the pool and the history re-sent.
+    fn reopen(&mut self) -> Result<Box<dyn ArmBackend>, SessionError> {
+        let mut fresh = self.open_backend()?;
+        if self.pool.rows() > 0 {
+            fresh.set_pool(&self.pool).map_err(|e| self.error(e))?;
         }
-        result.map_err(|e| self.error(e))
+        if !self.history.is_empty() {
+            fresh.tell(&self.history).map_err(|e| self.error(e))?;
+        }
+        self.reopened += 1;
+        tracing::info!(
+            plugin = %self.plugin_name,
+            arm = %self.config.model,
+            observations = self.history.len(),
+            "session reopened and history re-sent"
+        );
+        Ok(fresh)
     }
 
     /// Gives the candidate pool (encoded, `dims` columns).
@@ -352,25 +366,33 @@ impl StrategySession {
         self.wants_nominations
     }
 
+    /// Runs `f` on a live backend, reopened with the last state when the last one died; a
+    /// stale instance (a sibling session's failure) is reopened and the call retried once.
     fn with_backend<T>(
         &mut self,
-        f: impl FnOnce(&mut dyn StrategyBackend) -> Result<T, PluginError>,
+        mut f: impl FnMut(&mut dyn StrategyBackend) -> Result<T, PluginError>,
     ) -> Result<T, SessionError> {
-        if self.backend.is_none() {
-            let mut fresh = self.open_backend()?;
-            if let Some(state) = &self.last_state {
-                fresh.restore(state).map_err(|e| self.error(e))?;
+        for attempt in 0..2 {
+            if self.backend.is_none() {
+                let mut fresh = self.open_backend()?;
+                if let Some(state) = &self.last_state {
+                    fresh.restore(state).map_err(|e| self.error(e))?;
+                }
+                self.backend = Some(fresh);
             }
-            self.backend = Some(fresh);
+            let backend = self.backend.as_mut().expect("opened above");
+            match f(backend.as_mut()) {
+                Err(e) if e.is_poisoning() => {
+                    self.backend = None;
+                    if attempt == 0 && matches!(e, PluginError::Stale(_)) {
+                        continue;
+                    }
+                    return Err(self.error(e));
+                }
+                result => return result.map_err(|e| self.error(e)),
+            }
         }
-        let backend = self.backend.as_mut().expect("opened above");
-        let result = f(backend.as_mut());
-        if let Err(e) = &result
-            && e.is_poisoning()
-        {
-            self.backend = None;
-        }
-        result.map_err(|e| self.error(e))
+        unreachable!("the second attempt returns")
     }
 
     /// Arm indices, best first: checked to be distinct arms of this run.

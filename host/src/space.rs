@@ -137,12 +137,11 @@ impl Space {
             field: field.to_string(),
             reason,
         };
-        let root: Value = serde_json::from_str(text).map_err(|e| {
-            err(
-                &format!("line {} column {}", e.line(), e.column()),
-                format!("not valid JSON: {e}"),
-            )
-        })?;
+        let at = |e: &serde_json::Error| format!("line {} column {}", e.line(), e.column());
+        crate::strict_json::check_no_duplicate_keys(text)
+            .map_err(|e| err(&at(&e), e.to_string()))?;
+        let root: Value = serde_json::from_str(text)
+            .map_err(|e| err(&at(&e), format!("not valid JSON: {e}")))?;
         let root = root
             .as_object()
             .ok_or_else(|| err("(top level)", "expected a JSON object".into()))?;
@@ -262,9 +261,10 @@ impl Space {
             .map(|(p, &u)| {
                 let u = u.clamp(0.0, 1.0);
                 match &p.domain {
-                    Domain::Continuous { lower, upper, log } => {
-                        typed(p.value_type, unscale(u, *lower, *upper, *log))
-                    }
+                    Domain::Continuous { lower, upper, log } => typed(
+                        p.value_type,
+                        unscale(u, *lower, *upper, *log).clamp(*lower, *upper),
+                    ),
                     Domain::Integer { lower, upper, log } => {
                         let v = if *log {
                             // Log-uniform over [lower - 0.5, upper + 0.5], then rounded.
@@ -419,7 +419,16 @@ fn typed(value_type: ValueType, v: f64) -> Value {
     }
 }
 
+/// Integer bounds beyond ±2^53 are not exactly representable in the encoding's floats.
+const MAX_INTEGER_BOUND: f64 = 9_007_199_254_740_992.0;
+
 fn parse_param(name: &str, spec: &Value) -> Result<Param, (String, String)> {
+    if name.trim().is_empty() {
+        return Err((
+            format!("hyperparams.\"{name}\""),
+            "a parameter needs a name".into(),
+        ));
+    }
     let field = |f: &str| format!("hyperparams.{name}.{f}");
     let spec = spec
         .as_object()
@@ -494,6 +503,23 @@ fn parse_param(name: &str, spec: &Value) -> Result<Param, (String, String)> {
             if let Some(base) = power_of {
                 lo = base.powf(lo);
                 hi = base.powf(hi);
+                if !(lo.is_finite() && hi.is_finite() && lo > 0.0) {
+                    return Err((
+                        field("range"),
+                        format!(
+                            "{base} to the power of the range's bounds is outside the floating-point range"
+                        ),
+                    ));
+                }
+                if lo > hi {
+                    (lo, hi) = (hi, lo);
+                }
+            }
+            if !(hi - lo).is_finite() {
+                return Err((
+                    field("range"),
+                    format!("the range [{lo}, {hi}] is wider than the floating-point range"),
+                ));
             }
             let log = log_flag || power_of.is_some();
             if log && lo <= 0.0 {
@@ -522,6 +548,12 @@ fn parse_param(name: &str, spec: &Value) -> Result<Param, (String, String)> {
                     return Err((
                         field("range"),
                         format!("integer bounds expected, got [{lo}, {hi}]"),
+                    ));
+                }
+                if lo.abs() > MAX_INTEGER_BOUND || hi.abs() > MAX_INTEGER_BOUND {
+                    return Err((
+                        field("range"),
+                        "integer bounds must be within ±2^53 (9007199254740992)".into(),
                     ));
                 }
                 Domain::Integer {
@@ -733,5 +765,60 @@ mod tests {
             r#"{"hyperparams": {"a": {"type": "int", "value_type": "discrete", "range": [0, 5], "default": 9}}}"#,
         );
         assert_eq!(e.field, "hyperparams.a.default");
+    }
+
+    #[test]
+    fn duplicate_and_empty_names_are_errors() {
+        let p = r#"{"type": "float", "value_type": "continuous", "range": [0, 1]}"#;
+        let e = error_of(&format!(r#"{{"hyperparams": {{"a": {p}, "b": {p}, "a": {p}}}}}"#));
+        assert!(e.reason.contains("\"a\" appears twice"), "{e}");
+        assert!(e.field.starts_with("line 1"), "{e}");
+        let e = error_of(&format!(r#"{{"hyperparams": {{"": {p}}}}}"#));
+        assert!(e.reason.contains("needs a name"), "{e}");
+        let e = error_of(&format!(r#"{{"hyperparams": {{" ": {p}}}}}"#));
+        assert!(e.reason.contains("needs a name"), "{e}");
+    }
+
+    #[test]
+    fn ranges_that_overflow_are_errors_and_accepted_ones_map_inside() {
+        let one = |spec: &str| format!(r#"{{"hyperparams": {{"a": {spec}}}}}"#);
+        let e = error_of(&one(
+            r#"{"type": "float", "value_type": "continuous", "range": [-1e308, 1e308]}"#,
+        ));
+        assert!(e.field == "hyperparams.a.range" && e.reason.contains("wider"), "{e}");
+        let e = error_of(&one(
+            r#"{"type": "float", "value_type": "continuous", "range": [1, 400], "power_of": 10}"#,
+        ));
+        assert!(e.reason.contains("floating-point range"), "{e}");
+        let e = error_of(&one(
+            r#"{"type": "float", "value_type": "continuous", "range": [-400, 1], "power_of": 10}"#,
+        ));
+        assert!(e.reason.contains("floating-point range"), "{e}");
+        let e = error_of(&one(
+            r#"{"type": "int", "value_type": "discrete", "range": [0, 1e19]}"#,
+        ));
+        assert!(e.reason.contains("2^53"), "{e}");
+        let e = error_of(&one(
+            r#"{"type": "int", "value_type": "discrete", "range": [-9223372036854775807, 5]}"#,
+        ));
+        assert!(e.reason.contains("2^53"), "{e}");
+        // The widest accepted ranges sample and encode everywhere, ends included.
+        for spec in [
+            r#"{"type": "float", "value_type": "continuous", "range": [-1e307, 1e307]}"#,
+            r#"{"type": "int", "value_type": "discrete", "range": [-9007199254740992, 9007199254740992]}"#,
+            r#"{"type": "float", "value_type": "continuous", "range": [-300, 300], "power_of": 10}"#,
+            r#"{"type": "float", "value_type": "continuous", "range": [1, 3], "power_of": 0.5}"#,
+        ] {
+            let s = Space::parse("t.json", "t", &one(spec)).unwrap();
+            let seen: std::collections::HashSet<String> = [0.0, 1e-9, 0.5, 1.0 - 1e-16, 1.0]
+                .iter()
+                .map(|&u| {
+                    let v = s.from_unit(&[u]);
+                    s.encode(&v).unwrap_or_else(|e| panic!("{spec} at {u}: {e}"));
+                    v[0].to_string()
+                })
+                .collect();
+            assert!(seen.len() >= 3, "{spec}: {seen:?}");
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! of truth for `--resume` (plugin state is a cache rebuilt from it); an experiment is found
 //! again by its key, the canonical JSON of everything that determines its runs.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -34,6 +35,9 @@ pub struct StoredTrial {
     pub strategy_state: Option<Vec<u8>>,
     /// Why the trial failed, if it did.
     pub failure: Option<String>,
+    /// The arms that failed in this iteration before the trial's arm proposed, in order:
+    /// (arm, reason). Replayed on resume, so failure counts and suspensions continue.
+    pub arm_failures: Vec<(String, String)>,
 }
 
 /// An experiment in the store.
@@ -85,6 +89,7 @@ CREATE TABLE IF NOT EXISTS runs (
     run INTEGER NOT NULL,
     seed INTEGER NOT NULL,
     stop_reason TEXT,
+    failures TEXT,
     PRIMARY KEY (experiment, run)
 );
 CREATE TABLE IF NOT EXISTS trials (
@@ -103,16 +108,34 @@ CREATE TABLE IF NOT EXISTS trials (
     strategy_state BLOB,
     interim TEXT NOT NULL DEFAULT '[]',
     estimate TEXT,
+    arm_failures TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (experiment, run, iteration)
 );
 ";
 
-/// Columns added to `trials` after its first release, with their definitions: a store
-/// written by an older hpo gains them when opened (its old trials get the defaults).
-const ADDED_TRIAL_COLUMNS: [(&str, &str); 2] = [
-    ("interim", "TEXT NOT NULL DEFAULT '[]'"),
-    ("estimate", "TEXT"),
+/// Columns added after the first release, with their tables and definitions: a store
+/// written by an older hpo gains them when opened (its old rows get the defaults).
+const ADDED_COLUMNS: [(&str, &str, &str); 4] = [
+    ("trials", "interim", "TEXT NOT NULL DEFAULT '[]'"),
+    ("trials", "estimate", "TEXT"),
+    ("trials", "arm_failures", "TEXT NOT NULL DEFAULT '[]'"),
+    ("runs", "failures", "TEXT"),
 ];
+
+/// How long a write waits for another hpo process holding the store's lock.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A JSON column read back: text that does not parse is an error naming the column, never
+/// a silently invented default.
+fn json_column<T: serde::de::DeserializeOwned>(
+    row: &rusqlite::Row,
+    index: usize,
+) -> rusqlite::Result<T> {
+    let text: String = row.get(index)?;
+    serde_json::from_str(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
 
 impl Store {
     /// Opens (creating) the store at `path`.
@@ -130,18 +153,19 @@ impl Store {
             .map_err(wrap)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(wrap)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(wrap)?;
         conn.execute_batch(SCHEMA).map_err(wrap)?;
-        let existing: Vec<String> = conn
-            .prepare("SELECT name FROM pragma_table_info('trials')")
-            .and_then(|mut s| {
-                s.query_map([], |r| r.get::<_, String>(0))?
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .map_err(wrap)?;
-        for (column, definition) in ADDED_TRIAL_COLUMNS {
+        for (table, column, definition) in ADDED_COLUMNS {
+            let existing: Vec<String> = conn
+                .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                .and_then(|mut s| {
+                    s.query_map([], |r| r.get::<_, String>(0))?
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .map_err(wrap)?;
             if !existing.iter().any(|c| c == column) {
                 conn.execute_batch(&format!(
-                    "ALTER TABLE trials ADD COLUMN {column} {definition}"
+                    "ALTER TABLE {table} ADD COLUMN {column} {definition}"
                 ))
                 .map_err(wrap)?;
             }
@@ -239,8 +263,9 @@ impl Store {
         self.conn
             .execute(
                 "INSERT INTO trials (experiment, run, iteration, row_index, params, x, value, \
-                 exec_time, opt_time, arm, epochs, failure, strategy_state, interim, estimate) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                 exec_time, opt_time, arm, epochs, failure, strategy_state, interim, estimate, \
+                 arm_failures) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
                 params![
                     experiment,
                     run as i64,
@@ -258,6 +283,7 @@ impl Store {
                     serde_json::to_string(&it.interim).expect("interim reports serialize"),
                     it.estimate
                         .map(|e| serde_json::to_string(&e).expect("estimates serialize")),
+                    serde_json::to_string(&trial.arm_failures).expect("failures serialize"),
                 ],
             )
             .map(|_| ())
@@ -270,30 +296,40 @@ impl Store {
             .conn
             .prepare(
                 "SELECT row_index, params, x, value, exec_time, opt_time, arm, epochs, failure, \
-                 strategy_state, interim, estimate FROM trials WHERE experiment = ?1 AND run = ?2 ORDER BY iteration",
+                 strategy_state, interim, estimate, arm_failures FROM trials \
+                 WHERE experiment = ?1 AND run = ?2 ORDER BY iteration",
             )
             .map_err(|e| self.wrap(e))?;
         let rows = stmt
             .query_map(params![experiment, run as i64], |r| {
-                let params: String = r.get(1)?;
-                let x: String = r.get(2)?;
+                let estimate: Option<String> = r.get(11)?;
+                let estimate = estimate
+                    .map(|e| {
+                        serde_json::from_str(&e).map_err(|e| {
+                            rusqlite::Error::FromSqlConversionFailure(
+                                11,
+                                rusqlite::types::Type::Text,
+                                Box::new(e),
+                            )
+                        })
+                    })
+                    .transpose()?;
                 Ok(StoredTrial {
                     iteration: Iteration {
                         row: r.get::<_, Option<i64>>(0)?.map(|v| v as usize),
-                        params: serde_json::from_str(&params).unwrap_or_default(),
+                        params: json_column(r, 1)?,
                         value: r.get::<_, Option<f64>>(3)?.unwrap_or(f64::NAN),
                         exec_time: r.get(4)?,
                         opt_time: r.get(5)?,
                         arm: r.get(6)?,
                         epochs: r.get::<_, Option<i64>>(7)?.map(|v| v as usize),
-                        interim: serde_json::from_str(&r.get::<_, String>(10)?).unwrap_or_default(),
-                        estimate: r
-                            .get::<_, Option<String>>(11)?
-                            .and_then(|e| serde_json::from_str(&e).ok()),
+                        interim: json_column(r, 10)?,
+                        estimate,
                     },
-                    x: serde_json::from_str(&x).unwrap_or_default(),
+                    x: json_column(r, 2)?,
                     failure: r.get(8)?,
                     strategy_state: r.get(9)?,
+                    arm_failures: json_column(r, 12)?,
                 })
             })
             .map_err(|e| self.wrap(e))?;
@@ -301,20 +337,77 @@ impl Store {
             .map_err(|e| self.wrap(e))
     }
 
-    /// Marks run `run` finished.
+    /// Marks run `run` finished, with its arms' failures (count and last reason per arm).
     pub fn finish_run(
         &self,
         experiment: i64,
         run: usize,
         stop_reason: &str,
+        failures: &BTreeMap<String, (u32, String)>,
     ) -> Result<(), StoreError> {
         self.conn
             .execute(
-                "UPDATE runs SET stop_reason = ?3 WHERE experiment = ?1 AND run = ?2",
-                params![experiment, run as i64, stop_reason],
+                "UPDATE runs SET stop_reason = ?3, failures = ?4 WHERE experiment = ?1 AND run = ?2",
+                params![
+                    experiment,
+                    run as i64,
+                    stop_reason,
+                    serde_json::to_string(failures).expect("failures serialize")
+                ],
             )
             .map(|_| ())
             .map_err(|e| self.wrap(e))
+    }
+
+    /// The arms' failures of a finished run, as recorded when it finished (`None`: the run
+    /// is unfinished, or was written by an hpo that did not record them).
+    pub fn run_failures(
+        &self,
+        experiment: i64,
+        run: usize,
+    ) -> Result<Option<BTreeMap<String, (u32, String)>>, StoreError> {
+        let text: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT failures FROM runs WHERE experiment = ?1 AND run = ?2",
+                params![experiment, run as i64],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.wrap(e))?
+            .flatten();
+        text.map(|t| {
+            serde_json::from_str(&t).map_err(|e| {
+                self.wrap(rusqlite::Error::FromSqlConversionFailure(
+                    0,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                ))
+            })
+        })
+        .transpose()
+    }
+
+    /// Copies every run of experiment `from` (seeds, trials, stop reasons, failures) into
+    /// experiment `to`, in one transaction: the seed's `-r N` extension.
+    pub fn copy_runs(&self, from: i64, to: i64) -> Result<(), StoreError> {
+        self.conn
+            .execute_batch(&format!(
+                "BEGIN;
+                 INSERT INTO runs (experiment, run, seed, stop_reason, failures)
+                   SELECT {to}, run, seed, stop_reason, failures FROM runs WHERE experiment = {from};
+                 INSERT INTO trials (experiment, run, iteration, row_index, params, x, value,
+                   exec_time, opt_time, arm, epochs, failure, strategy_state, interim, estimate,
+                   arm_failures)
+                   SELECT {to}, run, iteration, row_index, params, x, value, exec_time, opt_time,
+                   arm, epochs, failure, strategy_state, interim, estimate, arm_failures
+                   FROM trials WHERE experiment = {from};
+                 COMMIT;"
+            ))
+            .map_err(|e| {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                self.wrap(e)
+            })
     }
 
     /// Every experiment, oldest first.
@@ -406,6 +499,11 @@ mod tests {
             x: vec![0.25, 1.0],
             strategy_state: Some(vec![i as u8]),
             failure: (i == 1).then(|| "exited with 1".to_string()),
+            arm_failures: if i == 2 {
+                vec![("GP/EI".into(), "trap: unreachable".into())]
+            } else {
+                vec![]
+            },
         }
     }
 
@@ -428,7 +526,16 @@ mod tests {
         assert_eq!(got[2], trial(2));
         assert!(got[1].iteration.value.is_nan());
         assert_eq!(got[1].failure.as_deref(), Some("exited with 1"));
-        store.finish_run(e.id, 0, "done").unwrap();
+        let failures = BTreeMap::from([("GP/EI".to_string(), (2, "trap".to_string()))]);
+        assert_eq!(store.run_failures(e.id, 0).unwrap(), None);
+        store.finish_run(e.id, 0, "done", &failures).unwrap();
+        assert_eq!(store.run_failures(e.id, 0).unwrap(), Some(failures));
+        let copy = store.create("k2", "results/y.json").unwrap();
+        store.copy_runs(e.id, copy.id).unwrap();
+        let copied = store.trials(copy.id, 0).unwrap();
+        assert_eq!((copied.len(), &copied[0], &copied[2]), (3, &got[0], &got[2]));
+        assert_eq!(copied[1].failure, got[1].failure);
+        assert_eq!(store.run_stop_reason(copy.id, 0).unwrap().as_deref(), Some("done"));
         assert_eq!(
             store.run_stop_reason(e.id, 0).unwrap().as_deref(),
             Some("done")
@@ -443,7 +550,9 @@ mod tests {
         let path = dir.path().join("old.sqlite");
         let old_schema = SCHEMA
             .replace("    interim TEXT NOT NULL DEFAULT '[]',\n", "")
-            .replace("    estimate TEXT,\n", "");
+            .replace("    estimate TEXT,\n", "")
+            .replace("    arm_failures TEXT NOT NULL DEFAULT '[]',\n", "")
+            .replace("    failures TEXT,\n", "");
         assert!(!old_schema.contains("interim"));
         {
             let conn = Connection::open(&path).unwrap();
@@ -464,5 +573,32 @@ mod tests {
         assert!(old[0].iteration.interim.is_empty() && old[0].iteration.estimate.is_none());
         store.record_trial(1, 0, 1, &trial(2)).unwrap();
         assert_eq!(store.trials(1, 0).unwrap()[1], trial(2));
+    }
+
+    #[test]
+    fn floats_read_back_bit_for_bit_and_bad_json_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.sqlite")).unwrap();
+        let e = store.create("k", "r.json").unwrap();
+        store.start_run(e.id, 0, 1).unwrap();
+        let mut t = trial(0);
+        // Values whose shortest decimal text needs all 17 digits.
+        let hard = [1.6341578960418701, 0.1 + 0.2, f64::MIN_POSITIVE, 1.0 - f64::EPSILON / 2.0];
+        t.x = hard.to_vec();
+        t.iteration.params = hard.iter().map(|&v| Value::from(v)).collect();
+        store.record_trial(e.id, 0, 0, &t).unwrap();
+        let back = &store.trials(e.id, 0).unwrap()[0];
+        for (a, b) in hard.iter().zip(&back.x) {
+            assert_eq!(a.to_bits(), b.to_bits());
+        }
+        for (a, b) in hard.iter().zip(&back.iteration.params) {
+            assert_eq!(a.to_bits(), b.as_f64().unwrap().to_bits());
+        }
+        store
+            .conn
+            .execute("UPDATE trials SET x = 'not json'", [])
+            .unwrap();
+        let err = store.trials(e.id, 0).unwrap_err().to_string();
+        assert!(err.contains("s.sqlite"), "{err}");
     }
 }

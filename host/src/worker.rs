@@ -18,16 +18,35 @@
 //! times, cur_iter, iter_unit, run_time, hyperparams, config`) plus `value` (the final
 //! value) and `error` (why a job failed). Statuses: `created`, `processing`, `done`,
 //! `failed`, `terminated`. One job runs at a time, as on the seed's nodes.
+//!
+//! The node is exposed to its network, so (hyper + axum + tower on tokio):
+//! - the credential is checked before a request's body is read; the comparison is
+//!   constant-time (SHA-256 digests compared with `subtle`), the scheme is
+//!   case-insensitive (RFC 7617), two `Authorization` headers are a 400;
+//! - headers are bounded in size ([`MAX_HEADER_BYTES`]) and in time
+//!   ([`HEADER_TIMEOUT`]), bodies in size ([`MAX_BODY_BYTES`]) and time, a whole request
+//!   in time ([`REQUEST_TIMEOUT`]) and a connection in lifetime; at most
+//!   [`MAX_CONNECTIONS`] connections are served at once (more are closed at accept);
+//! - it refuses to listen beyond the loopback without a credential unless told
+//!   `--insecure` ([`check_exposure`]).
+//!
+//! Every connection is served on its own task, so no client, authenticated or not, can
+//! hold a thread that another client needs.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::{Map, Value, json};
-use tiny_http::{Header, Method, Request, Response, Server};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use crate::objectives::{Candidate, Evaluation, Interim, Objective, Watch};
 use crate::space::Space;
@@ -113,8 +132,8 @@ struct Node {
     objective: Mutex<Box<dyn Objective>>,
     jobs: Mutex<BTreeMap<String, Job>>,
     next_job: Mutex<u64>,
-    /// `Basic base64(credential)`, when the node has a credential.
-    expected_auth: Option<String>,
+    /// The SHA-256 digest of the credential, when the node has one.
+    credential_digest: Option<[u8; 32]>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -127,6 +146,43 @@ fn now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
+
+/// Largest request head (request line and headers) accepted, bytes.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Largest request body accepted, bytes (a job request is a few hundred).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Time a client has to send a request's head.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a request (its body included) may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest life of one connection (clients open one per request).
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(120);
+/// Connections served at once.
+pub const MAX_CONNECTIONS: usize = 64;
+
+/// Refuses an address beyond the loopback for a node without a credential, unless the
+/// user said `--insecure` (then it warns: anyone who can reach the node may run jobs).
+pub fn check_exposure(listen: &str, has_credential: bool, insecure: bool) -> Result<(), String> {
+    let addresses: Vec<SocketAddr> = listen
+        .to_socket_addrs()
+        .map_err(|e| format!("--listen {listen}: {e}"))?
+        .collect();
+    let exposed = addresses.iter().any(|a| !a.ip().is_loopback());
+    match (exposed, has_credential, insecure) {
+        (true, false, false) => Err(format!(
+            "--listen {listen} is reachable beyond this machine and the worker has no credential: \
+             set HPO_WORKER_CREDENTIAL (clients send it too), or pass --insecure to accept jobs from anyone"
+        )),
+        (true, false, true) => {
+            tracing::warn!(
+                "worker on {listen} without a credential (--insecure): anyone who can reach it can run jobs"
+            );
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The `Authorization` value of a credential.
 pub fn basic_auth(credential: &str) -> String {
     format!(
@@ -135,9 +191,13 @@ pub fn basic_auth(credential: &str) -> String {
     )
 }
 
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
 /// A running worker: its address, and a handle that stops it.
 pub struct Worker {
-    server: Arc<Server>,
+    listener: std::net::TcpListener,
     node: Arc<Node>,
 }
 
@@ -148,7 +208,11 @@ impl Worker {
         objective: Box<dyn Objective>,
         credential: Option<&str>,
     ) -> Result<Self, String> {
-        let server = Server::http(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let listener = std::net::TcpListener::bind(listen)
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
         let node = Node {
             id: format!("{}-{}", NODE_TYPE.replace(' ', "-"), std::process::id()),
             label: objective.label(),
@@ -157,26 +221,80 @@ impl Worker {
             objective: Mutex::new(objective),
             jobs: Mutex::new(BTreeMap::new()),
             next_job: Mutex::new(0),
-            expected_auth: credential.map(basic_auth),
+            credential_digest: credential.map(|c| digest(c.as_bytes())),
         };
         Ok(Worker {
-            server: Arc::new(server),
+            listener,
             node: Arc::new(node),
         })
     }
 
     /// The address the worker listens on.
     pub fn address(&self) -> Option<SocketAddr> {
-        self.server.server_addr().to_ip()
+        self.listener.local_addr().ok()
     }
 
     /// Serves requests until the process ends.
-    pub fn serve(&self) {
-        for request in self.server.incoming_requests() {
-            let node = self.node.clone();
-            // Requests are short; the jobs run on their own threads.
-            handle(&node, request);
-        }
+    pub fn serve(self) -> Result<(), String> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| format!("worker: cannot start the server runtime: {e}"))?;
+        runtime.block_on(serve(self.listener, self.node))
+    }
+}
+
+/// The routes and their limits.
+fn app(node: Arc<Node>) -> axum::Router {
+    use tower_http::limit::RequestBodyLimitLayer;
+    use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
+    axum::Router::new()
+        .fallback(dispatch)
+        // Runs before the body is read: an unauthenticated client never gets that far.
+        .layer(axum::middleware::from_fn_with_state(node.clone(), authenticate))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(RequestBodyTimeoutLayer::new(REQUEST_TIMEOUT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .with_state(node)
+}
+
+async fn serve(listener: std::net::TcpListener, node: Arc<Node>) -> Result<(), String> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let listener = tokio::net::TcpListener::from_std(listener)
+        .map_err(|e| format!("worker: cannot listen: {e}"))?;
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let service = hyper_util::service::TowerToHyperService::new(app(node));
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::warn!("worker: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!("worker: {MAX_CONNECTIONS} connections open; closing the one from {peer}");
+            continue;
+        };
+        let service = service.clone();
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .max_buf_size(MAX_HEADER_BYTES)
+                .serve_connection(TokioIo::new(stream), service);
+            match tokio::time::timeout(CONNECTION_LIFETIME, connection).await {
+                Ok(Err(e)) => tracing::debug!("worker: connection from {peer}: {e}"),
+                Err(_) => tracing::debug!("worker: connection from {peer} outlived its lifetime"),
+                Ok(Ok(())) => {}
+            }
+            drop(slot);
+        });
     }
 }
 
@@ -187,45 +305,84 @@ fn error(status: u16, message: impl Into<String>) -> Answer {
     (status, json!({ "error": message.into() }))
 }
 
-fn handle(node: &Arc<Node>, mut request: Request) {
-    let answer = if !authorized(node, &request) {
-        error(401, "missing or wrong credential (Authorization: Basic)")
-    } else {
-        let mut body = String::new();
-        match request.as_reader().read_to_string(&mut body) {
-            Ok(_) => route(node, request.method(), request.url(), &body),
-            Err(e) => error(400, format!("unreadable request body: {e}")),
-        }
-    };
-    let header =
-        Header::from_bytes(&b"Content-Type"[..], &b"application/json"[..]).expect("a valid header");
-    let response = Response::from_string(answer.1.to_string())
-        .with_status_code(answer.0)
-        .with_header(header);
-    if let Err(e) = request.respond(response) {
-        tracing::warn!("worker: could not answer a request: {e}");
+fn respond((status, body): Answer) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status == StatusCode::NO_CONTENT {
+        return status.into_response();
+    }
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// Checks the credential (when the node has one) from the headers alone.
+async fn authenticate(
+    State(node): State<Arc<Node>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match authorized(&node, request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(answer) => respond(answer),
     }
 }
 
-fn authorized(node: &Node, request: &Request) -> bool {
-    let Some(expected) = &node.expected_auth else {
-        return true;
+fn authorized(node: &Node, headers: &HeaderMap) -> Result<(), Answer> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let (first, second) = (values.next(), values.next());
+    if second.is_some() {
+        return Err(error(400, "two Authorization headers"));
+    }
+    let Some(expected) = &node.credential_digest else {
+        return Ok(());
     };
-    request
-        .headers()
-        .iter()
-        .any(|h| h.field.equiv("Authorization") && h.value.as_str() == expected)
+    let denied = || error(401, "missing or wrong credential (Authorization: Basic)");
+    let value = first.and_then(|v| v.to_str().ok()).ok_or_else(denied)?;
+    let (scheme, token) = value.trim().split_once(' ').ok_or_else(denied)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(denied());
+    }
+    let given = base64::engine::general_purpose::STANDARD
+        .decode(token.trim())
+        .map_err(|_| denied())?;
+    if bool::from(digest(&given).ct_eq(expected)) {
+        Ok(())
+    } else {
+        Err(denied())
+    }
+}
+
+async fn dispatch(
+    State(node): State<Arc<Node>>,
+    method: Method,
+    uri: Uri,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let answer = match body {
+        Err(rejection) => error(rejection.status().as_u16(), rejection.body_text()),
+        Ok(bytes) => match std::str::from_utf8(&bytes) {
+            Ok(text) => {
+                let url = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+                route(&node, &method, &url, text)
+            }
+            Err(_) => error(400, "the request body is not UTF-8"),
+        },
+    };
+    respond(answer)
 }
 
 fn route(node: &Arc<Node>, method: &Method, url: &str, body: &str) -> Answer {
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
     match (method, parts.as_slice()) {
-        (Method::Get, []) => (200, describe(node)),
-        (Method::Get, ["config"]) => (200, config(node)),
-        (Method::Get, ["jobs"]) => (200, json!(lock(&node.jobs).keys().collect::<Vec<_>>())),
-        (Method::Post, ["jobs"]) => create_job(node, body),
-        (Method::Get, ["jobs", id]) => {
+        (&Method::GET, []) => (200, describe(node)),
+        (&Method::GET, ["config"]) => (200, config(node)),
+        (&Method::GET, ["jobs"]) => (200, json!(lock(&node.jobs).keys().collect::<Vec<_>>())),
+        (&Method::POST, ["jobs"]) => create_job(node, body),
+        (&Method::GET, ["jobs", id]) => {
             let jobs = lock(&node.jobs);
             let job = if *id == "active" {
                 match jobs.values().find(|j| j.status == Status::Processing) {
@@ -240,7 +397,7 @@ fn route(node: &Arc<Node>, method: &Method, url: &str, body: &str) -> Answer {
                 None => error(404, format!("no job '{id}'")),
             }
         }
-        (Method::Put, ["jobs", id]) => {
+        (&Method::PUT, ["jobs", id]) => {
             let control = query
                 .split('&')
                 .find_map(|kv| kv.strip_prefix("control="))
@@ -256,7 +413,7 @@ fn route(node: &Arc<Node>, method: &Method, url: &str, body: &str) -> Answer {
                 other => error(400, format!("control='{other}': expected start")),
             }
         }
-        (Method::Delete, ["jobs", id]) => {
+        (&Method::DELETE, ["jobs", id]) => {
             let mut jobs = lock(&node.jobs);
             match jobs.get_mut(*id) {
                 Some(job) => {

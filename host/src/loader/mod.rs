@@ -28,6 +28,11 @@ pub enum PluginError {
     /// session must be reopened.
     #[error("{0}")]
     Poisoned(String),
+    /// The session's instance was replaced after *another* session of the same plugin
+    /// killed it (a sibling arm's trap): this session did nothing wrong and is reopened
+    /// transparently.
+    #[error("{0}")]
+    Stale(String),
     /// The plugin's output broke the contract (wrong length, NaN, index out of range).
     #[error("malformed output: {0}")]
     Malformed(String),
@@ -39,7 +44,7 @@ pub enum PluginError {
 impl PluginError {
     /// Whether the instance behind the session must be dropped and the session reopened.
     pub fn is_poisoning(&self) -> bool {
-        matches!(self, PluginError::Poisoned(_))
+        matches!(self, PluginError::Poisoned(_) | PluginError::Stale(_))
     }
 }
 

@@ -429,8 +429,8 @@ impl Shared {
         ) -> wasmtime::Result<Result<R, String>>,
     ) -> PluginResult<R> {
         if self.live.is_none() || self.generation != generation {
-            return Err(PluginError::Poisoned(format!(
-                "{what}: the instance was restarted after an earlier failure; the session must be reopened"
+            return Err(PluginError::Stale(format!(
+                "{what}: the instance was restarted after another session's failure; the session must be reopened"
             )));
         }
         self.call(what, f)

@@ -11,7 +11,10 @@
 //! [`kill_running_commands`] when hpo itself is interrupted.
 
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hpo_plugin_api::types::Matrix;
@@ -22,6 +25,13 @@ use crate::space::Space;
 
 /// Lines of stderr kept with a failed trial.
 const STDERR_TAIL_LINES: usize = 20;
+/// Bytes of stderr kept with a failed trial (a single huge line is cut to its end).
+pub const STDERR_TAIL_BYTES: usize = 4096;
+/// How long stdout may stay open after the command exited (a background process that
+/// inherited it): reports still in the pipe are read, then hpo stops waiting.
+const STDOUT_GRACE: Duration = Duration::from_millis(500);
+/// Longest stdout line logged (reports are parsed whole).
+const LOG_LINE_BYTES: usize = 1024;
 
 /// Process groups of the commands running now.
 static RUNNING: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
@@ -48,22 +58,65 @@ fn kill_group(_group: u32) {}
 
 /// A spawned command's process group, registered while it runs and killed when dropped
 /// (stragglers of a finished command go too).
-struct ProcessGroup(u32);
+///
+/// A guard process outlives a hard kill of hpo (`kill -9` runs no handler): it waits on a
+/// pipe whose only writer is hpo, and when the kernel closes that pipe, whatever the way
+/// hpo ended, it kills the group. So no training command runs on unnoticed.
+struct ProcessGroup {
+    id: u32,
+    guard: Option<Child>,
+}
 
 impl ProcessGroup {
     fn register(id: u32) -> Self {
         RUNNING.lock().unwrap_or_else(|e| e.into_inner()).push(id);
-        ProcessGroup(id)
+        ProcessGroup {
+            id,
+            guard: spawn_guard(id),
+        }
     }
+}
+
+/// The guard of process group `group`: `sh` blocked reading a pipe from hpo; on end of
+/// file (hpo exited or was killed) it kills the group.
+#[cfg(unix)]
+fn spawn_guard(group: u32) -> Option<Child> {
+    let mut command = Command::new("/bin/sh");
+    command
+        .args(["-c", "read _ignored; kill -9 -\"$0\" 2>/dev/null", &group.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // Its own group: a Ctrl-C at the terminal must not take the guard before hpo's handler
+    // has taken the command.
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    match command.spawn() {
+        Ok(child) => Some(child),
+        Err(e) => {
+            tracing::warn!("no guard for the training command's process group: {e}");
+            None
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn spawn_guard(_group: u32) -> Option<Child> {
+    None
 }
 
 impl Drop for ProcessGroup {
     fn drop(&mut self) {
-        kill_group(self.0);
+        kill_group(self.id);
         RUNNING
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .retain(|g| *g != self.0);
+            .retain(|g| *g != self.id);
+        if let Some(mut guard) = self.guard.take() {
+            // The group is gone already: end the guard without letting it signal (the
+            // group id could be reused), then reap it.
+            let _ = guard.kill();
+            let _ = guard.wait();
+        }
     }
 }
 
@@ -78,6 +131,7 @@ pub struct CommandObjective {
 
 impl CommandObjective {
     /// Parses `PROGRAM ARGS` (shell-like quoting) for `space`, with a per-trial timeout.
+    /// The program must exist and be executable (checked once, before any trial).
     pub fn new(command: &str, space: Space, timeout: Duration) -> Result<Self, String> {
         let mut words = shlex::split(command)
             .ok_or_else(|| format!("cmd:{command}: unbalanced quotes"))?
@@ -85,6 +139,7 @@ impl CommandObjective {
         let program = words
             .next()
             .ok_or_else(|| "cmd: needs a program to run".to_string())?;
+        find_program(&program).map_err(|why| format!("cmd:{command}: {why}"))?;
         Ok(CommandObjective {
             program,
             args: words.collect(),
@@ -109,6 +164,38 @@ impl CommandObjective {
     }
 }
 
+/// Where `program` is: a path (with a `/`) as given, else the first match in `$PATH`; an
+/// error says why it cannot be started.
+fn find_program(program: &str) -> Result<PathBuf, String> {
+    if program.contains('/') {
+        let path = PathBuf::from(program);
+        return if is_executable(&path) {
+            Ok(path)
+        } else if path.exists() {
+            Err(format!("'{program}' is not an executable file"))
+        } else {
+            Err(format!("'{program}' does not exist"))
+        };
+    }
+    let path_var = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path_var)
+        .map(|dir| dir.join(program))
+        .find(|p| is_executable(p))
+        .ok_or_else(|| format!("'{program}' is not found in PATH"))
+}
+
+#[cfg(unix)]
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+fn is_executable(path: &Path) -> bool {
+    path.is_file()
+}
+
 /// A report line: `{"value": v}` or `{"value": v, "epoch": e}`.
 fn report(line: &str) -> Option<(f64, Option<usize>)> {
     let v: Value = serde_json::from_str(line.trim()).ok()?;
@@ -117,9 +204,120 @@ fn report(line: &str) -> Option<(f64, Option<usize>)> {
     Some((value, epoch))
 }
 
-fn tail(text: &str) -> String {
+/// The last [`STDERR_TAIL_LINES`] lines of at most the last [`STDERR_TAIL_BYTES`] bytes,
+/// decoded lossily (a cut through a UTF-8 sequence or invalid bytes become U+FFFD).
+fn tail(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&bytes[bytes.len().saturating_sub(STDERR_TAIL_BYTES)..]);
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(STDERR_TAIL_LINES)..].join("\n")
+}
+
+/// The end of a stream, at most `cap` bytes, filled by a reader thread.
+#[derive(Clone, Default)]
+struct TailBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl TailBuffer {
+    fn append(&self, chunk: &[u8], cap: usize) {
+        let mut buffer = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        buffer.extend_from_slice(chunk);
+        let excess = buffer.len().saturating_sub(cap);
+        buffer.drain(..excess);
+    }
+
+    fn contents(&self) -> Vec<u8> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// What the stdout reader sends: a report, or the end of the stream.
+enum StdoutEvent {
+    Report(f64, Option<usize>, f64),
+    Closed,
+}
+
+/// Reads stdout as bytes, line by line: reports go to `events` (and to the watcher as
+/// they come); other lines to the log, decoded lossily. Invalid UTF-8 never stops it.
+fn read_stdout(
+    stdout: impl Read,
+    started: Instant,
+    watch: Watch,
+    events: mpsc::Sender<StdoutEvent>,
+) {
+    let mut reader = BufReader::new(stdout);
+    let mut line = Vec::new();
+    let mut count = 0;
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let text = String::from_utf8_lossy(&line);
+        match report(&text) {
+            Some((value, epoch)) => {
+                count += 1;
+                let time = started.elapsed().as_secs_f64();
+                watch.report(Interim {
+                    epoch: epoch.unwrap_or(count),
+                    value,
+                    time,
+                });
+                let _ = events.send(StdoutEvent::Report(value, epoch, time));
+            }
+            None => {
+                let end = text.len().min(LOG_LINE_BYTES);
+                let end = (0..=end).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+                tracing::info!(target: "hpo::cmd", "{}", text[..end].trim_end());
+            }
+        }
+    }
+    let _ = events.send(StdoutEvent::Closed);
+}
+
+/// Keeps the last [`STDERR_TAIL_BYTES`] of stderr.
+fn read_stderr(mut stderr: impl Read, tail: TailBuffer) {
+    let mut chunk = [0u8; 8192];
+    while let Ok(n) = stderr.read(&mut chunk) {
+        if n == 0 {
+            break;
+        }
+        tail.append(&chunk[..n], STDERR_TAIL_BYTES);
+    }
+}
+
+/// The reports received so far, and whether stdout closed.
+#[derive(Default)]
+struct Reports {
+    values: Vec<(f64, Option<usize>, f64)>,
+    closed: bool,
+}
+
+impl Reports {
+    /// Takes what `events` holds, waiting at most `wait` for the first event.
+    fn receive(&mut self, events: &Receiver<StdoutEvent>, wait: Duration) {
+        let mut next = events.recv_timeout(wait);
+        loop {
+            match next {
+                Ok(StdoutEvent::Report(v, e, t)) => self.values.push((v, e, t)),
+                Ok(StdoutEvent::Closed) | Err(RecvTimeoutError::Disconnected) => {
+                    self.closed = true;
+                    return;
+                }
+                Err(RecvTimeoutError::Timeout) => return,
+            }
+            next = events.try_recv().map_err(|e| match e {
+                mpsc::TryRecvError::Empty => RecvTimeoutError::Timeout,
+                mpsc::TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+            });
+        }
+    }
+}
+
+/// How a command's run ended.
+enum Ending {
+    Exited(std::process::ExitStatus),
+    TimedOut,
+    Stopped,
 }
 
 impl Objective for CommandObjective {
@@ -128,7 +326,13 @@ impl Objective for CommandObjective {
     }
 
     fn label(&self) -> String {
-        format!("cmd:{}", self.program)
+        let words: Vec<&str> = std::iter::once(self.program.as_str())
+            .chain(self.args.iter().map(String::as_str))
+            .collect();
+        format!(
+            "cmd:{}",
+            shlex::try_join(words.iter().copied()).unwrap_or_else(|_| words.join(" "))
+        )
     }
 
     fn space(&self) -> &Space {
@@ -182,50 +386,53 @@ impl Objective for CommandObjective {
         };
         let group = ProcessGroup::register(child.id());
         let stdout = child.stdout.take().expect("piped");
-        let mut stderr = child.stderr.take().expect("piped");
+        let stderr = child.stderr.take().expect("piped");
+        let (sender, events) = mpsc::channel();
         let watcher = watch.clone();
-        let reader = std::thread::spawn(move || {
-            let mut reports = Vec::new();
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                match report(&line) {
-                    Some((value, epoch)) => {
-                        let time = started.elapsed().as_secs_f64();
-                        reports.push((value, epoch, time));
-                        watcher.report(Interim {
-                            epoch: epoch.unwrap_or(reports.len()),
-                            value,
-                            time,
-                        });
-                    }
-                    None => tracing::info!(target: "hpo::cmd", "{line}"),
-                }
-            }
-            reports
-        });
-        let errors = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            text
-        });
+        // Neither reader is ever joined: a background process of the command may hold the
+        // pipes open long after the command ended, and the trial must not wait for it.
+        std::thread::spawn(move || read_stdout(stdout, started, watcher, sender));
+        let stderr_tail = TailBuffer::default();
+        let tail_writer = stderr_tail.clone();
+        std::thread::spawn(move || read_stderr(stderr, tail_writer));
+
         let deadline = started + self.timeout;
-        let mut stopped = false;
-        let status = loop {
+        let mut reports = Reports::default();
+        let ending = loop {
             match child.try_wait() {
-                Ok(Some(status)) => break Some(status),
-                Ok(None) if Instant::now() >= deadline || watch.stopped() => {
-                    stopped = watch.stopped();
-                    kill_group(group.0);
+                Ok(Some(status)) => break Ending::Exited(status),
+                Ok(None) if watch.stopped() || Instant::now() >= deadline => {
+                    let stopped = watch.stopped();
+                    kill_group(group.id);
                     let _ = child.kill();
                     let _ = child.wait();
-                    break None;
+                    break if stopped {
+                        Ending::Stopped
+                    } else {
+                        Ending::TimedOut
+                    };
                 }
-                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                Ok(None) => {}
                 Err(e) => return Ok(failed(format!("waiting for the command: {e}"), None)),
             }
+            let left = deadline.saturating_duration_since(Instant::now());
+            reports.receive(&events, left.min(Duration::from_millis(5)));
         };
-        // The whole tree goes, so that nothing keeps the output pipes open.
+        // The whole tree goes, so that nothing keeps the output pipes open; what is still
+        // in the pipe is read for a moment, never past the deadline by more than that.
         drop(group);
-        let reports = reader.join().unwrap_or_default();
+        let grace = Instant::now() + STDOUT_GRACE;
+        while !reports.closed && Instant::now() < grace {
+            reports.receive(&events, Duration::from_millis(5));
+        }
+        if !reports.closed {
+            tracing::warn!(
+                "{}: stdout stayed open after the command ended (a background process holds it); later reports are ignored",
+                self.label()
+            );
+        }
+        let stderr_text = tail(&stderr_tail.contents());
+        let reports = reports.values;
         let last = reports.last().map(|&(value, epoch, _)| (value, epoch));
         // Every report but the last is interim; the last is the final value.
         let interim: Vec<Interim> = reports
@@ -238,30 +445,27 @@ impl Objective for CommandObjective {
                 time,
             })
             .collect();
-        let stderr_text = errors.join().unwrap_or_default();
         let epochs = last.and_then(|(_, e)| e);
-        match (status, last) {
-            (None, _) if stopped => Ok(failed("stopped before it finished".into(), epochs)),
-            (None, _) => Ok(failed(
+        match (ending, last) {
+            (Ending::Stopped, _) => Ok(failed("stopped before it finished".into(), epochs)),
+            (Ending::TimedOut, _) => Ok(failed(
                 format!(
-                    "timed out after {} s; stderr: {}",
+                    "timed out after {} s; stderr: {stderr_text}",
                     self.timeout.as_secs_f64(),
-                    tail(&stderr_text)
                 ),
                 epochs,
             )),
-            (Some(s), _) if !s.success() => Ok(failed(
-                format!("exited with {s}; stderr: {}", tail(&stderr_text)),
+            (Ending::Exited(s), _) if !s.success() => Ok(failed(
+                format!("exited with {s}; stderr: {stderr_text}"),
                 epochs,
             )),
-            (Some(_), None) => Ok(failed(
+            (Ending::Exited(_), None) => Ok(failed(
                 format!(
-                    "reported no value (print a JSON line like {{\"value\": 0.12}}); stderr: {}",
-                    tail(&stderr_text)
+                    "reported no value (print a JSON line like {{\"value\": 0.12}}); stderr: {stderr_text}"
                 ),
                 None,
             )),
-            (Some(_), Some((value, epoch))) if value.is_finite() => Ok(Evaluation {
+            (Ending::Exited(_), Some((value, epoch))) if value.is_finite() => Ok(Evaluation {
                 value,
                 interim,
                 params,
@@ -269,7 +473,7 @@ impl Objective for CommandObjective {
                 epochs: epoch,
                 failure: None,
             }),
-            (Some(_), Some((value, _))) => Ok(failed(
+            (Ending::Exited(_), Some((value, _))) => Ok(failed(
                 format!("reported a non-finite value {value}"),
                 epochs,
             )),
@@ -295,5 +499,33 @@ mod tests {
         assert_eq!(report("value: 0.5"), None);
         assert_eq!(report(r#"{"loss": 0.5}"#), None);
         assert_eq!(report("[1]"), None);
+    }
+
+    #[test]
+    fn the_stderr_tail_is_bounded_in_bytes_and_lines() {
+        let huge = vec![b'x'; 10 * 1024 * 1024];
+        assert_eq!(tail(&huge).len(), STDERR_TAIL_BYTES);
+        let lines: Vec<u8> = (0..100).flat_map(|i| format!("line {i}\n").into_bytes()).collect();
+        let t = tail(&lines);
+        assert_eq!(t.lines().count(), STDERR_TAIL_LINES);
+        assert!(t.ends_with("line 99"));
+        // Invalid UTF-8 and a cut through a multi-byte character decode lossily.
+        assert_eq!(tail(b"ok \xff\xfe end"), "ok \u{fffd}\u{fffd} end");
+        let buffer = TailBuffer::default();
+        for _ in 0..10 {
+            buffer.append(&[b'a'; 1000], 2500);
+        }
+        assert_eq!(buffer.contents().len(), 2500);
+    }
+
+    #[test]
+    fn a_program_that_cannot_start_is_an_error_before_any_trial() {
+        assert!(find_program("sh").is_ok());
+        assert!(find_program("no-such-program-hpo").unwrap_err().contains("not found in PATH"));
+        assert!(find_program("/no/such/file").unwrap_err().contains("does not exist"));
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("data.txt");
+        std::fs::write(&plain, "x").unwrap();
+        assert!(find_program(plain.to_str().unwrap()).unwrap_err().contains("not an executable"));
     }
 }

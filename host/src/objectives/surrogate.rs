@@ -137,6 +137,8 @@ impl SurrogateTable {
             field: field.to_string(),
             reason,
         };
+        crate::strict_json::check_no_duplicate_keys(sidecar_json)
+            .map_err(|e| side_err(&format!("line {}", e.line()), e.to_string()))?;
         let sidecar: Sidecar = serde_json::from_str(sidecar_json)
             .map_err(|e| side_err("(sidecar)", format!("{e}")))?;
         if sidecar.val_columns.is_empty() {
@@ -236,12 +238,13 @@ impl SurrogateTable {
             row += 1;
             let number = |col: usize, what: &str| -> Result<f64, TableError> {
                 let cell = record.get(col).unwrap_or("");
-                cell.trim().parse::<f64>().map_err(|_| {
-                    csv_err(
+                match cell.trim().parse::<f64>() {
+                    Ok(v) if v.is_finite() => Ok(v),
+                    _ => Err(csv_err(
                         format!("row {row}, column '{}'", &headers[col]),
-                        format!("'{cell}' is not a number ({what})"),
-                    )
-                })
+                        format!("'{cell}' is not a finite number ({what})"),
+                    )),
+                }
             };
             let mut values = Vec::with_capacity(param_cols.len());
             for (p, &col) in table.space.params.iter().zip(&param_cols) {
@@ -268,6 +271,12 @@ impl SurrogateTable {
             let mut last = 0.0;
             for &c in &time_cols {
                 let t = number(c, "cumulative time")?;
+                if t < 0.0 {
+                    return Err(csv_err(
+                        format!("row {row}, column '{}'", &headers[c]),
+                        format!("negative time {t}"),
+                    ));
+                }
                 if t < last {
                     return Err(csv_err(
                         format!("row {row}, column '{}'", &headers[c]),
@@ -427,8 +436,22 @@ mod tests {
         let text = SurrogateTable::from_parts("t.csv", b"x,v1,t1\n0.5,abc,1\n", "t.json", sidecar)
             .unwrap_err();
         assert!(
-            text.field.contains("'v1'") && text.reason.contains("not a number"),
+            text.field.contains("'v1'") && text.reason.contains("not a finite number"),
             "{text}"
         );
+        for (csv, column) in [
+            ("x,v1,t1\n0.5,nan,1\n", "'v1'"),
+            ("x,v1,t1\n0.5,0.1,inf\n", "'t1'"),
+            ("x,v1,t1\n0.5,-inf,1\n", "'v1'"),
+            ("x,v1,t1\n0.5,0.1,-1\n", "'t1'"),
+        ] {
+            let e = SurrogateTable::from_parts("t.csv", csv.as_bytes(), "t.json", sidecar)
+                .unwrap_err();
+            assert!(e.field.contains(column) && e.field.starts_with("row 1"), "{csv}: {e}");
+        }
+        let twice = sidecar.replace(r#""val_columns": ["v1"],"#, r#""val_columns": ["v1"], "val_columns": ["v1"],"#);
+        let e = SurrogateTable::from_parts("t.csv", b"x,v1,t1\n0.5,0.1,1\n", "t.json", &twice)
+            .unwrap_err();
+        assert!(e.reason.contains("appears twice"), "{e}");
     }
 }
