@@ -318,3 +318,22 @@ fn strategies_work_through_the_wasm_backend_and_keep_their_state() {
     resumed.restore(&state).unwrap();
     assert_eq!(resumed.select(&SelectRequest::default()).unwrap()[0], 1);
 }
+
+#[test]
+fn a_trap_in_one_arm_costs_its_healthy_siblings_nothing() {
+    // Two sessions of one wasm plugin share its instance. One traps; the other's next call
+    // finds a new instance: it is reopened with its history and answers, uncharged.
+    let plugin = load_wasm("example_hostile", quick_limits());
+    let mut crashing = open_arm(&plugin, "TRAP");
+    let mut sibling = open_arm(&plugin, "TRAP");
+    sibling.tell(&observations(2)).unwrap();
+    let err = crashing.propose(&request("PANIC", 13)).unwrap_err();
+    assert!(err.source.is_poisoning(), "{err}");
+    let answer = sibling
+        .propose(&request("PANIC", 1))
+        .expect("a sibling of a trapped session is reopened, not failed");
+    assert_eq!(answer[0].acquisition, 2.0, "its history was re-sent");
+    assert_eq!(sibling.reopened(), 1);
+    // The session that trapped recovers on its own next call too.
+    assert!(crashing.propose(&request("PANIC", 1)).is_ok());
+}

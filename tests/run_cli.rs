@@ -1198,3 +1198,139 @@ fn a_remote_training_command_streams_reports_and_its_failures_are_recorded() {
         stderr(&gone)
     );
 }
+
+#[test]
+fn values_conflicts_and_seed_keys_are_refused_with_one_line_that_names_them() {
+    for (args, expected) in [
+        (&["--evals", "-5"][..], &["--evals", "'-5'", "at least 1"][..]),
+        (&["--evals", "0"], &["--evals", "at least 1"]),
+        (&["-et", "-5"], &["--time", "must be positive"]),
+        (&["-et=-5"], &["--time", "must be positive"]),
+        (&["--seed", "-1"], &["--seed", "'-1'", "whole number"]),
+        (&["--runs", "0"], &["--runs", "at least 1"]),
+        (&["--trial-timeout", "1e20"], &["--trial-timeout", "100 years"]),
+        (&["--trial-timeout", "1e300d"], &["--trial-timeout", "100 years"]),
+        (&["digits-mlp", "--objective", "fn:branin"], &["cannot be used with", "--objective"]),
+        (&["digits-mlp", "3", "--runs", "2"], &["cannot be used with", "--runs"]),
+        (&["--arms", "a.json", "-c", "b.json"], &["cannot be used with", "--conf"]),
+        (&["--resume", "-m", "RANDOM"], &["--resume", "no interrupted experiment"]),
+        (
+            &["-r", "1", "--runs", "2", "-m", "RANDOM"],
+            &["-r 1", "no finished experiment"],
+        ),
+        (
+            &["--objective", "cmd:no-such-trainer --lr {lr}", "--space", "x.json"],
+            &["x.json"],
+        ),
+    ] {
+        assert_run_refused(args, expected);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("conf.json");
+    let space = dir.path().join("space.json");
+    let p = r#"{"type": "float", "value_type": "continuous", "range": [0, 1]}"#;
+    std::fs::write(&space, format!(r#"{{"hyperparams": {{"lr": {p}}}}}"#)).unwrap();
+    assert_run_refused(
+        &["--objective", "cmd:no-such-trainer {lr}", "--space", space.to_str().unwrap()],
+        &["no-such-trainer", "not found in PATH"],
+    );
+    for (text, field) in [
+        (r#"{"arms": [{"model": "RANDOM", "acq_func": "RANDOM"}], "early_term_rule": "DecaTercet"}"#, "early_term_rule"),
+        (r#"{"arms": [{"model": "RANDOM", "acq_func": "RANDOM"}], "bandits": [{"mode": "BATCH", "spec": "SYNC"}]}"#, "bandits[0].mode"),
+        (r#"{"arms": [{"model": "RANDOM", "acq_func": "RANDOM"}], "response_shaping": "log_err"}"#, "response_shaping"),
+        (r#"{"arms": [{"model": "RANDOM", "acq_func": "RANDOM"}], "grid": {"num_samples": 0}}"#, "grid.num_samples"),
+        (r#"{"arms": [{"model": "RANDOM", "acq_func": "RANDOM"}], "grid": {"one_hot": false}}"#, "grid.one_hot"),
+    ] {
+        std::fs::write(&conf, text).unwrap();
+        assert_run_refused(&["--arms", conf.to_str().unwrap()], &["conf.json", field]);
+    }
+    for (text, expected) in [
+        (format!(r#"{{"hyperparams": {{"lr": {p}, "lr": {p}}}}}"#), "appears twice"),
+        (format!(r#"{{"hyperparams": {{"": {p}}}}}"#), "needs a name"),
+        (
+            r#"{"hyperparams": {"w": {"type": "float", "value_type": "continuous", "range": [-1e308, 1e308]}}}"#.to_string(),
+            "hyperparams.w.range",
+        ),
+        (
+            r#"{"hyperparams": {"w": {"type": "float", "value_type": "continuous", "range": [0, 400], "power_of": 10}}}"#.to_string(),
+            "hyperparams.w.range",
+        ),
+        (
+            r#"{"hyperparams": {"k": {"type": "int", "value_type": "discrete", "range": [0, 1e19]}}}"#.to_string(),
+            "2^53",
+        ),
+    ] {
+        std::fs::write(&space, text).unwrap();
+        assert_run_refused(
+            &["-m", "RANDOM", "--objective", "cmd:sh -c true", "--space", space.to_str().unwrap()],
+            &["space.json", expected],
+        );
+    }
+}
+
+#[test]
+fn summaries_help_and_logs_speak_the_objectives_language() {
+    let home = Home::new();
+    let out = tempfile::tempdir().unwrap();
+    let help = home.hpo(&["run", "--help"]);
+    assert!(stdout(&help).contains("cmd:PROGRAM ARGS"), "{}", stdout(&help));
+    // A test function's time is not simulated; a log written to a pipe has no colours.
+    let result = home.hpo(&[
+        "-l",
+        "info",
+        "run",
+        "--out",
+        out.path().to_str().unwrap(),
+        "-m",
+        "RANDOM",
+        "--objective",
+        "fn:branin",
+        "--evals",
+        "3",
+    ]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let text = stdout(&result);
+    assert!(text.contains("evaluation time") && !text.contains("simulated"), "{text}");
+    assert!(!stderr(&result).contains('\u{1b}'), "{}", stderr(&result));
+    let table = home.hpo(&["run", "--out", out.path().to_str().unwrap(), "-m", "RANDOM", "--evals", "3"]);
+    assert!(stdout(&table).contains("simulated time"));
+    // A command is named in full.
+    let dir = tempfile::tempdir().unwrap();
+    let space = xy_space(dir.path());
+    let train = script(dir.path(), "0");
+    let objective = format!("cmd:sh {} {{x}} {{y}}", train.display());
+    let summary = run_json(
+        &home,
+        out.path(),
+        &["-m", "RANDOM", "--objective", &objective, "--space", space.to_str().unwrap(), "--evals", "2"],
+    );
+    let label = summary["objective"].as_str().unwrap();
+    assert!(label.starts_with("cmd:sh ") && label.ends_with("{x} {y}"), "{label}");
+    // bench finds a table where run does (--hp-conf-dir, seed: -hc).
+    std::fs::write(
+        dir.path().join("tiny.json"),
+        r#"{"name": "tiny", "direction": "minimize",
+            "hyperparams": {"x": {"type": "float", "value_type": "continuous", "range": [0, 1]}},
+            "val_columns": ["v1"], "time_columns": ["t1"]}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("tiny.csv"), "x,v1,t1\n0.1,0.5,1\n0.5,0.2,2\n0.9,0.4,3\n").unwrap();
+    let bench = home.hpo(&[
+        "bench",
+        "--strategies",
+        "RANDOM/RANDOM",
+        "--runs",
+        "2",
+        "--budget",
+        "100",
+        "--target",
+        "0.3",
+        "--objective",
+        "surrogate:tiny",
+        "-hc",
+        dir.path().to_str().unwrap(),
+        "--out",
+        dir.path().join("bench").to_str().unwrap(),
+    ]);
+    assert!(bench.status.success(), "{}", stderr(&bench));
+}

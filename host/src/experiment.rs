@@ -121,10 +121,11 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
-    /// The index of the best iteration.
+    /// The best successful iteration (a failed trial has no value and is never the best).
     pub fn best(&self) -> Option<&Iteration> {
         self.iterations
             .iter()
+            .filter(|i| i.value.is_finite())
             .min_by(|a, b| a.value.total_cmp(&b.value))
     }
 

@@ -149,11 +149,12 @@ impl Store {
             let _ = std::fs::create_dir_all(dir);
         }
         let conn = Connection::open(path).map_err(wrap)?;
+        // First: every statement below may meet another hpo process's lock.
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(wrap)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(wrap)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(wrap)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(wrap)?;
         conn.execute_batch(SCHEMA).map_err(wrap)?;
         for (table, column, definition) in ADDED_COLUMNS {
             let existing: Vec<String> = conn

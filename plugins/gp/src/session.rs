@@ -341,9 +341,13 @@ impl GpSession {
         let (fitted_at, hyper, warp) = last.expect("n ≥ 2 fits at least once");
         let (y, outputs) = Outputs::of(&self.y[..n], warp);
         if refitted || self.fitted.is_none() {
+            // The factor is built on the observations of the refit and grown row by row
+            // from there, whenever this call comes: the model is a function of the history
+            // alone, so a resumed run (one call after a replay of many observations)
+            // continues bit for bit.
             let data = Data {
-                x: &self.x,
-                y: &y,
+                x: &self.x[..fitted_at * self.dims],
+                y: &y[..fitted_at],
                 dims: self.dims,
             };
             let gp = Gp::new(data, hyper, self.noise)
@@ -355,16 +359,15 @@ impl GpSession {
                 cache,
                 outputs,
             });
-        } else if let Some(f) = self.fitted.as_mut() {
-            for i in f.gp.len()..n {
-                f.gp.append(&self.x[i * self.dims..(i + 1) * self.dims]);
-                if let Some(cache) = f.cache.as_mut() {
-                    cache.extend(&f.gp, &self.pool);
-                }
-            }
-            f.outputs = outputs;
         }
         let f = self.fitted.as_mut().expect("fitted above");
+        for i in f.gp.len()..n {
+            f.gp.append(&self.x[i * self.dims..(i + 1) * self.dims]);
+            if let Some(cache) = f.cache.as_mut() {
+                cache.extend(&f.gp, &self.pool);
+            }
+        }
+        f.outputs = outputs;
         f.gp.set_targets(&y);
         Ok(true)
     }
