@@ -59,7 +59,10 @@ fn assert_resume_is_bit_identical(args: &[&str], keep: usize) {
     let resumed = results_file(&run_json(&home, &out, &resume));
     for key in REPRODUCED {
         let (a, b) = (&resumed["0"][key], &reference["0"][key]);
-        assert_eq!(a, b, "{args:?}: '{key}' differs after resuming at trial {keep}");
+        assert_eq!(
+            a, b,
+            "{args:?}: '{key}' differs after resuming at trial {keep}"
+        );
     }
     for key in ["count_arr", "mean_arr", "failures", "stop_reason"] {
         assert_eq!(resumed["0"][key], reference["0"][key], "{args:?}: {key}");
@@ -71,7 +74,12 @@ fn a_resumed_gp_tpe_or_rf_run_on_a_test_function_continues_bit_for_bit() {
     // Killed right after the initial design, in the middle of the model's steps, and (GP)
     // between two hyperparameter refits (every second step from 40 observations on).
     for (arm, problem, evals, kills) in [
-        (["-m", "GP", "-s", "EI"], "fn:hartmann3", "48", &[11, 43][..]),
+        (
+            ["-m", "GP", "-s", "EI"],
+            "fn:hartmann3",
+            "48",
+            &[11, 43][..],
+        ),
         (["-m", "TPE", "-s", "MV"], "fn:branin", "22", &[11, 17]),
         (["-m", "RF", "-s", "EI"], "fn:branin", "22", &[11, 17]),
     ] {
@@ -87,11 +95,27 @@ fn a_resumed_gp_tpe_or_rf_run_on_a_test_function_continues_bit_for_bit() {
 fn a_resumed_diversified_run_continues_bit_for_bit_on_a_function_and_on_the_table() {
     let tpe_conf = concat!(env!("CARGO_MANIFEST_DIR"), "/../run_conf/arms-tpe.json");
     assert_resume_is_bit_identical(
-        &["-m", "DIV", "-s", "SEQ", "--objective", "fn:branin", "--evals", "20"],
+        &[
+            "-m",
+            "DIV",
+            "-s",
+            "SEQ",
+            "--objective",
+            "fn:branin",
+            "--evals",
+            "20",
+        ],
         13,
     );
     assert_resume_is_bit_identical(
-        &["--arms", tpe_conf, "--objective", "fn:hartmann3", "--evals", "18"],
+        &[
+            "--arms",
+            tpe_conf,
+            "--objective",
+            "fn:hartmann3",
+            "--evals",
+            "18",
+        ],
         12,
     );
     assert_resume_is_bit_identical(&["--arms", tpe_conf, "--evals", "18", "--seed", "4"], 12);
@@ -136,7 +160,11 @@ fn a_run_rebuilt_from_the_store_reads_like_the_fresh_run() {
     extended.extend(["-r", "1", "--runs", "2"]);
     let rebuilt = results_file(&run_json(&home, &out, &extended));
     assert!(
-        fresh["0"]["error"].as_array().unwrap().iter().any(Value::is_null),
+        fresh["0"]["error"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(Value::is_null),
         "some trials failed"
     );
     for key in [
@@ -222,7 +250,14 @@ fn a_hard_kill_of_hpo_takes_its_training_command_along() {
     .unwrap();
     let mut hpo = Command::new(common::hpo_bin())
         .args(["run", "--out", dir.path().join("out").to_str().unwrap()])
-        .args(["-m", "RANDOM", "--evals", "1", "--space", space.to_str().unwrap()])
+        .args([
+            "-m",
+            "RANDOM",
+            "--evals",
+            "1",
+            "--space",
+            space.to_str().unwrap(),
+        ])
         .arg(format!("--objective=cmd:sh {}", script.display()))
         .env("HPO_HOME", home.path())
         .stdout(Stdio::null())
@@ -237,7 +272,10 @@ fn a_hard_kill_of_hpo_takes_its_training_command_along() {
             _ => std::thread::sleep(Duration::from_millis(20)),
         }
     };
-    let running: Vec<u32> = text.split_whitespace().map(|p| p.parse().unwrap()).collect();
+    let running: Vec<u32> = text
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
     assert!(running.iter().all(|&p| alive(p)));
     hpo.kill().unwrap(); // SIGKILL: no handler runs
     hpo.wait().unwrap();
@@ -279,9 +317,8 @@ fn command_run(home: &Home, dir: &Path, body: &str, extra: &[&str]) -> std::proc
 }
 
 fn summary_of(output: &std::process::Output) -> Value {
-    serde_json::from_str(&stdout(output)).unwrap_or_else(|e| {
-        panic!("{e}: {} / {}", stdout(output), stderr(output))
-    })
+    serde_json::from_str(&stdout(output))
+        .unwrap_or_else(|e| panic!("{e}: {} / {}", stdout(output), stderr(output)))
 }
 
 #[test]
@@ -298,7 +335,12 @@ fn a_trial_is_bounded_by_its_timeout_even_when_a_detached_child_holds_stdout() {
         &["--evals", "2", "--trial-timeout", "1"],
     );
     let elapsed = started.elapsed();
-    assert_eq!(output.status.code(), Some(1), "every trial failed: {}", stderr(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "every trial failed: {}",
+        stderr(&output)
+    );
     let summary = summary_of(&output);
     let run = &results_file(&summary)["0"];
     let times: Vec<f64> = run["exec_time"]
@@ -342,7 +384,9 @@ fn command_output_is_read_as_bytes_and_stderr_is_kept_bounded() {
     let results = PathBuf::from(summary_of(&output)["results_file"].as_str().unwrap());
     let size = std::fs::metadata(&results).unwrap().len();
     assert!(size < 40_000, "results file of {size} bytes");
-    let store = rusqlite::Connection::open(dir.path().join("out").join(hpo_host::runner::STORE_FILE)).unwrap();
+    let store =
+        rusqlite::Connection::open(dir.path().join("out").join(hpo_host::runner::STORE_FILE))
+            .unwrap();
     let longest: i64 = store
         .query_row("SELECT MAX(LENGTH(failure)) FROM trials", [], |r| r.get(0))
         .unwrap();
@@ -359,7 +403,13 @@ impl Worker {
     fn start(home: &Home, credential: Option<&str>, extra: &[&str]) -> Self {
         let mut command = Command::new(common::hpo_bin());
         command
-            .args(["worker", "--objective", "fn:branin", "--listen", "127.0.0.1:0"])
+            .args([
+                "worker",
+                "--objective",
+                "fn:branin",
+                "--listen",
+                "127.0.0.1:0",
+            ])
             .args(extra)
             .env("HPO_HOME", home.path())
             .stdout(Stdio::piped())
@@ -385,7 +435,9 @@ impl Worker {
     /// closed without one).
     fn raw(&self, request: &[u8]) -> String {
         let mut stream = std::net::TcpStream::connect(&self.address).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
         let _ = stream.write_all(request);
         let mut answer = Vec::new();
         let _ = stream.read_to_end(&mut answer);
@@ -397,7 +449,7 @@ impl Worker {
     }
 
     fn get(&self, authorization: &[&str]) -> String {
-        let mut request = format!("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+        let mut request = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n".to_string();
         for value in authorization {
             request.push_str(&format!("Authorization: {value}\r\n"));
         }
@@ -425,10 +477,15 @@ fn a_stranger_cannot_stall_or_bloat_the_worker() {
     // Everyone else is served meanwhile.
     let started = Instant::now();
     let good = hpo_host::worker::basic_auth("s3cret");
-    assert!(worker.get(&[&good]).contains("200"), "served while a client stalls");
+    assert!(
+        worker.get(&[&good]).contains("200"),
+        "served while a client stalls"
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
     // The stalled client itself was refused before its body was read.
-    stalled.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
     let mut answer = [0u8; 12];
     let _ = stalled.read(&mut answer);
     assert!(String::from_utf8_lossy(&answer).contains("401"));
@@ -460,7 +517,13 @@ fn the_worker_checks_its_credential_as_rfc_7617_says() {
 fn the_worker_refuses_to_listen_beyond_the_loopback_without_a_credential() {
     let home = Home::new();
     let refused = Command::new(common::hpo_bin())
-        .args(["worker", "--objective", "fn:branin", "--listen", "0.0.0.0:0"])
+        .args([
+            "worker",
+            "--objective",
+            "fn:branin",
+            "--listen",
+            "0.0.0.0:0",
+        ])
         .env("HPO_HOME", home.path())
         .env_remove("HPO_WORKER_CREDENTIAL")
         .output()
@@ -468,7 +531,10 @@ fn the_worker_refuses_to_listen_beyond_the_loopback_without_a_credential() {
     assert_eq!(refused.status.code(), Some(2));
     let err = stderr(&refused);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(err.contains("HPO_WORKER_CREDENTIAL") && err.contains("--insecure"), "{err}");
+    assert!(
+        err.contains("HPO_WORKER_CREDENTIAL") && err.contains("--insecure"),
+        "{err}"
+    );
     // Loopback needs no credential; --insecure is the explicit way beyond it.
     let open = Worker::start(&home, None, &[]);
     assert!(open.get(&[]).contains("200"));

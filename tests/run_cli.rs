@@ -1146,22 +1146,26 @@ fn a_remote_training_command_streams_reports_and_its_failures_are_recorded() {
         None,
     );
     let out_slow = dir.path().join("slow-out");
-    let timed_out = run_json(
-        &home,
-        &out_slow,
-        &[
-            "-m",
-            "RANDOM",
-            "-w",
-            &slow.url,
-            "--space",
-            space.to_str().unwrap(),
-            "--evals",
-            "2",
-            "--trial-timeout",
-            "1",
-        ],
-    );
+    let timed_out = home.hpo(&[
+        "run",
+        "--json",
+        "--out",
+        out_slow.to_str().unwrap(),
+        "-m",
+        "RANDOM",
+        "-w",
+        &slow.url,
+        "--space",
+        space.to_str().unwrap(),
+        "--evals",
+        "2",
+        "--trial-timeout",
+        "1",
+    ]);
+    // Every trial failed: the run says so and exits 1, its trials recorded.
+    assert_eq!(timed_out.status.code(), Some(1), "{}", stderr(&timed_out));
+    assert!(stderr(&timed_out).contains("no trial succeeded"));
+    let timed_out: Value = serde_json::from_str(&stdout(&timed_out)).unwrap();
     assert_eq!(timed_out["runs"][0]["evals"], 2);
     let export = home.hpo(&[
         "results",
@@ -1202,24 +1206,50 @@ fn a_remote_training_command_streams_reports_and_its_failures_are_recorded() {
 #[test]
 fn values_conflicts_and_seed_keys_are_refused_with_one_line_that_names_them() {
     for (args, expected) in [
-        (&["--evals", "-5"][..], &["--evals", "'-5'", "at least 1"][..]),
+        (
+            &["--evals", "-5"][..],
+            &["--evals", "'-5'", "at least 1"][..],
+        ),
         (&["--evals", "0"], &["--evals", "at least 1"]),
         (&["-et", "-5"], &["--time", "must be positive"]),
         (&["-et=-5"], &["--time", "must be positive"]),
         (&["--seed", "-1"], &["--seed", "'-1'", "whole number"]),
         (&["--runs", "0"], &["--runs", "at least 1"]),
-        (&["--trial-timeout", "1e20"], &["--trial-timeout", "100 years"]),
-        (&["--trial-timeout", "1e300d"], &["--trial-timeout", "100 years"]),
-        (&["digits-mlp", "--objective", "fn:branin"], &["cannot be used with", "--objective"]),
-        (&["digits-mlp", "3", "--runs", "2"], &["cannot be used with", "--runs"]),
-        (&["--arms", "a.json", "-c", "b.json"], &["cannot be used with", "--conf"]),
-        (&["--resume", "-m", "RANDOM"], &["--resume", "no interrupted experiment"]),
+        (
+            &["--trial-timeout", "1e20"],
+            &["--trial-timeout", "100 years"],
+        ),
+        (
+            &["--trial-timeout", "1e300d"],
+            &["--trial-timeout", "100 years"],
+        ),
+        (
+            &["digits-mlp", "--objective", "fn:branin"],
+            &["cannot be used with", "--objective"],
+        ),
+        (
+            &["digits-mlp", "3", "--runs", "2"],
+            &["cannot be used with", "--runs"],
+        ),
+        (
+            &["--arms", "a.json", "-c", "b.json"],
+            &["cannot be used with", "--conf"],
+        ),
+        (
+            &["--resume", "-m", "RANDOM"],
+            &["--resume", "no interrupted experiment"],
+        ),
         (
             &["-r", "1", "--runs", "2", "-m", "RANDOM"],
             &["-r 1", "no finished experiment"],
         ),
         (
-            &["--objective", "cmd:no-such-trainer --lr {lr}", "--space", "x.json"],
+            &[
+                "--objective",
+                "cmd:no-such-trainer --lr {lr}",
+                "--space",
+                "x.json",
+            ],
             &["x.json"],
         ),
     ] {
@@ -1231,15 +1261,35 @@ fn values_conflicts_and_seed_keys_are_refused_with_one_line_that_names_them() {
     let p = r#"{"type": "float", "value_type": "continuous", "range": [0, 1]}"#;
     std::fs::write(&space, format!(r#"{{"hyperparams": {{"lr": {p}}}}}"#)).unwrap();
     assert_run_refused(
-        &["--objective", "cmd:no-such-trainer {lr}", "--space", space.to_str().unwrap()],
+        &[
+            "--objective",
+            "cmd:no-such-trainer {lr}",
+            "--space",
+            space.to_str().unwrap(),
+        ],
         &["no-such-trainer", "not found in PATH"],
     );
     for (text, field) in [
-        (r#"{"arms": [{"model": "RANDOM", "acq_func": "RANDOM"}], "early_term_rule": "DecaTercet"}"#, "early_term_rule"),
-        (r#"{"arms": [{"model": "RANDOM", "acq_func": "RANDOM"}], "bandits": [{"mode": "BATCH", "spec": "SYNC"}]}"#, "bandits[0].mode"),
-        (r#"{"arms": [{"model": "RANDOM", "acq_func": "RANDOM"}], "response_shaping": "log_err"}"#, "response_shaping"),
-        (r#"{"arms": [{"model": "RANDOM", "acq_func": "RANDOM"}], "grid": {"num_samples": 0}}"#, "grid.num_samples"),
-        (r#"{"arms": [{"model": "RANDOM", "acq_func": "RANDOM"}], "grid": {"one_hot": false}}"#, "grid.one_hot"),
+        (
+            r#"{"arms": [{"model": "RANDOM", "acq_func": "RANDOM"}], "early_term_rule": "DecaTercet"}"#,
+            "early_term_rule",
+        ),
+        (
+            r#"{"arms": [{"model": "RANDOM", "acq_func": "RANDOM"}], "bandits": [{"mode": "BATCH", "spec": "SYNC"}]}"#,
+            "bandits[0].mode",
+        ),
+        (
+            r#"{"arms": [{"model": "RANDOM", "acq_func": "RANDOM"}], "response_shaping": "log_err"}"#,
+            "response_shaping",
+        ),
+        (
+            r#"{"arms": [{"model": "RANDOM", "acq_func": "RANDOM"}], "grid": {"num_samples": 0}}"#,
+            "grid.num_samples",
+        ),
+        (
+            r#"{"arms": [{"model": "RANDOM", "acq_func": "RANDOM"}], "grid": {"one_hot": false}}"#,
+            "grid.one_hot",
+        ),
     ] {
         std::fs::write(&conf, text).unwrap();
         assert_run_refused(&["--arms", conf.to_str().unwrap()], &["conf.json", field]);
@@ -1266,6 +1316,27 @@ fn values_conflicts_and_seed_keys_are_refused_with_one_line_that_names_them() {
             &["space.json", expected],
         );
     }
+    // A pool too large to hold: 4096 rows of 40 000 one-hot columns.
+    let options: Vec<String> = (0..40_000).map(|i| format!("\"o{i}\"")).collect();
+    std::fs::write(
+        &space,
+        format!(
+            r#"{{"hyperparams": {{"c": {{"type": "str", "value_type": "categorical", "range": [{}]}}}}}}"#,
+            options.join(",")
+        ),
+    )
+    .unwrap();
+    assert_run_refused(
+        &[
+            "-m",
+            "RANDOM",
+            "--objective",
+            "cmd:sh -c true",
+            "--space",
+            space.to_str().unwrap(),
+        ],
+        &["pool of 4096 rows", "40000 encoded columns"],
+    );
 }
 
 #[test]
@@ -1273,7 +1344,11 @@ fn summaries_help_and_logs_speak_the_objectives_language() {
     let home = Home::new();
     let out = tempfile::tempdir().unwrap();
     let help = home.hpo(&["run", "--help"]);
-    assert!(stdout(&help).contains("cmd:PROGRAM ARGS"), "{}", stdout(&help));
+    assert!(
+        stdout(&help).contains("cmd:PROGRAM ARGS"),
+        "{}",
+        stdout(&help)
+    );
     // A test function's time is not simulated; a log written to a pipe has no colours.
     let result = home.hpo(&[
         "-l",
@@ -1290,9 +1365,20 @@ fn summaries_help_and_logs_speak_the_objectives_language() {
     ]);
     assert!(result.status.success(), "{}", stderr(&result));
     let text = stdout(&result);
-    assert!(text.contains("evaluation time") && !text.contains("simulated"), "{text}");
+    assert!(
+        text.contains("evaluation time") && !text.contains("simulated"),
+        "{text}"
+    );
     assert!(!stderr(&result).contains('\u{1b}'), "{}", stderr(&result));
-    let table = home.hpo(&["run", "--out", out.path().to_str().unwrap(), "-m", "RANDOM", "--evals", "3"]);
+    let table = home.hpo(&[
+        "run",
+        "--out",
+        out.path().to_str().unwrap(),
+        "-m",
+        "RANDOM",
+        "--evals",
+        "3",
+    ]);
     assert!(stdout(&table).contains("simulated time"));
     // A command is named in full.
     let dir = tempfile::tempdir().unwrap();
@@ -1302,10 +1388,22 @@ fn summaries_help_and_logs_speak_the_objectives_language() {
     let summary = run_json(
         &home,
         out.path(),
-        &["-m", "RANDOM", "--objective", &objective, "--space", space.to_str().unwrap(), "--evals", "2"],
+        &[
+            "-m",
+            "RANDOM",
+            "--objective",
+            &objective,
+            "--space",
+            space.to_str().unwrap(),
+            "--evals",
+            "2",
+        ],
     );
     let label = summary["objective"].as_str().unwrap();
-    assert!(label.starts_with("cmd:sh ") && label.ends_with("{x} {y}"), "{label}");
+    assert!(
+        label.starts_with("cmd:sh ") && label.ends_with("{x} {y}"),
+        "{label}"
+    );
     // bench finds a table where run does (--hp-conf-dir, seed: -hc).
     std::fs::write(
         dir.path().join("tiny.json"),
@@ -1314,7 +1412,11 @@ fn summaries_help_and_logs_speak_the_objectives_language() {
             "val_columns": ["v1"], "time_columns": ["t1"]}"#,
     )
     .unwrap();
-    std::fs::write(dir.path().join("tiny.csv"), "x,v1,t1\n0.1,0.5,1\n0.5,0.2,2\n0.9,0.4,3\n").unwrap();
+    std::fs::write(
+        dir.path().join("tiny.csv"),
+        "x,v1,t1\n0.1,0.5,1\n0.5,0.2,2\n0.9,0.4,3\n",
+    )
+    .unwrap();
     let bench = home.hpo(&[
         "bench",
         "--strategies",
@@ -1333,4 +1435,21 @@ fn summaries_help_and_logs_speak_the_objectives_language() {
         dir.path().join("bench").to_str().unwrap(),
     ]);
     assert!(bench.status.success(), "{}", stderr(&bench));
+    for target in ["top0", "top4"] {
+        let refused = home.hpo(&[
+            "bench",
+            "--strategies",
+            "RANDOM/RANDOM",
+            "--runs",
+            "1",
+            "--target",
+            target,
+            "--objective",
+            "surrogate:tiny",
+            "-hc",
+            dir.path().to_str().unwrap(),
+        ]);
+        assert_eq!(refused.status.code(), Some(2), "{target}");
+        assert!(stderr(&refused).contains("3 rows"), "{}", stderr(&refused));
+    }
 }

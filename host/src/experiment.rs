@@ -25,6 +25,9 @@ use crate::store::StoredTrial;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
+/// Failures per arm: count and the last reason.
+pub type ArmFailures = BTreeMap<String, (u32, String)>;
+
 /// Consecutive failures after which an arm is suspended for the run.
 pub const SUSPEND_AFTER: u32 = 3;
 
@@ -115,7 +118,7 @@ pub struct RunRecord {
     /// Mean reward per arm (higher is better; the negated value).
     pub mean_rewards: Vec<f64>,
     /// Failures per arm: count and the last reason.
-    pub failures: BTreeMap<String, (u32, String)>,
+    pub failures: ArmFailures,
     /// Why the run stopped.
     pub stop_reason: String,
 }
@@ -148,7 +151,7 @@ impl RunRecord {
         arm_names: Vec<String>,
         trials: &[StoredTrial],
         stop_reason: String,
-        failures: Option<BTreeMap<String, (u32, String)>>,
+        failures: Option<ArmFailures>,
     ) -> Self {
         let mut pulls = vec![0u32; arm_names.len()];
         let mut totals = vec![0.0; arm_names.len()];
@@ -694,7 +697,7 @@ pub fn run(
 /// the current iteration (stored with its trial).
 struct ArmHealth {
     consecutive: Vec<u32>,
-    failures: BTreeMap<String, (u32, String)>,
+    failures: ArmFailures,
     events: Vec<(String, String)>,
 }
 

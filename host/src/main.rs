@@ -56,6 +56,7 @@ enum Command {
 
 /// `hpo worker`: a training node.
 #[derive(clap::Args)]
+#[command(allow_negative_numbers = true)]
 struct WorkerArgs {
     /// What the worker evaluates: cmd:PROGRAM ARGS, surrogate:NAME or fn:NAME.
     #[arg(long)]
@@ -82,6 +83,7 @@ struct WorkerArgs {
 
 /// `hpo regret`: the model-quality protocol.
 #[derive(clap::Args)]
+#[command(allow_negative_numbers = true)]
 struct RegretArgs {
     /// Arms, comma-separated, as MODEL/ACQ.
     #[arg(long, value_delimiter = ',', required = true)]
@@ -109,6 +111,7 @@ struct RegretArgs {
 
 /// `hpo bench`: the seed's evaluation protocol.
 #[derive(clap::Args)]
+#[command(allow_negative_numbers = true)]
 struct BenchArgs {
     /// Strategies, comma-separated: DIV/<STRATEGY> (over --arms) or MODEL/ACQ.
     #[arg(long, value_delimiter = ',', required = true)]
@@ -393,7 +396,10 @@ fn usage_error(e: clap::Error) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let text = e.render().to_string();
-    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("error");
+    let line = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("error");
     eprintln!("{}", line.trim_end());
     ExitCode::from(2)
 }
@@ -557,16 +563,28 @@ fn bench_command(args: BenchArgs, registry: Option<PathBuf>) -> anyhow::Result<E
     let budget = args.budget;
     let objective = hpo_host::objectives::resolve(
         &args.objective,
-        Some(args.hp_conf_dir.as_deref().unwrap_or(std::path::Path::new("data"))),
+        Some(
+            args.hp_conf_dir
+                .as_deref()
+                .unwrap_or(std::path::Path::new("data")),
+        ),
         None,
         std::time::Duration::from_secs(3600),
     )
     .map_err(anyhow::Error::msg)?;
     let target = match args.target.strip_prefix("top") {
         Some(k) => {
-            let k: usize = k.parse().map_err(|_| {
-                anyhow::anyhow!("--target {}: expected topK or a value", args.target)
-            })?;
+            let rows = objective.pool().map_or(0, |p| p.rows());
+            let k: usize = k
+                .parse()
+                .ok()
+                .filter(|k| (1..=rows.max(1)).contains(k))
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--target {}: expected topK with K from 1 to the table's {rows} rows, or a value",
+                        args.target
+                    )
+                })?;
             objective.kth_best(k).ok_or_else(|| {
                 anyhow::anyhow!(
                     "--target {}: only a table knows its K-th best value; give a value",

@@ -13,6 +13,22 @@ pub const DEFAULT_POOL_SIZE: usize = 4096;
 /// every session holds a copy of.
 pub const MAX_POOL_SIZE: usize = 1 << 20;
 
+/// The most encoded cells (rows × columns) a pool may hold: 2^27 floats, 1 GiB.
+pub const MAX_POOL_CELLS: usize = 1 << 27;
+
+/// Checks that a pool of `rows` rows of `space` fits in [`MAX_POOL_CELLS`].
+pub fn check_size(space: &Space, rows: usize) -> Result<(), String> {
+    let cells = rows.saturating_mul(space.encoded_dims());
+    if cells > MAX_POOL_CELLS {
+        return Err(format!(
+            "a pool of {rows} rows of the space '{}' ({} encoded columns) holds {cells} numbers, more than {MAX_POOL_CELLS}: ask for fewer rows (grid.num_samples) or use fewer options",
+            space.name,
+            space.encoded_dims()
+        ));
+    }
+    Ok(())
+}
+
 /// Checks that every point of the unit cube maps to values of `space` that encode (the
 /// pool's construction relies on it): the corners, the centre and points next to them.
 pub fn check_space(space: &Space) -> Result<(), String> {
@@ -20,7 +36,10 @@ pub fn check_space(space: &Space) -> Result<(), String> {
     for u in [0.0, 1e-12, 0.5, 1.0 - 1e-16, 1.0] {
         let values = space.from_unit(&vec![u; dims]);
         space.encode(&values).map_err(|e| {
-            format!("space '{}': the unit-cube point {u} maps outside the space: {e}", space.name)
+            format!(
+                "space '{}': the unit-cube point {u} maps outside the space: {e}",
+                space.name
+            )
         })?;
     }
     Ok(())

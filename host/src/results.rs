@@ -158,6 +158,10 @@ mod tests {
         let distinct: std::collections::HashSet<_> = claimed.iter().collect();
         assert_eq!(distinct.len(), 8, "{claimed:?}");
         assert!(claimed.contains(&path));
-        assert!(claimed.iter().all(|p| std::fs::read_to_string(p).unwrap().trim() == "{}"));
+        assert!(
+            claimed
+                .iter()
+                .all(|p| std::fs::read_to_string(p).unwrap().trim() == "{}")
+        );
     }
 }

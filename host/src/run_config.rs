@@ -211,6 +211,17 @@ impl RunConfig {
             }
         }
         config.check_seed_keys().map_err(|(f, r)| err(f, r))?;
+        // The title becomes part of a file name: no directories, nothing hidden.
+        if let Some(title) = &config.title
+            && (title.contains(['/', '\\', '\0']) || title.starts_with('.'))
+        {
+            return Err(err(
+                "title".into(),
+                format!(
+                    "'{title}' is part of the results file's name: no '/', '\\', NUL or leading '.'"
+                ),
+            ));
+        }
         if let Some(unit) = &config.time_unit
             && !["H", "M", "S"].contains(&unit.as_str())
         {
@@ -230,7 +241,10 @@ impl RunConfig {
             if bandit.mode != "DIV" {
                 return Err((
                     format!("bandits[{i}].mode"),
-                    format!("'{}' is not DIV (a bandit diversifies over the arms)", bandit.mode),
+                    format!(
+                        "'{}' is not DIV (a bandit diversifies over the arms)",
+                        bandit.mode
+                    ),
                 ));
             }
             if bandit.spec.trim().is_empty() {
@@ -248,7 +262,9 @@ impl RunConfig {
         {
             return Err((
                 "early_term_rule".into(),
-                format!("'{rule}': early termination is not implemented yet (use \"None\" or leave the key out)"),
+                format!(
+                    "'{rule}': early termination is not implemented yet (use \"None\" or leave the key out)"
+                ),
             ));
         }
         if self.response_shaping.is_some() {
@@ -262,7 +278,8 @@ impl RunConfig {
             if settings.one_hot == Some(false) {
                 return Err((
                     format!("{key}.one_hot"),
-                    "false is not supported: categorical parameters are always one-hot encoded".into(),
+                    "false is not supported: categorical parameters are always one-hot encoded"
+                        .into(),
                 ));
             }
             if let Some(n) = settings.num_samples
@@ -370,14 +387,27 @@ mod tests {
     #[test]
     fn seed_keys_are_acted_on_or_refused_never_ignored() {
         let field = |text: &str| RunConfig::parse("r.json", text).unwrap_err().field;
-        assert_eq!(field(r#"{"bandits": [{"mode": "BATCH", "spec": "SEQ"}]}"#), "bandits[0].mode");
         assert_eq!(
-            field(r#"{"bandits": [{"mode": "DIV", "spec": "SEQ"}, {"mode": "DIV", "spec": "EG"}]}"#),
+            field(r#"{"bandits": [{"mode": "BATCH", "spec": "SEQ"}]}"#),
+            "bandits[0].mode"
+        );
+        assert_eq!(
+            field(
+                r#"{"bandits": [{"mode": "DIV", "spec": "SEQ"}, {"mode": "DIV", "spec": "EG"}]}"#
+            ),
             "bandits[1]"
         );
-        assert_eq!(field(r#"{"early_term_rule": "DecaTercet"}"#), "early_term_rule");
+        assert_eq!(
+            field(r#"{"early_term_rule": "DecaTercet"}"#),
+            "early_term_rule"
+        );
+        assert_eq!(field(r#"{"title": "../../escape"}"#), "title");
+        assert_eq!(field(r#"{"title": "a/b"}"#), "title");
         assert!(RunConfig::parse("r.json", r#"{"early_term_rule": "None"}"#).is_ok());
-        assert_eq!(field(r#"{"response_shaping": "log_err"}"#), "response_shaping");
+        assert_eq!(
+            field(r#"{"response_shaping": "log_err"}"#),
+            "response_shaping"
+        );
         assert_eq!(field(r#"{"grid": {"one_hot": false}}"#), "grid.one_hot");
         assert!(RunConfig::parse("r.json", r#"{"grid": {"one_hot": true}}"#).is_ok());
         assert_eq!(field(r#"{"grid": {"num_samples": 0}}"#), "grid.num_samples");
@@ -386,9 +416,13 @@ mod tests {
             "search_space.num_samples"
         );
         // A float where a count belongs is a type error naming the key.
-        assert_eq!(field(r#"{"grid": {"num_samples": 1e9}}"#), "grid.num_samples");
+        assert_eq!(
+            field(r#"{"grid": {"num_samples": 1e9}}"#),
+            "grid.num_samples"
+        );
         assert_eq!(field("{\"eta\": 1,\n \"eta\": 2}"), "line 2");
-        let e = RunConfig::parse("r.json", r#"{"gp": {"restarts": 2, "restarts": 3}}"#).unwrap_err();
+        let e =
+            RunConfig::parse("r.json", r#"{"gp": {"restarts": 2, "restarts": 3}}"#).unwrap_err();
         assert!(e.reason.contains("\"restarts\" appears twice"), "{e}");
         // The top-level alpha reaches the GP and RF sections unless they set their own.
         let c = RunConfig::parse("r.json", r#"{"alpha": 0.2, "rf": {"alpha": 0.1}}"#).unwrap();

@@ -108,9 +108,7 @@ pub fn parse_duration(text: &str) -> Result<f64, String> {
         'h' => 3600.0,
         'd' => 86400.0,
         other => {
-            return Err(format!(
-                "'{text}': unknown unit '{other}' (s, m, h, d)"
-            ));
+            return Err(format!("'{text}': unknown unit '{other}' (s, m, h, d)"));
         }
     };
     let value: f64 = number
@@ -121,7 +119,8 @@ pub fn parse_duration(text: &str) -> Result<f64, String> {
         return Err(format!("'{text}' must be positive"));
     }
     let seconds = value * factor;
-    if !(seconds <= MAX_DURATION_SECS) {
+    // Infinite too: a finite value times a unit can overflow.
+    if seconds > MAX_DURATION_SECS {
         return Err(format!("'{text}' is longer than 100 years"));
     }
     Ok(seconds)
@@ -244,6 +243,13 @@ pub fn run(
     // wrong.
     experiment::check_plan(host, &plan)?;
     crate::pool::check_space(objective.space()).map_err(ExperimentError::Invalid)?;
+    if objective.pool().is_none() {
+        let rows = config
+            .pool()
+            .num_samples
+            .unwrap_or(crate::pool::DEFAULT_POOL_SIZE);
+        crate::pool::check_size(objective.space(), rows).map_err(ExperimentError::Invalid)?;
+    }
     let space_name = objective.space().name.clone();
     let names: Vec<String> = objective
         .space()

@@ -140,8 +140,8 @@ impl Space {
         let at = |e: &serde_json::Error| format!("line {} column {}", e.line(), e.column());
         crate::strict_json::check_no_duplicate_keys(text)
             .map_err(|e| err(&at(&e), e.to_string()))?;
-        let root: Value = serde_json::from_str(text)
-            .map_err(|e| err(&at(&e), format!("not valid JSON: {e}")))?;
+        let root: Value =
+            serde_json::from_str(text).map_err(|e| err(&at(&e), format!("not valid JSON: {e}")))?;
         let root = root
             .as_object()
             .ok_or_else(|| err("(top level)", "expected a JSON object".into()))?;
@@ -770,7 +770,9 @@ mod tests {
     #[test]
     fn duplicate_and_empty_names_are_errors() {
         let p = r#"{"type": "float", "value_type": "continuous", "range": [0, 1]}"#;
-        let e = error_of(&format!(r#"{{"hyperparams": {{"a": {p}, "b": {p}, "a": {p}}}}}"#));
+        let e = error_of(&format!(
+            r#"{{"hyperparams": {{"a": {p}, "b": {p}, "a": {p}}}}}"#
+        ));
         assert!(e.reason.contains("\"a\" appears twice"), "{e}");
         assert!(e.field.starts_with("line 1"), "{e}");
         let e = error_of(&format!(r#"{{"hyperparams": {{"": {p}}}}}"#));
@@ -785,7 +787,10 @@ mod tests {
         let e = error_of(&one(
             r#"{"type": "float", "value_type": "continuous", "range": [-1e308, 1e308]}"#,
         ));
-        assert!(e.field == "hyperparams.a.range" && e.reason.contains("wider"), "{e}");
+        assert!(
+            e.field == "hyperparams.a.range" && e.reason.contains("wider"),
+            "{e}"
+        );
         let e = error_of(&one(
             r#"{"type": "float", "value_type": "continuous", "range": [1, 400], "power_of": 10}"#,
         ));
@@ -814,7 +819,8 @@ mod tests {
                 .iter()
                 .map(|&u| {
                     let v = s.from_unit(&[u]);
-                    s.encode(&v).unwrap_or_else(|e| panic!("{spec} at {u}: {e}"));
+                    s.encode(&v)
+                        .unwrap_or_else(|e| panic!("{spec} at {u}: {e}"));
                     v[0].to_string()
                 })
                 .collect();

@@ -5,13 +5,12 @@
 //! of truth for `--resume` (plugin state is a cache rebuilt from it); an experiment is found
 //! again by its key, the canonical JSON of everything that determines its runs.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
-use crate::experiment::Iteration;
+use crate::experiment::{ArmFailures, Iteration};
 
 /// A store error, naming the database file.
 #[derive(Debug, thiserror::Error)]
@@ -344,7 +343,7 @@ impl Store {
         experiment: i64,
         run: usize,
         stop_reason: &str,
-        failures: &BTreeMap<String, (u32, String)>,
+        failures: &ArmFailures,
     ) -> Result<(), StoreError> {
         self.conn
             .execute(
@@ -366,7 +365,7 @@ impl Store {
         &self,
         experiment: i64,
         run: usize,
-    ) -> Result<Option<BTreeMap<String, (u32, String)>>, StoreError> {
+    ) -> Result<Option<ArmFailures>, StoreError> {
         let text: Option<String> = self
             .conn
             .query_row(
@@ -527,16 +526,23 @@ mod tests {
         assert_eq!(got[2], trial(2));
         assert!(got[1].iteration.value.is_nan());
         assert_eq!(got[1].failure.as_deref(), Some("exited with 1"));
-        let failures = BTreeMap::from([("GP/EI".to_string(), (2, "trap".to_string()))]);
+        let failures =
+            std::collections::BTreeMap::from([("GP/EI".to_string(), (2, "trap".to_string()))]);
         assert_eq!(store.run_failures(e.id, 0).unwrap(), None);
         store.finish_run(e.id, 0, "done", &failures).unwrap();
         assert_eq!(store.run_failures(e.id, 0).unwrap(), Some(failures));
         let copy = store.create("k2", "results/y.json").unwrap();
         store.copy_runs(e.id, copy.id).unwrap();
         let copied = store.trials(copy.id, 0).unwrap();
-        assert_eq!((copied.len(), &copied[0], &copied[2]), (3, &got[0], &got[2]));
+        assert_eq!(
+            (copied.len(), &copied[0], &copied[2]),
+            (3, &got[0], &got[2])
+        );
         assert_eq!(copied[1].failure, got[1].failure);
-        assert_eq!(store.run_stop_reason(copy.id, 0).unwrap().as_deref(), Some("done"));
+        assert_eq!(
+            store.run_stop_reason(copy.id, 0).unwrap().as_deref(),
+            Some("done")
+        );
         assert_eq!(
             store.run_stop_reason(e.id, 0).unwrap().as_deref(),
             Some("done")
@@ -584,7 +590,12 @@ mod tests {
         store.start_run(e.id, 0, 1).unwrap();
         let mut t = trial(0);
         // Values whose shortest decimal text needs all 17 digits.
-        let hard = [1.6341578960418701, 0.1 + 0.2, f64::MIN_POSITIVE, 1.0 - f64::EPSILON / 2.0];
+        let hard = [
+            1.6341578960418701,
+            0.1 + 0.2,
+            f64::MIN_POSITIVE,
+            1.0 - f64::EPSILON / 2.0,
+        ];
         t.x = hard.to_vec();
         t.iteration.params = hard.iter().map(|&v| Value::from(v)).collect();
         store.record_trial(e.id, 0, 0, &t).unwrap();

@@ -146,7 +146,6 @@ fn now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-
 /// Largest request head (request line and headers) accepted, bytes.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Largest request body accepted, bytes (a job request is a few hundred).
@@ -252,7 +251,10 @@ fn app(node: Arc<Node>) -> axum::Router {
     axum::Router::new()
         .fallback(dispatch)
         // Runs before the body is read: an unauthenticated client never gets that far.
-        .layer(axum::middleware::from_fn_with_state(node.clone(), authenticate))
+        .layer(axum::middleware::from_fn_with_state(
+            node.clone(),
+            authenticate,
+        ))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(RequestBodyTimeoutLayer::new(REQUEST_TIMEOUT))
         .layer(TimeoutLayer::with_status_code(
@@ -278,7 +280,9 @@ async fn serve(listener: std::net::TcpListener, node: Arc<Node>) -> Result<(), S
             }
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::warn!("worker: {MAX_CONNECTIONS} connections open; closing the one from {peer}");
+            tracing::warn!(
+                "worker: {MAX_CONNECTIONS} connections open; closing the one from {peer}"
+            );
             continue;
         };
         let service = service.clone();

@@ -83,7 +83,11 @@ impl ProcessGroup {
 fn spawn_guard(group: u32) -> Option<Child> {
     let mut command = Command::new("/bin/sh");
     command
-        .args(["-c", "read _ignored; kill -9 -\"$0\" 2>/dev/null", &group.to_string()])
+        .args([
+            "-c",
+            "read _ignored; kill -9 -\"$0\" 2>/dev/null",
+            &group.to_string(),
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -266,7 +270,10 @@ fn read_stdout(
             }
             None => {
                 let end = text.len().min(LOG_LINE_BYTES);
-                let end = (0..=end).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+                let end = (0..=end)
+                    .rev()
+                    .find(|&i| text.is_char_boundary(i))
+                    .unwrap_or(0);
                 tracing::info!(target: "hpo::cmd", "{}", text[..end].trim_end());
             }
         }
@@ -325,14 +332,22 @@ impl Objective for CommandObjective {
         Box::new(self.clone())
     }
 
+    /// `cmd:` and the command line as the user wrote it (words with spaces or quotes
+    /// quoted, placeholders as they are).
     fn label(&self) -> String {
-        let words: Vec<&str> = std::iter::once(self.program.as_str())
-            .chain(self.args.iter().map(String::as_str))
+        let words: Vec<String> = std::iter::once(&self.program)
+            .chain(&self.args)
+            .map(|w| {
+                let plain = !w.is_empty()
+                    && !w.contains(|c: char| c.is_whitespace() || "'\"\\".contains(c));
+                if plain {
+                    w.clone()
+                } else {
+                    shlex::try_quote(w).map_or_else(|_| w.clone(), |q| q.into_owned())
+                }
+            })
             .collect();
-        format!(
-            "cmd:{}",
-            shlex::try_join(words.iter().copied()).unwrap_or_else(|_| words.join(" "))
-        )
+        format!("cmd:{}", words.join(" "))
     }
 
     fn space(&self) -> &Space {
@@ -505,7 +520,9 @@ mod tests {
     fn the_stderr_tail_is_bounded_in_bytes_and_lines() {
         let huge = vec![b'x'; 10 * 1024 * 1024];
         assert_eq!(tail(&huge).len(), STDERR_TAIL_BYTES);
-        let lines: Vec<u8> = (0..100).flat_map(|i| format!("line {i}\n").into_bytes()).collect();
+        let lines: Vec<u8> = (0..100)
+            .flat_map(|i| format!("line {i}\n").into_bytes())
+            .collect();
         let t = tail(&lines);
         assert_eq!(t.lines().count(), STDERR_TAIL_LINES);
         assert!(t.ends_with("line 99"));
@@ -521,11 +538,23 @@ mod tests {
     #[test]
     fn a_program_that_cannot_start_is_an_error_before_any_trial() {
         assert!(find_program("sh").is_ok());
-        assert!(find_program("no-such-program-hpo").unwrap_err().contains("not found in PATH"));
-        assert!(find_program("/no/such/file").unwrap_err().contains("does not exist"));
+        assert!(
+            find_program("no-such-program-hpo")
+                .unwrap_err()
+                .contains("not found in PATH")
+        );
+        assert!(
+            find_program("/no/such/file")
+                .unwrap_err()
+                .contains("does not exist")
+        );
         let dir = tempfile::tempdir().unwrap();
         let plain = dir.path().join("data.txt");
         std::fs::write(&plain, "x").unwrap();
-        assert!(find_program(plain.to_str().unwrap()).unwrap_err().contains("not an executable"));
+        assert!(
+            find_program(plain.to_str().unwrap())
+                .unwrap_err()
+                .contains("not an executable")
+        );
     }
 }

@@ -445,11 +445,17 @@ mod tests {
             ("x,v1,t1\n0.5,-inf,1\n", "'v1'"),
             ("x,v1,t1\n0.5,0.1,-1\n", "'t1'"),
         ] {
-            let e = SurrogateTable::from_parts("t.csv", csv.as_bytes(), "t.json", sidecar)
-                .unwrap_err();
-            assert!(e.field.contains(column) && e.field.starts_with("row 1"), "{csv}: {e}");
+            let e =
+                SurrogateTable::from_parts("t.csv", csv.as_bytes(), "t.json", sidecar).unwrap_err();
+            assert!(
+                e.field.contains(column) && e.field.starts_with("row 1"),
+                "{csv}: {e}"
+            );
         }
-        let twice = sidecar.replace(r#""val_columns": ["v1"],"#, r#""val_columns": ["v1"], "val_columns": ["v1"],"#);
+        let twice = sidecar.replace(
+            r#""val_columns": ["v1"],"#,
+            r#""val_columns": ["v1"], "val_columns": ["v1"],"#,
+        );
         let e = SurrogateTable::from_parts("t.csv", b"x,v1,t1\n0.5,0.1,1\n", "t.json", &twice)
             .unwrap_err();
         assert!(e.reason.contains("appears twice"), "{e}");
