@@ -150,26 +150,17 @@ impl Store {
         let conn = Connection::open(path).map_err(wrap)?;
         // First: every statement below may meet another hpo process's lock.
         conn.busy_timeout(BUSY_TIMEOUT).map_err(wrap)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(wrap)?;
+        // Switching to WAL takes an exclusive lock without asking the busy handler: retry.
+        let started = std::time::Instant::now();
+        while let Err(e) = conn.pragma_update(None, "journal_mode", "WAL") {
+            if !is_busy(&e) || started.elapsed() > BUSY_TIMEOUT {
+                return Err(wrap(e));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(wrap)?;
-        conn.execute_batch(SCHEMA).map_err(wrap)?;
-        for (table, column, definition) in ADDED_COLUMNS {
-            let existing: Vec<String> = conn
-                .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
-                .and_then(|mut s| {
-                    s.query_map([], |r| r.get::<_, String>(0))?
-                        .collect::<Result<Vec<_>, _>>()
-                })
-                .map_err(wrap)?;
-            if !existing.iter().any(|c| c == column) {
-                conn.execute_batch(&format!(
-                    "ALTER TABLE {table} ADD COLUMN {column} {definition}"
-                ))
-                .map_err(wrap)?;
-            }
-        }
+        immediate(&conn, |conn| migrate(conn)).map_err(wrap)?;
         Ok(Store { conn, path: label })
     }
 
@@ -180,6 +171,62 @@ impl Store {
         }
     }
 
+    /// Runs `f` in a write transaction taken up front, so that another process's writes
+    /// make it wait (the busy handler) instead of failing at a lock upgrade.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        immediate(&self.conn, f).map_err(|e| self.wrap(e))
+    }
+}
+
+/// Whether an error is another connection's lock.
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+/// `f` inside `BEGIN IMMEDIATE … COMMIT` (rolled back on an error).
+fn immediate<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    match f(conn) {
+        Ok(value) => {
+            conn.execute_batch("COMMIT")?;
+            Ok(value)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// Creates the schema, and adds the columns an older store lacks.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(SCHEMA)?;
+    for (table, column, definition) in ADDED_COLUMNS {
+        let existing: Vec<String> = conn
+            .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+            .and_then(|mut s| {
+                s.query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()
+            })?;
+        if !existing.iter().any(|c| c == column) {
+            conn.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN {column} {definition}"
+            ))?;
+        }
+    }
+    Ok(())
+}
+
+impl Store {
     /// The newest unfinished experiment with this key.
     pub fn unfinished(&self, key: &str) -> Result<Option<StoredExperiment>, StoreError> {
         self.latest(key, false)
@@ -210,14 +257,15 @@ impl Store {
 
     /// Records a new experiment.
     pub fn create(&self, key: &str, results_file: &str) -> Result<StoredExperiment, StoreError> {
-        self.conn
-            .execute(
+        let id = self.write(|c| {
+            c.execute(
                 "INSERT INTO experiments (key, results_file) VALUES (?1, ?2)",
                 params![key, results_file],
-            )
-            .map_err(|e| self.wrap(e))?;
+            )?;
+            Ok(c.last_insert_rowid())
+        })?;
         Ok(StoredExperiment {
-            id: self.conn.last_insert_rowid(),
+            id,
             results_file: results_file.to_string(),
             finished: false,
         })
@@ -225,13 +273,13 @@ impl Store {
 
     /// Records that run `run` started with `seed` (idempotent).
     pub fn start_run(&self, experiment: i64, run: usize, seed: u64) -> Result<(), StoreError> {
-        self.conn
-            .execute(
+        self.write(|c| {
+            c.execute(
                 "INSERT OR IGNORE INTO runs (experiment, run, seed) VALUES (?1, ?2, ?3)",
                 params![experiment, run as i64, seed as i64],
             )
             .map(|_| ())
-            .map_err(|e| self.wrap(e))
+        })
     }
 
     /// Why run `run` stopped, when it finished.
@@ -260,8 +308,8 @@ impl Store {
         trial: &StoredTrial,
     ) -> Result<(), StoreError> {
         let it = &trial.iteration;
-        self.conn
-            .execute(
+        self.write(|c| {
+            c.execute(
                 "INSERT INTO trials (experiment, run, iteration, row_index, params, x, value, \
                  exec_time, opt_time, arm, epochs, failure, strategy_state, interim, estimate, \
                  arm_failures) \
@@ -287,7 +335,7 @@ impl Store {
                 ],
             )
             .map(|_| ())
-            .map_err(|e| self.wrap(e))
+        })
     }
 
     /// The trials of a run, in order.
@@ -345,8 +393,8 @@ impl Store {
         stop_reason: &str,
         failures: &ArmFailures,
     ) -> Result<(), StoreError> {
-        self.conn
-            .execute(
+        self.write(|c| {
+            c.execute(
                 "UPDATE runs SET stop_reason = ?3, failures = ?4 WHERE experiment = ?1 AND run = ?2",
                 params![
                     experiment,
@@ -356,7 +404,7 @@ impl Store {
                 ],
             )
             .map(|_| ())
-            .map_err(|e| self.wrap(e))
+        })
     }
 
     /// The arms' failures of a finished run, as recorded when it finished (`None`: the run
@@ -391,23 +439,18 @@ impl Store {
     /// Copies every run of experiment `from` (seeds, trials, stop reasons, failures) into
     /// experiment `to`, in one transaction: the seed's `-r N` extension.
     pub fn copy_runs(&self, from: i64, to: i64) -> Result<(), StoreError> {
-        self.conn
-            .execute_batch(&format!(
-                "BEGIN;
-                 INSERT INTO runs (experiment, run, seed, stop_reason, failures)
+        self.write(|c| {
+            c.execute_batch(&format!(
+                "INSERT INTO runs (experiment, run, seed, stop_reason, failures)
                    SELECT {to}, run, seed, stop_reason, failures FROM runs WHERE experiment = {from};
                  INSERT INTO trials (experiment, run, iteration, row_index, params, x, value,
                    exec_time, opt_time, arm, epochs, failure, strategy_state, interim, estimate,
                    arm_failures)
                    SELECT {to}, run, iteration, row_index, params, x, value, exec_time, opt_time,
                    arm, epochs, failure, strategy_state, interim, estimate, arm_failures
-                   FROM trials WHERE experiment = {from};
-                 COMMIT;"
+                   FROM trials WHERE experiment = {from};"
             ))
-            .map_err(|e| {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                self.wrap(e)
-            })
+        })
     }
 
     /// Every experiment, oldest first.
@@ -459,13 +502,13 @@ impl Store {
 
     /// Marks the experiment finished.
     pub fn finish(&self, experiment: i64) -> Result<(), StoreError> {
-        self.conn
-            .execute(
+        self.write(|c| {
+            c.execute(
                 "UPDATE experiments SET finished = 1 WHERE id = ?1",
                 params![experiment],
             )
             .map(|_| ())
-            .map_err(|e| self.wrap(e))
+        })
     }
 }
 
