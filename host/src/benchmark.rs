@@ -9,10 +9,10 @@ use std::fmt::Write as _;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::experiment::{self, ExperimentError, Expiry, RunPlan, RunRecord};
+use crate::experiment::{self, ExperimentError, Expiry, RunRecord};
 use crate::objectives::Objective;
 use crate::plugins::PluginHost;
-use crate::run_config::{ArmRef, RunConfig};
+use crate::run_config::RunConfig;
 
 /// Budget checkpoints reported, as fractions of the budget.
 pub const CHECKPOINTS: [f64; 8] = [0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.85, 1.0];
@@ -74,42 +74,6 @@ pub struct BenchReport {
     pub strategies: Vec<StrategyReport>,
 }
 
-fn plan_of(strategy: &str, config: &RunConfig, budget: f64) -> Result<RunPlan, ExperimentError> {
-    let expiry = Expiry {
-        evals: None,
-        time: Some(budget),
-        goal: None,
-    };
-    match strategy.split_once('/') {
-        Some(("DIV", spec)) => {
-            if config.arms.is_empty() {
-                return Err(ExperimentError::Invalid(format!(
-                    "{strategy}: the run configuration lists no arms"
-                )));
-            }
-            Ok(RunPlan {
-                arms: config.arms.clone(),
-                strategy: Some(spec.to_string()),
-                config: config.clone(),
-                expiry,
-            })
-        }
-        Some((model, acq)) if !model.is_empty() && !acq.is_empty() => Ok(RunPlan {
-            arms: vec![ArmRef {
-                model: model.to_string(),
-                acq_func: acq.to_string(),
-                plugin: None,
-            }],
-            strategy: None,
-            config: config.clone(),
-            expiry,
-        }),
-        _ => Err(ExperimentError::Invalid(format!(
-            "strategy '{strategy}': expected DIV/<STRATEGY> or MODEL/ACQ"
-        ))),
-    }
-}
-
 /// The first time (Σexec + Σopt) at which the best value reached `target`.
 fn time_to_target(record: &RunRecord, target: f64) -> Option<f64> {
     let mut elapsed = 0.0;
@@ -160,7 +124,17 @@ pub fn run(
     let plans = request
         .strategies
         .iter()
-        .map(|s| plan_of(s, &request.config, request.budget))
+        .map(|s| {
+            experiment::plan_of(
+                s,
+                &request.config,
+                Expiry {
+                    evals: None,
+                    time: Some(request.budget),
+                    goal: None,
+                },
+            )
+        })
         .collect::<Result<Vec<_>, _>>()?;
     for plan in &plans {
         experiment::check_plan(host, plan)?;

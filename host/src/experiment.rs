@@ -22,6 +22,7 @@ use crate::pool::{DEFAULT_POOL_SIZE, sobol_pool};
 use crate::run_config::{ArmRef, RunConfig};
 use crate::sessions::{ArmSession, SessionError, SharedPlugin, StrategySession, share};
 use crate::store::StoredTrial;
+use hpo_kit::transform::ErrorScale;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
@@ -155,15 +156,13 @@ impl RunRecord {
     ) -> Self {
         let mut pulls = vec![0u32; arm_names.len()];
         let mut totals = vec![0.0; arm_names.len()];
-        let mut worst = f64::NEG_INFINITY;
+        let mut credit = Credit::default();
         let mut health = ArmHealth::new(arm_names.len());
         for t in trials {
+            let reward = credit.reward(t.iteration.value);
             if let Some(a) = arm_names.iter().position(|n| *n == t.iteration.arm) {
                 pulls[a] += 1;
-                totals[a] += reward_of(t.iteration.value, worst);
-            }
-            if t.iteration.value.is_finite() {
-                worst = worst.max(t.iteration.value);
+                totals[a] += reward;
             }
             for (arm, why) in &t.arm_failures {
                 health.count(arm, why);
@@ -183,6 +182,45 @@ impl RunRecord {
             failures,
             stop_reason,
         }
+    }
+}
+
+/// The plan of a bench or regret entry: `DIV/<STRATEGY>` (the strategy over the run
+/// configuration's arms) or `MODEL/ACQ` (one arm).
+pub fn plan_of(
+    entry: &str,
+    config: &RunConfig,
+    expiry: Expiry,
+) -> Result<RunPlan, ExperimentError> {
+    match entry.split_once('/') {
+        Some(("DIV", spec)) if !spec.is_empty() => {
+            if config.arms.is_empty() {
+                return Err(ExperimentError::Invalid(format!(
+                    "{entry}: the run configuration lists no arms"
+                )));
+            }
+            Ok(RunPlan {
+                arms: config.arms.clone(),
+                strategy: Some(spec.to_string()),
+                config: config.clone(),
+                expiry,
+            })
+        }
+        Some((model, acq)) if !model.is_empty() && !acq.is_empty() && model != "DIV" => {
+            Ok(RunPlan {
+                arms: vec![ArmRef {
+                    model: model.to_string(),
+                    acq_func: acq.to_string(),
+                    plugin: None,
+                }],
+                strategy: None,
+                config: config.clone(),
+                expiry,
+            })
+        }
+        _ => Err(ExperimentError::Invalid(format!(
+            "'{entry}': expected DIV/<STRATEGY> or MODEL/ACQ"
+        ))),
     }
 }
 
@@ -299,15 +337,37 @@ struct ModelSession {
     session: ArmSession,
 }
 
-/// The reward of an observation for the strategies (higher is better): the negated value;
-/// a failed trial earns the negated worst value seen so far (0 before any).
-fn reward_of(value: f64, worst: f64) -> f64 {
-    if value.is_finite() {
-        -value
-    } else if worst.is_finite() {
-        -worst
-    } else {
-        0.0
+/// The strategies' credit, scale-free: rewards and BO-HEDGE's gains are costs read as
+/// error rates ([`ErrorScale`], as the LE/HLE transforms read them), negated. On error rates
+/// (every value so far in [0, 1]) that is the negated value, the seed's reward; any other
+/// objective is mapped onto (0, 1] by the history's floor and span, so a reward means the
+/// same whether the values lie 1e-3 or 1e3 apart, and the log-error (`-LE`) strategies see
+/// errors they can take the logarithm of.
+#[derive(Default)]
+struct Credit {
+    /// The successful values so far.
+    values: Vec<f64>,
+}
+
+impl Credit {
+    /// Records an observation and returns its reward (higher is better); a failed trial
+    /// earns the worst value's (0 before any success).
+    fn reward(&mut self, value: f64) -> f64 {
+        if value.is_finite() {
+            self.values.push(value);
+        }
+        let scale = ErrorScale::of(&self.values);
+        let credited = if value.is_finite() {
+            Some(value)
+        } else {
+            self.values.iter().copied().reduce(f64::max)
+        };
+        credited.map_or(0.0, |v| -scale.error(v))
+    }
+
+    /// The gain of a predicted value, on the scale of the observations so far.
+    fn gain(&self, predicted: f64) -> f64 {
+        -ErrorScale::of(&self.values).error(predicted)
     }
 }
 
@@ -444,8 +504,10 @@ pub fn run(
     let mut candidates: Vec<u32> = (0..pool.rows() as u32).collect();
     let mut iterations: Vec<Iteration> = Vec::new();
     let mut best = f64::INFINITY;
-    let mut worst = f64::NEG_INFINITY;
+    let mut credit = Credit::default();
     let (mut cum_exec, mut cum_opt) = (0.0, 0.0);
+    // The store's commit of a trial is optimizer work, counted with the next iteration.
+    let mut carried = 0.0;
 
     if !prior.is_empty() {
         let mut replay = Observations {
@@ -481,10 +543,9 @@ pub fn run(
             replay.cost.push(it.exec_time);
             replay.status.push(status_of(it.value));
             stats[a].pulls += 1;
-            stats[a].total_reward += reward_of(it.value, worst);
+            stats[a].total_reward += credit.reward(it.value);
             if it.value.is_finite() {
                 best = best.min(it.value);
-                worst = worst.max(it.value);
             }
             cum_exec += it.exec_time;
             cum_opt += it.opt_time;
@@ -604,13 +665,14 @@ pub fn run(
                 None,
             ),
         };
-        let opt_time = started.elapsed().as_secs_f64();
+        let proposing = started.elapsed().as_secs_f64();
         let evaluation = objective
             .evaluate(&candidate)
             .map_err(|e| ExperimentError::Invalid(format!("{}: {e}", objective.label())))?;
         if let Some(why) = &evaluation.failure {
             tracing::warn!(arm = %arm_names[arm], "trial failed: {why}");
         }
+        let learning = Instant::now();
         let observed = Observations {
             x: Matrix {
                 cols: dims as u32,
@@ -625,13 +687,13 @@ pub fn run(
                 tracing::warn!("{e}");
             }
         }
-        let reward = reward_of(evaluation.value, worst);
+        let reward = credit.reward(evaluation.value);
         stats[arm].pulls += 1;
         stats[arm].total_reward += reward;
         cum_exec += evaluation.cost;
-        cum_opt += opt_time;
+        cum_opt += carried + proposing;
         let gains = if nominating {
-            nomination_gains(&mut models, &nominees, &shown)
+            nomination_gains(&mut models, &nominees, &shown, &credit)
         } else {
             vec![]
         };
@@ -645,8 +707,15 @@ pub fn run(
         }
         if evaluation.value.is_finite() {
             best = best.min(evaluation.value);
-            worst = worst.max(evaluation.value);
         }
+        let strategy_state = match strategy.as_mut() {
+            Some(s) => Some(s.snapshot()?),
+            None => None,
+        };
+        // Everything the optimizer did for this trial: proposing, and learning from it.
+        let learned = learning.elapsed().as_secs_f64();
+        cum_opt += learned;
+        let opt_time = carried + proposing + learned;
         let record = Iteration {
             row,
             params: evaluation.params,
@@ -661,16 +730,15 @@ pub fn run(
         let stored = StoredTrial {
             iteration: record,
             x,
-            strategy_state: match strategy.as_mut() {
-                Some(s) => Some(s.snapshot()?),
-                None => None,
-            },
+            strategy_state,
             failure: evaluation.failure,
             arm_failures: health.take_events(),
         };
+        let committing = Instant::now();
         sink(iterations.len(), &stored).map_err(|e| {
             ExperimentError::Invalid(format!("cannot record the trial, stopping: {e}"))
         })?;
+        carried = committing.elapsed().as_secs_f64();
         iterations.push(stored.iteration);
     }
     Ok(RunRecord {
@@ -773,12 +841,14 @@ fn propose_one(
 }
 
 /// BO-HEDGE's gains: every nominee scored by one reference model after the observation
-/// (the first model that predicts), as GP-Hedge scores every acquisition's nominee under
-/// its one GP. Gain = the negated predicted value; arms without a nominee get NaN (no gain).
+/// (the first model that predicts, in cost units), as GP-Hedge scores every acquisition's
+/// nominee under its one GP: the gain is the predicted value's credit (see [`Credit`]);
+/// arms without a nominee get NaN (no gain).
 fn nomination_gains(
     models: &mut [ModelSession],
     nominees: &[Option<Proposed>],
     pool: &Matrix,
+    credit: &Credit,
 ) -> Vec<f64> {
     let points: Vec<(usize, Vec<f64>)> = nominees
         .iter()
@@ -801,7 +871,7 @@ fn nomination_gains(
     for model in models.iter_mut() {
         if let Ok(prediction) = model.session.predict(&matrix) {
             for ((arm, _), mean) in points.iter().zip(prediction.mean) {
-                gains[*arm] = -mean;
+                gains[*arm] = credit.gain(mean);
             }
             break;
         }
@@ -826,4 +896,56 @@ fn expired(expiry: &Expiry, evals: usize, elapsed: f64, best: f64) -> Option<Str
         return Some(format!("time budget of {budget} s spent"));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credit_on_error_rates_is_the_negated_error() {
+        let mut credit = Credit::default();
+        assert_eq!(credit.reward(f64::NAN), 0.0, "a failure before any success");
+        assert_eq!(credit.reward(0.2), -0.2);
+        assert_eq!(credit.reward(0.5), -0.5);
+        assert_eq!(
+            credit.reward(f64::NAN),
+            -0.5,
+            "a failure earns the worst value's"
+        );
+        assert_eq!(credit.gain(0.1), -0.1);
+    }
+
+    #[test]
+    fn credit_is_scale_free() {
+        // The same values 1e-3 apart and 1e3 apart (and shifted) earn the same rewards.
+        let base = [3.0, 1.0, 4.0, 1.5, 9.0, 2.6, 5.0];
+        let rewards = |scale: f64, shift: f64| {
+            let mut credit = Credit::default();
+            let r: Vec<f64> = base
+                .iter()
+                .map(|v| credit.reward(v * scale + shift))
+                .collect();
+            (r, credit.gain(2.0 * scale + shift))
+        };
+        let (small, small_gain) = rewards(1e-3, 5.0);
+        let (large, large_gain) = rewards(1e3, -40.0);
+        for (a, b) in small.iter().zip(&large) {
+            assert!((a - b).abs() < 1e-6, "{small:?} vs {large:?}");
+        }
+        assert!((small_gain - large_gain).abs() < 1e-6);
+        // Hand-computed for the full history: the 5th percentile of the sorted values
+        // [1, 1.5, 2.6, 3, 4, 5, 9] is 1 + 0.3·0.5 = 1.15, so floor = 1 - 0.15 - 1e-10 and
+        // span = 9 - floor.
+        let mut credit = Credit::default();
+        for v in base {
+            credit.reward(v);
+        }
+        let floor = 0.85 - 1e-10;
+        assert!((credit.gain(5.0) + (5.0 - floor) / (9.0 - floor)).abs() < 1e-12);
+        assert!(
+            credit.gain(1.0) > credit.gain(4.0),
+            "lower values earn more"
+        );
+    }
 }

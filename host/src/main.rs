@@ -85,14 +85,20 @@ struct WorkerArgs {
 #[derive(clap::Args)]
 #[command(allow_negative_numbers = true)]
 struct RegretArgs {
-    /// Arms, comma-separated, as MODEL/ACQ.
+    /// Arms, comma-separated, as MODEL/ACQ, and portfolios as DIV/<STRATEGY> (over the
+    /// arms of --arms-file).
     #[arg(long, value_delimiter = ',', required = true)]
     arms: Vec<String>,
-    /// Test functions, comma-separated (fn: names, e.g. branin,hartmann6,levy-4).
+    /// Run configuration of the DIV/<STRATEGY> entries: their arms and options (default:
+    /// ./run_conf/arms.json, else the built-in one).
+    #[arg(long = "arms-file", value_name = "FILE")]
+    arms_file: Option<PathBuf>,
+    /// Test functions, comma-separated (fn: names; any-dimension ones as NAME-D, e.g.
+    /// levy-4, rosenbrock-4, ackley-5, styblinski-tang-5, griewank-3).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "branin,six-hump-camel,hartmann3,hartmann6,levy-4"
+        default_value = "branin,six-hump-camel,hartmann3,hartmann6,levy-4,rosenbrock-4,ackley-5,styblinski-tang-5"
     )]
     problems: Vec<String>,
     /// Runs (seeds) per arm and problem.
@@ -597,13 +603,7 @@ fn bench_command(args: BenchArgs, registry: Option<PathBuf>) -> anyhow::Result<E
             .parse::<f64>()
             .map_err(|_| anyhow::anyhow!("--target {}: expected topK or a value", args.target))?,
     };
-    let config = match &args.arms {
-        Some(path) => hpo_host::run_config::RunConfig::from_file(path)?,
-        None => hpo_host::run_config::RunConfig::parse(
-            "(embedded) run_conf/arms.json",
-            hpo_host::run_config::DEFAULT_RUN_CONF,
-        )?,
-    };
+    let config = hpo_host::run_config::RunConfig::load_or_default(args.arms.as_deref())?;
     let request = hpo_host::benchmark::BenchRequest {
         strategies: args.strategies.clone(),
         runs: args.runs,
@@ -640,19 +640,15 @@ fn regret_command(args: RegretArgs, registry: Option<PathBuf>) -> anyhow::Result
     if args.evals.is_empty() || args.evals.windows(2).any(|w| w[0] >= w[1]) || args.evals[0] == 0 {
         anyhow::bail!("--evals must be positive and increasing, e.g. 50,100");
     }
-    let config = match &args.conf {
-        Some(path) => hpo_host::run_config::RunConfig::from_file(path)?,
-        None => hpo_host::run_config::RunConfig::parse(
-            "(embedded) run_conf/arms.json",
-            hpo_host::run_config::DEFAULT_RUN_CONF,
-        )?,
-    };
+    let config = hpo_host::run_config::RunConfig::load_or_default(args.conf.as_deref())?;
+    let portfolio = hpo_host::run_config::RunConfig::load_or_default(args.arms_file.as_deref())?;
     let request = hpo_host::regret::RegretRequest {
         arms: args.arms.clone(),
         runs: args.runs,
         checkpoints: args.evals.clone(),
         seed: args.seed,
         config,
+        portfolio,
     };
     let host = open_host(registry)?;
     let mut cells = Vec::new();

@@ -9,15 +9,15 @@ use std::fmt::Write as _;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::experiment::{self, ExperimentError, Expiry, RunPlan, RunRecord};
+use crate::experiment::{self, ExperimentError, Expiry, RunRecord};
 use crate::objectives::Objective;
 use crate::plugins::PluginHost;
-use crate::run_config::{ArmRef, RunConfig};
+use crate::run_config::RunConfig;
 
 /// What to measure.
 #[derive(Debug, Clone)]
 pub struct RegretRequest {
-    /// Arms as `MODEL/ACQ`.
+    /// Arms as `MODEL/ACQ`, and portfolios as `DIV/<STRATEGY>`.
     pub arms: Vec<String>,
     /// Runs (seeds) per arm and problem.
     pub runs: usize,
@@ -27,6 +27,8 @@ pub struct RegretRequest {
     pub seed: u64,
     /// Options of the arms' plugins.
     pub config: RunConfig,
+    /// The run configuration of the `DIV/…` entries: their arms and options.
+    pub portfolio: RunConfig,
 }
 
 /// The figures of one arm on one problem.
@@ -38,21 +40,9 @@ pub struct RegretCell {
     pub arm: String,
     /// Median simple regret at each checkpoint.
     pub median_regret: Vec<f64>,
-    /// Median optimizer time per evaluation, seconds.
+    /// The median over runs of a run's mean optimizer time per evaluation (all of the
+    /// optimizer's work: proposing and learning from the result), seconds.
     pub median_opt_time: f64,
-}
-
-fn arm_ref(arm: &str) -> Result<ArmRef, ExperimentError> {
-    match arm.split_once('/') {
-        Some((model, acq)) if !model.is_empty() && !acq.is_empty() => Ok(ArmRef {
-            model: model.to_string(),
-            acq_func: acq.to_string(),
-            plugin: None,
-        }),
-        _ => Err(ExperimentError::Invalid(format!(
-            "arm '{arm}': expected MODEL/ACQ"
-        ))),
-    }
 }
 
 /// The best value among the first `evals` evaluations.
@@ -88,20 +78,22 @@ pub fn measure(
         .checkpoints
         .last()
         .ok_or_else(|| ExperimentError::Invalid("no checkpoints".into()))?;
+    let expiry = Expiry {
+        evals: Some(budget),
+        time: None,
+        goal: None,
+    };
     let plans = request
         .arms
         .iter()
         .map(|a| {
-            Ok(RunPlan {
-                arms: vec![arm_ref(a)?],
-                strategy: None,
-                config: request.config.clone(),
-                expiry: Expiry {
-                    evals: Some(budget),
-                    time: None,
-                    goal: None,
-                },
-            })
+            // A portfolio runs over the arms file's arms, with its options.
+            let config = if a.starts_with("DIV/") {
+                &request.portfolio
+            } else {
+                &request.config
+            };
+            experiment::plan_of(a, config, expiry)
         })
         .collect::<Result<Vec<_>, ExperimentError>>()?;
     for plan in &plans {
@@ -143,7 +135,7 @@ pub fn measure(
             median_opt_time: median(
                 records
                     .iter()
-                    .flat_map(|r| r.iterations.iter().map(|it| it.opt_time))
+                    .map(|r| r.opt_time() / r.iterations.len().max(1) as f64)
                     .collect(),
             ),
         })
@@ -153,7 +145,7 @@ pub fn measure(
 /// The cells as a Markdown table: one row per problem and arm.
 pub fn markdown(request: &RegretRequest, cells: &[RegretCell]) -> String {
     let mut out = format!(
-        "Median simple regret over {} runs (best found − optimum):\n\n| problem | arm | {} | opt time/eval |\n|---|---|{}---|\n",
+        "Median simple regret over {} runs (best found − optimum); optimizer time: the median run's mean per evaluation.\n\n| problem | arm | {} | opt time/eval |\n|---|---|{}---|\n",
         request.runs,
         request
             .checkpoints

@@ -144,6 +144,22 @@ impl RunConfig {
         Self::parse(&label, &text)
     }
 
+    /// The run configuration at `path`; without one, `./run_conf/arms.json` when it
+    /// exists, else the embedded default (the seed's arms).
+    pub fn load_or_default(path: Option<&Path>) -> Result<Self, RunConfigError> {
+        match path {
+            Some(p) => Self::from_file(p),
+            None => {
+                let local = Path::new("run_conf").join("arms.json");
+                if local.exists() {
+                    Self::from_file(&local)
+                } else {
+                    Self::parse("(embedded) run_conf/arms.json", DEFAULT_RUN_CONF)
+                }
+            }
+        }
+    }
+
     /// Parses run configuration JSON; `file` labels errors.
     pub fn parse(file: &str, text: &str) -> Result<Self, RunConfigError> {
         let err = |field: String, reason: String| RunConfigError {

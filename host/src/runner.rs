@@ -1,7 +1,7 @@
 //! `hpo run`: turns command-line choices into a run plan, runs the repeated runs, writes the
 //! results file and returns a summary for the CLI to print.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -10,7 +10,7 @@ use crate::experiment::{self, ExperimentError, Expiry, Iteration, RunPlan};
 use crate::objectives;
 use crate::plugins::PluginHost;
 use crate::results;
-use crate::run_config::{ArmRef, DEFAULT_RUN_CONF, RunConfig};
+use crate::run_config::{ArmRef, RunConfig};
 use crate::space::Space;
 use crate::store::Store;
 
@@ -126,28 +126,14 @@ pub fn parse_duration(text: &str) -> Result<f64, String> {
     Ok(seconds)
 }
 
-fn load_run_conf(path: Option<&Path>) -> Result<RunConfig, ExperimentError> {
-    let invalid = |e: crate::run_config::RunConfigError| ExperimentError::Invalid(e.to_string());
-    match path {
-        Some(p) => RunConfig::from_file(p).map_err(invalid),
-        None => {
-            let local = Path::new("run_conf").join("arms.json");
-            if local.exists() {
-                RunConfig::from_file(&local).map_err(invalid)
-            } else {
-                RunConfig::parse("(embedded) run_conf/arms.json", DEFAULT_RUN_CONF).map_err(invalid)
-            }
-        }
-    }
-}
-
 /// Runs the experiment and writes its results file.
 pub fn run(
     host: &PluginHost,
     request: &RunRequest,
     mut progress: impl FnMut(usize, &Iteration),
 ) -> Result<Summary, ExperimentError> {
-    let mut config = load_run_conf(request.run_conf.as_deref())?;
+    let mut config = RunConfig::load_or_default(request.run_conf.as_deref())
+        .map_err(|e| ExperimentError::Invalid(e.to_string()))?;
     if let Some(penalty) = &request.time_penalty {
         config.time_penalty = Some(penalty.clone());
     }

@@ -184,7 +184,9 @@ pub struct GpSession {
     pool: Matrix,
     /// Encoded points of the successful observations, row-major.
     x: Vec<f64>,
-    /// Their transformed values.
+    /// Their costs as observed.
+    costs: Vec<f64>,
+    /// The costs transformed (LE, HLE) as the whole history reads them.
     y: Vec<f64>,
     fitted: Option<Fitted>,
     /// Observed evaluation times and the time penalty of the acquisition.
@@ -211,6 +213,7 @@ impl GpSession {
             seed: config.seed,
             pool: Matrix::default(),
             x: Vec::new(),
+            costs: Vec::new(),
             y: Vec::new(),
             fitted: None,
         })
@@ -241,13 +244,16 @@ impl GpSession {
                 }
             }
         };
+        // The transform as the first n observations read it: a fit depends on its history
+        // only, so a replayed refit schedule reproduces the live one.
+        let transformed = self.transform.apply_all(&self.costs[..n]);
         let mut best: Option<(f64, Hyper, bool)> = None;
         for &warp in choices {
-            let (y, outputs) = Outputs::of(&self.y[..n], warp);
+            let (y, outputs) = Outputs::of(&transformed, warp);
             let (nlp, hyper) = self.fit_hyper_to(n, y, previous.clone());
             let jacobian = n as f64 * outputs.scale.ln()
                 + outputs.warp.map_or(0.0, |w| {
-                    self.y[..n]
+                    transformed
                         .iter()
                         .map(|c| w.log_slope_inverse(*c))
                         .sum::<f64>()
@@ -393,8 +399,9 @@ impl ArmSession for GpSession {
     fn tell(&mut self, observations: Observations) -> Result<(), String> {
         for (x, value) in final_observations(&observations, self.dims)? {
             self.x.extend_from_slice(x);
-            self.y.push(self.transform.apply(value));
+            self.costs.push(value);
         }
+        self.y = self.transform.apply_all(&self.costs);
         self.time.observe(&observations);
         Ok(())
     }
@@ -576,11 +583,14 @@ impl ArmSession for GpSession {
             return Err("the GP needs its initial design before it predicts".into());
         }
         let fitted = self.fitted.as_ref().expect("the model is up to date");
+        // In cost units: the targets' units, then back through LE/HLE.
+        let transform = self.transform.fit(&self.costs);
         let (mean, variance) = points
             .iter_rows()
             .map(|p| {
                 let (m, v) = fitted.gp.predict(p);
-                fitted.outputs.decode(m, v)
+                let (m, v) = fitted.outputs.decode(m, v);
+                transform.invert_moments(m, v)
             })
             .unzip();
         Ok(Prediction { mean, variance })

@@ -26,11 +26,25 @@ impl LogScale {
         LogScale { floor, span }
     }
 
+    /// The cost on the unit scale: (cost − floor) / span, in (0, 1] for the costs the
+    /// encoding was fitted to (above 1 for larger ones, down to 0 for smaller ones).
+    pub fn unit(&self, cost: f64) -> f64 {
+        (cost - self.floor) / self.span
+    }
+
+    /// The cost of a unit-scale value (the inverse of [`LogScale::unit`]).
+    pub fn cost_of_unit(&self, unit: f64) -> f64 {
+        self.floor + self.span * unit
+    }
+
+    /// The span: d cost / d unit.
+    pub fn span(&self) -> f64 {
+        self.span
+    }
+
     /// The encoded cost.
     pub fn encode(&self, cost: f64) -> f64 {
-        ((cost - self.floor) / self.span)
-            .max(f64::MIN_POSITIVE)
-            .ln()
+        self.unit(cost).max(f64::MIN_POSITIVE).ln()
     }
 
     /// ln(cost − floor): minus the log of the encoding's slope at `cost` (the log Jacobian
@@ -41,10 +55,26 @@ impl LogScale {
 
     /// Mean and variance in cost units of an encoded prediction with mean `m` and
     /// variance `v` (read as a log-normal).
+    ///
+    /// Exponents are capped where `exp` would overflow: a model unsure enough to predict
+    /// beyond that gets the largest finite moments, never infinities.
     pub fn decode_moments(&self, m: f64, v: f64) -> (f64, f64) {
         let mean = self.floor + self.span * (m + 0.5 * v).exp();
         let variance = self.span * self.span * v.exp_m1() * (2.0 * m + v).exp();
-        (mean, variance)
+        if mean.is_finite() && variance.is_finite() {
+            return (mean, variance);
+        }
+        // The same moments through their logarithms, capped below f64::MAX.
+        const MAX_LOG: f64 = 709.0;
+        let mean = self.floor + (self.span.ln() + m + 0.5 * v).min(MAX_LOG).exp();
+        let log_expm1 = if v > 30.0 { v } else { v.exp_m1().ln() };
+        let log_variance = 2.0 * self.span.ln() + log_expm1 + 2.0 * m + v;
+        let variance = if v > 0.0 {
+            log_variance.min(MAX_LOG).exp()
+        } else {
+            0.0
+        };
+        (mean.min(f64::MAX), variance)
     }
 }
 
@@ -75,5 +105,23 @@ mod tests {
         let (m, v) = scale.decode_moments(scale.encode(7.0), 0.0);
         assert!((m - 7.0).abs() < 1e-9 && v == 0.0);
         assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0, 5.0], 50.0), 3.0);
+    }
+
+    #[test]
+    fn decoding_never_overflows() {
+        let scale = LogScale::of(&[-5.0, 1.0, 300.0]);
+        for (m, v) in [(800.0, 1.0), (0.0, 1500.0), (-3.0, 0.5), (10.0, 0.0)] {
+            let (mean, variance) = scale.decode_moments(m, v);
+            assert!(
+                mean.is_finite() && variance.is_finite() && variance >= 0.0,
+                "{m} {v}"
+            );
+        }
+        let (mean, variance) = scale.decode_moments(-2.0, 0.1);
+        let exact_mean = scale.cost_of_unit((-2.0f64 + 0.05).exp());
+        assert!((mean - exact_mean).abs() < 1e-12 * exact_mean.abs().max(1.0));
+        let exact_var = scale.span().powi(2) * 0.1f64.exp_m1() * (-4.0f64 + 0.1).exp();
+        assert!((variance - exact_var).abs() < 1e-9 * exact_var);
+        assert!((scale.unit(scale.cost_of_unit(0.3)) - 0.3).abs() < 1e-15);
     }
 }

@@ -166,6 +166,7 @@ impl Plugin for RfPlugin {
             seed: config.seed,
             pool: Matrix::default(),
             x: Vec::new(),
+            costs: Vec::new(),
             y: Vec::new(),
             fitted: None,
         }))
@@ -181,7 +182,9 @@ struct RfSession {
     pool: Matrix,
     /// Encoded points of the successful observations, row-major.
     x: Vec<f64>,
-    /// Their transformed values.
+    /// Their costs as observed.
+    costs: Vec<f64>,
+    /// The costs transformed (LE, HLE) as the whole history reads them.
     y: Vec<f64>,
     /// The forest of the current history (refitted when the history grows), and the
     /// encoding of the costs it was fitted to.
@@ -265,8 +268,9 @@ impl ArmSession for RfSession {
     fn tell(&mut self, observations: Observations) -> Result<(), String> {
         for (x, value) in final_observations(&observations, self.dims)? {
             self.x.extend_from_slice(x);
-            self.y.push(self.transform.apply(value));
+            self.costs.push(value);
         }
+        self.y = self.transform.apply_all(&self.costs);
         self.time.observe(&observations);
         Ok(())
     }
@@ -383,10 +387,18 @@ impl ArmSession for RfSession {
     }
 
     fn predict(&mut self, points: Matrix) -> Result<Prediction, String> {
+        let transform = self.transform.fit(&self.costs);
         let Some(forest) = self.fitted() else {
             return Err("the forest needs its initial design before it predicts".into());
         };
-        let (mean, variance) = points.iter_rows().map(|p| forest.predict_costs(p)).unzip();
+        // In cost units: the forest's units, then back through LE/HLE.
+        let (mean, variance) = points
+            .iter_rows()
+            .map(|p| {
+                let (m, v) = forest.predict_costs(p);
+                transform.invert_moments(m, v)
+            })
+            .unzip();
         Ok(Prediction { mean, variance })
     }
 }
