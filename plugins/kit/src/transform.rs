@@ -68,10 +68,15 @@ impl ErrorScale {
         let median = sorted[sorted.len() / 2];
         let reach = if median > min {
             median - min
+        } else if max > min {
+            // Half the history ties at the best: a thousandth of the spread.
+            (max - min) * 1e-3
         } else {
-            ((max - min) * 1e-3).max(f64::MIN_POSITIVE)
+            // One value (or all equal): any unit will do.
+            1.0
         };
-        let floor = min - reach;
+        // Far from zero, a reach below the cost's resolution would put the floor on it.
+        let floor = min - reach.max(min.abs() * 1e-12);
         ErrorScale::Mapped {
             floor,
             span: max - floor,
@@ -319,6 +324,22 @@ mod tests {
         let near = [0.397887, 0.3978871, 0.397888, 50.0, 300.0];
         let ys = hle.apply_all(&near);
         assert!(ys[0] < ys[1] && ys[1] < ys[2], "{ys:?}");
+    }
+
+    #[test]
+    fn ties_single_values_and_huge_costs_map_to_finite_errors() {
+        let hle = Transform::HybridLogError { alpha: 0.3 };
+        for costs in [
+            vec![7.0],
+            vec![-2.0, -2.0, -2.0],
+            vec![-2.0, -2.0, -2.0, 5.0],
+            vec![1e20, 1e20 + 1e5, 3e20],
+            vec![-1e300, 1e300],
+        ] {
+            let ys = hle.apply_all(&costs);
+            assert!(ys.iter().all(|y| y.is_finite()), "{costs:?}: {ys:?}");
+            assert!(ys.windows(2).all(|w| w[0] <= w[1]), "{costs:?}: {ys:?}");
+        }
     }
 
     #[test]
