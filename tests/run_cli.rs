@@ -1453,3 +1453,36 @@ fn summaries_help_and_logs_speak_the_objectives_language() {
         assert!(stderr(&refused).contains("3 rows"), "{}", stderr(&refused));
     }
 }
+
+#[test]
+fn regret_measures_portfolios_beside_single_arms() {
+    let home = Home::new();
+    let arms = concat!(env!("CARGO_MANIFEST_DIR"), "/../run_conf/rf-div.json");
+    let result = home.hpo(&[
+        "regret",
+        "--arms",
+        "DIV/SEQ,RF-HLE/EI,RANDOM/RANDOM",
+        "--arms-file",
+        arms,
+        "--problems",
+        "rosenbrock-3,styblinski-tang-2",
+        "--runs",
+        "2",
+        "--evals",
+        "12,15",
+    ]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let table = stdout(&result);
+    for row in [
+        "| fn:rosenbrock-3 | DIV/SEQ |",
+        "| fn:rosenbrock-3 | RF-HLE/EI |",
+        "| fn:styblinski-tang-2 | RANDOM/RANDOM |",
+    ] {
+        assert!(table.contains(row), "{table}");
+    }
+    // Regrets are non-negative numbers, and nothing failed (no NaN).
+    assert!(!table.contains("NaN"), "{table}");
+    let refused = home.hpo(&["regret", "--arms", "DIV/", "--problems", "branin"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr(&refused).contains("expected DIV/<STRATEGY> or MODEL/ACQ"));
+}

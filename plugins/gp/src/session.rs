@@ -362,8 +362,7 @@ impl GpSession {
             let full = last.as_ref().is_none_or(|(at, _, _)| {
                 next <= FULL_REFIT_LIMIT || at / FULL_REFIT_BLOCK != next / FULL_REFIT_BLOCK
             });
-            let (hyper, warp) =
-                self.fit_hyper(next, last.map(|(_, h, _)| h), previous_warp, full);
+            let (hyper, warp) = self.fit_hyper(next, last.map(|(_, h, _)| h), previous_warp, full);
             last = Some((next, hyper, warp));
             refitted = true;
         }

@@ -289,11 +289,22 @@ mod tests {
         let hle = Transform::HybridLogError { alpha: 0.3 };
         let fitted = hle.fit(&costs);
         let beta = 0.3 - 0.3f64.log10();
-        for (c, e) in [(-3.0, 3.0 / 11.0), (-1.0, 5.0 / 11.0), (0.0, 6.0 / 11.0), (5.0, 1.0)] {
+        for (c, e) in [
+            (-3.0, 3.0 / 11.0),
+            (-1.0, 5.0 / 11.0),
+            (0.0, 6.0 / 11.0),
+            (5.0, 1.0),
+        ] {
             let expect = if e > 0.3 { e } else { f64::log10(e) + beta };
             assert!((fitted.apply(c) - expect).abs() < 1e-12, "{c}");
         }
-        assert_eq!(ErrorScale::of(&costs), ErrorScale::Mapped { floor: -6.0, span: 11.0 });
+        assert_eq!(
+            ErrorScale::of(&costs),
+            ErrorScale::Mapped {
+                floor: -6.0,
+                span: 11.0
+            }
+        );
         // Monotone, continuous (at α too), and invertible, on negative and large costs.
         for costs in [vec![-3.32, -1.0, -0.2, 0.0], vec![1.0, 30.0, 1e4, 3e5]] {
             for t in [Transform::LogError, hle] {

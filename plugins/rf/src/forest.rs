@@ -83,6 +83,14 @@ impl Tree {
     }
 }
 
+/// A split threshold between two distinct feature values `v < next`: their midpoint, or `v`
+/// when the midpoint rounds onto `next` (values one ulp apart), so that `next` goes right
+/// and no child is empty.
+fn threshold_between(v: f64, next: f64) -> f64 {
+    let mid = 0.5 * (v + next);
+    if mid < next { mid } else { v }
+}
+
 fn mean_variance(y: &[f64], idx: &[usize]) -> (f64, f64) {
     let n = idx.len() as f64;
     let mean = idx.iter().map(|&i| y[i]).sum::<f64>() / n;
@@ -151,7 +159,7 @@ impl Grower<'_> {
                 let sse = (left_sq - left_sum * left_sum / nl as f64)
                     + (right_sq - right_sum * right_sum / nr as f64);
                 if best.is_none_or(|(b, _, _)| sse < b - 1e-12) {
-                    best = Some((sse, feature, 0.5 * (v + next)));
+                    best = Some((sse, feature, threshold_between(v, next)));
                 }
             }
         }
@@ -296,5 +304,21 @@ mod tests {
         let c = Forest::fit(&xs, 2, &ys, ForestParams::default(), 10);
         assert_eq!(a, b);
         assert_ne!(a, c);
+    }
+
+    #[test]
+    fn values_one_ulp_apart_split_into_two_non_empty_children() {
+        let v = 0.3f64;
+        let next = f64::from_bits(v.to_bits() + 1);
+        let t = threshold_between(v, next);
+        assert!(v <= t && t < next);
+        // A forest on points that differ by one ulp predicts finite values everywhere.
+        let x = [v, next, v, next, 0.9, 0.1];
+        let y = [1.0, 2.0, 1.0, 2.0, 5.0, 0.0];
+        let forest = Forest::fit(&x, 1, &y, ForestParams::default(), 3);
+        for p in [v, next, 0.5, 0.0, 1.0] {
+            let (m, s2) = forest.predict(&[p]);
+            assert!(m.is_finite() && s2.is_finite(), "{p}: {m} {s2}");
+        }
     }
 }
