@@ -12,21 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Home, stderr, stdout};
+use common::{Home, WorkerProcess, results_file, run_json, stderr, stdout, x_space};
 use serde_json::Value;
-
-fn run_json(home: &Home, out: &Path, args: &[&str]) -> Value {
-    let mut full = vec!["run", "--json", "--out", out.to_str().unwrap()];
-    full.extend_from_slice(args);
-    let result = home.hpo(&full);
-    assert!(result.status.success(), "{args:?}: {}", stderr(&result));
-    serde_json::from_str(&stdout(&result)).expect("--json prints one JSON object")
-}
-
-fn results_file(summary: &Value) -> Value {
-    let path = summary["results_file"].as_str().unwrap();
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 /// Turns a finished experiment's store into the state a `kill -9` after trial `keep` of
 /// run 0 leaves: the later trials gone, the run and the experiment unfinished.
@@ -123,12 +110,7 @@ fn a_resumed_diversified_run_continues_bit_for_bit_on_a_function_and_on_the_tabl
 
 /// A training script that fails (exit 1) when x > 0.5, else reports x.
 fn failing_half(dir: &Path) -> (PathBuf, String) {
-    let space = dir.join("x.json");
-    std::fs::write(
-        &space,
-        r#"{"hyperparams": {"x": {"type": "float", "value_type": "continuous", "range": [0, 1]}}}"#,
-    )
-    .unwrap();
+    let space = x_space(dir);
     let script = dir.join("half.sh");
     std::fs::write(
         &script,
@@ -231,12 +213,7 @@ fn alive(pid: u32) -> bool {
 fn a_hard_kill_of_hpo_takes_its_training_command_along() {
     let home = Home::new();
     let dir = tempfile::tempdir().unwrap();
-    let space = dir.path().join("x.json");
-    std::fs::write(
-        &space,
-        r#"{"hyperparams": {"x": {"type": "float", "value_type": "continuous", "range": [0, 1]}}}"#,
-    )
-    .unwrap();
+    let space = x_space(dir.path());
     let pids = dir.path().join("pids");
     let script = dir.path().join("long.sh");
     // The command and a child of its own: both must go.
@@ -291,12 +268,7 @@ fn a_hard_kill_of_hpo_takes_its_training_command_along() {
 
 /// A run of a one-parameter `cmd:` objective given as a shell script's text.
 fn command_run(home: &Home, dir: &Path, body: &str, extra: &[&str]) -> std::process::Output {
-    let space = dir.join("x.json");
-    std::fs::write(
-        &space,
-        r#"{"hyperparams": {"x": {"type": "float", "value_type": "continuous", "range": [0, 1]}}}"#,
-    )
-    .unwrap();
+    let space = x_space(dir);
     let script = dir.join("train.sh");
     std::fs::write(&script, format!("#!/bin/sh\n{body}\n")).unwrap();
     let out = dir.join("out");
@@ -393,84 +365,45 @@ fn command_output_is_read_as_bytes_and_stderr_is_kept_bounded() {
     assert!(longest < 6000, "stored failure of {longest} bytes");
 }
 
-/// An `hpo worker` on a free loopback port, and its URL's address.
-struct Worker {
-    child: std::process::Child,
-    address: String,
+/// Sends raw bytes to `address`, returns the status line of the answer (empty if the
+/// connection closed without one).
+fn raw(address: &str, request: &[u8]) -> String {
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let _ = stream.write_all(request);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
 }
 
-impl Worker {
-    fn start(home: &Home, credential: Option<&str>, extra: &[&str]) -> Self {
-        let mut command = Command::new(common::hpo_bin());
-        command
-            .args([
-                "worker",
-                "--objective",
-                "fn:branin",
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .args(extra)
-            .env("HPO_HOME", home.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        match credential {
-            Some(c) => command.env("HPO_WORKER_CREDENTIAL", c),
-            None => command.env_remove("HPO_WORKER_CREDENTIAL"),
-        };
-        let mut child = command.spawn().unwrap();
-        let mut line = String::new();
-        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-        std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
-        let address = line
-            .trim()
-            .strip_prefix("worker listening on http://")
-            .and_then(|a| a.strip_suffix('/'))
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        Worker { child, address }
+/// `GET /` with these `Authorization` values; the status line.
+fn get(address: &str, authorization: &[&str]) -> String {
+    let mut request = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n".to_string();
+    for value in authorization {
+        request.push_str(&format!("Authorization: {value}\r\n"));
     }
-
-    /// Sends raw bytes, returns the status line of the answer (empty if the connection
-    /// closed without one).
-    fn raw(&self, request: &[u8]) -> String {
-        let mut stream = std::net::TcpStream::connect(&self.address).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(15)))
-            .unwrap();
-        let _ = stream.write_all(request);
-        let mut answer = Vec::new();
-        let _ = stream.read_to_end(&mut answer);
-        String::from_utf8_lossy(&answer)
-            .lines()
-            .next()
-            .unwrap_or("")
-            .to_string()
-    }
-
-    fn get(&self, authorization: &[&str]) -> String {
-        let mut request = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n".to_string();
-        for value in authorization {
-            request.push_str(&format!("Authorization: {value}\r\n"));
-        }
-        request.push_str("\r\n");
-        self.raw(request.as_bytes())
-    }
+    request.push_str("\r\n");
+    raw(address, request.as_bytes())
 }
 
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn branin_worker(home: &Home, credential: Option<&str>) -> (WorkerProcess, String) {
+    let worker = WorkerProcess::start(home, &["--objective", "fn:branin"], credential);
+    let address = worker.address();
+    (worker, address)
 }
 
 #[test]
 fn a_stranger_cannot_stall_or_bloat_the_worker() {
     let home = Home::new();
-    let worker = Worker::start(&home, Some("s3cret"), &[]);
+    let (_worker, address) = branin_worker(&home, Some("s3cret"));
     // A client that announces a body and sends 10 bytes of it, then waits.
-    let mut stalled = std::net::TcpStream::connect(&worker.address).unwrap();
+    let mut stalled = std::net::TcpStream::connect(&address).unwrap();
     stalled
         .write_all(b"POST /jobs/ HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n0123456789")
         .unwrap();
@@ -478,7 +411,7 @@ fn a_stranger_cannot_stall_or_bloat_the_worker() {
     let started = Instant::now();
     let good = hpo_host::worker::basic_auth("s3cret");
     assert!(
-        worker.get(&[&good]).contains("200"),
+        get(&address, &[&good]).contains("200"),
         "served while a client stalls"
     );
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -493,24 +426,24 @@ fn a_stranger_cannot_stall_or_bloat_the_worker() {
     let mut huge = b"GET / HTTP/1.1\r\nHost: x\r\nX-Junk: ".to_vec();
     huge.extend(std::iter::repeat_n(b'a', 300_000));
     huge.extend(b"\r\n\r\n");
-    let answer = worker.raw(&huge);
+    let answer = raw(&address, &huge);
     assert!(!answer.contains("200"), "{answer:?}");
-    assert!(worker.get(&[&good]).contains("200"));
+    assert!(get(&address, &[&good]).contains("200"));
 }
 
 #[test]
 fn the_worker_checks_its_credential_as_rfc_7617_says() {
     let home = Home::new();
-    let worker = Worker::start(&home, Some("s3cret"), &[]);
+    let (_worker, address) = branin_worker(&home, Some("s3cret"));
     let good = hpo_host::worker::basic_auth("s3cret");
     let token = good.strip_prefix("Basic ").unwrap();
-    assert!(worker.get(&[&good]).contains("200"));
-    assert!(worker.get(&[&format!("basic {token}")]).contains("200"));
-    assert!(worker.get(&[&format!("BASIC {token}")]).contains("200"));
-    assert!(worker.get(&[]).contains("401"));
-    assert!(worker.get(&["Basic d3Jvbmc="]).contains("401"));
-    assert!(worker.get(&["Bearer s3cret"]).contains("401"));
-    assert!(worker.get(&[&good, &good]).contains("400"));
+    assert!(get(&address, &[&good]).contains("200"));
+    assert!(get(&address, &[&format!("basic {token}")]).contains("200"));
+    assert!(get(&address, &[&format!("BASIC {token}")]).contains("200"));
+    assert!(get(&address, &[]).contains("401"));
+    assert!(get(&address, &["Basic d3Jvbmc="]).contains("401"));
+    assert!(get(&address, &["Bearer s3cret"]).contains("401"));
+    assert!(get(&address, &[&good, &good]).contains("400"));
 }
 
 #[test]
@@ -536,6 +469,6 @@ fn the_worker_refuses_to_listen_beyond_the_loopback_without_a_credential() {
         "{err}"
     );
     // Loopback needs no credential; --insecure is the explicit way beyond it.
-    let open = Worker::start(&home, None, &[]);
-    assert!(open.get(&[]).contains("200"));
+    let (_open, address) = branin_worker(&home, None);
+    assert!(get(&address, &[]).contains("200"));
 }

@@ -4,16 +4,8 @@
 
 mod common;
 
-use common::{Home, stderr, stdout, wasm};
+use common::{Home, WorkerProcess, results_file, run_json, stderr, stdout, wasm};
 use serde_json::Value;
-
-fn run_json(home: &Home, out: &std::path::Path, args: &[&str]) -> Value {
-    let mut full = vec!["run", "--json", "--out", out.to_str().unwrap()];
-    full.extend_from_slice(args);
-    let result = home.hpo(&full);
-    assert!(result.status.success(), "{args:?}: {}", stderr(&result));
-    serde_json::from_str(&stdout(&result)).expect("--json prints one JSON object")
-}
 
 /// A home with the example wasm arm `LOCAL/NEAREST` installed.
 fn home_with_local_search() -> Home {
@@ -25,11 +17,6 @@ fn home_with_local_search() -> Home {
     ]);
     assert!(installed.status.success(), "{}", stderr(&installed));
     home
-}
-
-fn results_file(summary: &Value) -> Value {
-    let path = summary["results_file"].as_str().unwrap();
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 /// The arm chosen at each iteration of a results-file run.
@@ -947,48 +934,6 @@ fn rerun_extends_a_finished_experiment_to_more_runs() {
     let too_many =
         home.hpo(&[&["run", "--out", o], &base[..], &["--runs", "4", "-r", "4"]].concat());
     assert_eq!(too_many.status.code(), Some(2));
-}
-
-/// A running `hpo worker`, stopped when dropped.
-struct WorkerProcess {
-    child: std::process::Child,
-    url: String,
-}
-
-impl WorkerProcess {
-    fn start(home: &Home, args: &[&str], credential: Option<&str>) -> Self {
-        use std::io::BufRead;
-        let mut command = std::process::Command::new(common::hpo_bin());
-        command
-            .arg("worker")
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .env("HPO_HOME", home.path())
-            .env_remove("HPO_WORKER_CREDENTIAL")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null());
-        if let Some(c) = credential {
-            command.env("HPO_WORKER_CREDENTIAL", c);
-        }
-        let mut child = command.spawn().expect("hpo worker starts");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("worker listening on ")
-            .unwrap_or_else(|| panic!("the worker prints its URL first: {line:?}"))
-            .to_string();
-        WorkerProcess { child, url }
-    }
-}
-
-impl Drop for WorkerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

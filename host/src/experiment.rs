@@ -934,15 +934,13 @@ mod tests {
             assert!((a - b).abs() < 1e-6, "{small:?} vs {large:?}");
         }
         assert!((small_gain - large_gain).abs() < 1e-6);
-        // Hand-computed for the full history: the 5th percentile of the sorted values
-        // [1, 1.5, 2.6, 3, 4, 5, 9] is 1 + 0.3·0.5 = 1.15, so floor = 1 - 0.15 - 1e-10 and
-        // span = 9 - floor.
+        // Hand-computed for the full history: the sorted values [1, 1.5, 2.6, 3, 4, 5, 9]
+        // have the median 3, so the floor is 1 - (3 - 1) = -1 and the span 9 + 1 = 10.
         let mut credit = Credit::default();
         for v in base {
             credit.reward(v);
         }
-        let floor = 0.85 - 1e-10;
-        assert!((credit.gain(5.0) + (5.0 - floor) / (9.0 - floor)).abs() < 1e-12);
+        assert!((credit.gain(5.0) + 0.6).abs() < 1e-12);
         assert!(
             credit.gain(1.0) > credit.gain(4.0),
             "lower values earn more"

@@ -180,7 +180,9 @@ struct RunArgs {
     /// Seed form: number of independent repeated runs (same as --runs).
     #[arg(conflicts_with = "runs", value_parser = at_least_one)]
     num_trials: Option<usize>,
-    /// Run configuration file with the arms (default: ./run_conf/arms.json, else built in).
+    /// Run configuration file with the arms (default: on a table, ./run_conf/arms.json, else
+    /// the built-in seed's default; on any other objective, the built-in
+    /// run_conf/arms-tpe.json: BO-HEDGE over GP, RF and TPE arms).
     #[arg(long, value_name = "FILE", conflicts_with = "conf")]
     arms: Option<PathBuf>,
     /// Run configuration file name inside --run-conf-dir (seed: -c).
@@ -580,23 +582,24 @@ fn bench_command(args: BenchArgs, registry: Option<PathBuf>) -> anyhow::Result<E
     .map_err(anyhow::Error::msg)?;
     let target = match args.target.strip_prefix("top") {
         Some(k) => {
-            let rows = objective.pool().map_or(0, |p| p.rows());
+            let no_table = || {
+                anyhow::anyhow!(
+                    "--target {}: only a table knows its K-th best value; give a value",
+                    args.target
+                )
+            };
+            let rows = objective.pool().map(|p| p.rows()).ok_or_else(no_table)?;
             let k: usize = k
                 .parse()
                 .ok()
-                .filter(|k| (1..=rows.max(1)).contains(k))
+                .filter(|k| (1..=rows).contains(k))
                 .ok_or_else(|| {
                     anyhow::anyhow!(
                         "--target {}: expected topK with K from 1 to the table's {rows} rows, or a value",
                         args.target
                     )
                 })?;
-            objective.kth_best(k).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "--target {}: only a table knows its K-th best value; give a value",
-                    args.target
-                )
-            })?
+            objective.kth_best(k).ok_or_else(no_table)?
         }
         None => args
             .target

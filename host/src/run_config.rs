@@ -7,8 +7,14 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// The default run configuration, embedded so `hpo run` works from any directory.
+/// The default run configuration, embedded so `hpo run` works from any directory: the
+/// seed's arms under SEQ, for tables of error rates.
 pub const DEFAULT_RUN_CONF: &str = include_str!("../../run_conf/arms.json");
+
+/// The default run configuration of any other objective (test functions, training commands):
+/// GP, RF and TPE arms under BO-HEDGE, the strongest portfolio measured on objectives whose
+/// values are not error rates (docs/PERFORMANCE.md).
+pub const DEFAULT_ANY_RUN_CONF: &str = include_str!("../../run_conf/arms-tpe.json");
 
 /// An error in a run configuration, naming the file, the key's path and the reason.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -142,6 +148,13 @@ impl RunConfig {
             reason: e.to_string(),
         })?;
         Self::parse(&label, &text)
+    }
+
+    /// The default run configuration of an objective that is not a table of error rates
+    /// (embedded; no local file overrides it: pass `--arms`).
+    pub fn default_for_any() -> Self {
+        Self::parse("(embedded) run_conf/arms-tpe.json", DEFAULT_ANY_RUN_CONF)
+            .expect("the embedded run configuration parses")
     }
 
     /// The run configuration at `path`; without one, `./run_conf/arms.json` when it
@@ -383,6 +396,17 @@ mod tests {
                 "RF-HLE/PI",
                 "RF-HLE/UCB"
             ]
+        );
+    }
+
+    #[test]
+    fn the_default_of_other_objectives_is_bo_hedge_over_gp_rf_and_tpe() {
+        let c = RunConfig::default_for_any();
+        assert_eq!(c.bandits[0].spec, "BO-HEDGE");
+        let models: Vec<&str> = c.arms.iter().map(|a| a.model.as_str()).collect();
+        assert!(
+            models.contains(&"GP-HLE") && models.contains(&"TPE"),
+            "{models:?}"
         );
     }
 

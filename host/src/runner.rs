@@ -20,8 +20,9 @@ pub const STORE_FILE: &str = "hpo-store.sqlite";
 /// What the user asked for.
 #[derive(Debug, Clone)]
 pub struct RunRequest {
-    /// Run configuration file; `None`: `./run_conf/arms.json` if present, else the embedded
-    /// default.
+    /// Run configuration file; `None`: for a table, `./run_conf/arms.json` if present, else
+    /// the embedded seed's default; for any other objective, the embedded
+    /// `run_conf/arms-tpe.json` (BO-HEDGE over GP, RF and TPE arms).
     pub run_conf: Option<PathBuf>,
     /// Mode: `DIV`, or a model for a single-arm run (`RANDOM`, `GP`, ...).
     pub mode: Option<String>,
@@ -132,8 +133,14 @@ pub fn run(
     request: &RunRequest,
     mut progress: impl FnMut(usize, &Iteration),
 ) -> Result<Summary, ExperimentError> {
-    let mut config = RunConfig::load_or_default(request.run_conf.as_deref())
-        .map_err(|e| ExperimentError::Invalid(e.to_string()))?;
+    // Tables of error rates get the seed's default; any other objective the portfolio
+    // measured strongest on such objectives.
+    let table = request.objective.starts_with("surrogate:");
+    let mut config = match &request.run_conf {
+        None if !table => RunConfig::default_for_any(),
+        path => RunConfig::load_or_default(path.as_deref())
+            .map_err(|e| ExperimentError::Invalid(e.to_string()))?,
+    };
     if let Some(penalty) = &request.time_penalty {
         config.time_penalty = Some(penalty.clone());
     }

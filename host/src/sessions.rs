@@ -50,6 +50,46 @@ pub struct SessionError {
 /// inside (rounding in a plugin's own transforms).
 const UNIT_SLACK: f64 = 1e-9;
 
+/// What both kinds of session share: a backend that a poisoning failure drops and the next
+/// call reopens (its history or state re-sent). A call that finds its instance replaced by
+/// a sibling session's failure ([`PluginError::Stale`]) is retried once on a reopened
+/// backend: only the session whose own call failed pays.
+trait Recovering {
+    /// The backend trait object.
+    type Backend: ?Sized;
+    /// The live backend, if any.
+    fn slot(&mut self) -> &mut Option<Box<Self::Backend>>;
+    /// A fresh backend, brought up to date.
+    fn reopen(&mut self) -> Result<Box<Self::Backend>, SessionError>;
+    /// A session error naming this session.
+    fn error(&self, source: PluginError) -> SessionError;
+
+    /// Runs `f` on a live backend.
+    fn with_backend<T>(
+        &mut self,
+        mut f: impl FnMut(&mut Self::Backend) -> Result<T, PluginError>,
+    ) -> Result<T, SessionError> {
+        for attempt in 0..2 {
+            if self.slot().is_none() {
+                let fresh = self.reopen()?;
+                *self.slot() = Some(fresh);
+            }
+            let backend = self.slot().as_mut().expect("opened above");
+            match f(backend.as_mut()) {
+                Err(e) if e.is_poisoning() => {
+                    *self.slot() = None;
+                    if attempt == 0 && matches!(e, PluginError::Stale(_)) {
+                        continue;
+                    }
+                    return Err(self.error(e));
+                }
+                result => return result.map_err(|e| self.error(e)),
+            }
+        }
+        unreachable!("the second attempt returns")
+    }
+}
+
 /// A model session of one plugin for one run.
 pub struct ArmSession {
     plugin: SharedPlugin,
@@ -87,15 +127,6 @@ impl ArmSession {
         Ok(session)
     }
 
-    fn error(&self, source: PluginError) -> SessionError {
-        SessionError {
-            plugin: self.plugin_name.clone(),
-            what: "arm",
-            name: self.config.model.clone(),
-            source,
-        }
-    }
-
     fn open_backend(&self) -> Result<Box<dyn ArmBackend>, SessionError> {
         lock(&self.plugin)
             .backend
@@ -116,52 +147,6 @@ impl ArmSession {
     /// The plugin's name.
     pub fn plugin_name(&self) -> &str {
         &self.plugin_name
-    }
-
-    /// Runs `f` on a live backend, reopening and replaying first when the last one died.
-    /// A call that finds its instance replaced by a sibling session's failure
-    /// ([`PluginError::Stale`]) is retried once on a reopened session: only the session
-    /// whose own call failed pays.
-    fn with_backend<T>(
-        &mut self,
-        mut f: impl FnMut(&mut dyn ArmBackend) -> Result<T, PluginError>,
-    ) -> Result<T, SessionError> {
-        for attempt in 0..2 {
-            if self.backend.is_none() {
-                self.backend = Some(self.reopen()?);
-            }
-            let backend = self.backend.as_mut().expect("opened above");
-            match f(backend.as_mut()) {
-                Err(e) if e.is_poisoning() => {
-                    self.backend = None;
-                    if attempt == 0 && matches!(e, PluginError::Stale(_)) {
-                        continue;
-                    }
-                    return Err(self.error(e));
-                }
-                result => return result.map_err(|e| self.error(e)),
-            }
-        }
-        unreachable!("the second attempt returns")
-    }
-
-    /// A fresh backend with the pool and the history re-sent.
-    fn reopen(&mut self) -> Result<Box<dyn ArmBackend>, SessionError> {
-        let mut fresh = self.open_backend()?;
-        if self.pool.rows() > 0 {
-            fresh.set_pool(&self.pool).map_err(|e| self.error(e))?;
-        }
-        if !self.history.is_empty() {
-            fresh.tell(&self.history).map_err(|e| self.error(e))?;
-        }
-        self.reopened += 1;
-        tracing::info!(
-            plugin = %self.plugin_name,
-            arm = %self.config.model,
-            observations = self.history.len(),
-            "session reopened and history re-sent"
-        );
-        Ok(fresh)
     }
 
     /// Gives the candidate pool (encoded, `dims` columns).
@@ -241,6 +226,41 @@ impl ArmSession {
     /// Restores a state written by [`ArmSession::snapshot`].
     pub fn restore(&mut self, state: &[u8]) -> Result<(), SessionError> {
         self.with_backend(|b| b.restore(state))
+    }
+}
+
+impl Recovering for ArmSession {
+    type Backend = dyn ArmBackend;
+
+    fn slot(&mut self) -> &mut Option<Box<dyn ArmBackend>> {
+        &mut self.backend
+    }
+
+    fn reopen(&mut self) -> Result<Box<dyn ArmBackend>, SessionError> {
+        let mut fresh = self.open_backend()?;
+        if self.pool.rows() > 0 {
+            fresh.set_pool(&self.pool).map_err(|e| self.error(e))?;
+        }
+        if !self.history.is_empty() {
+            fresh.tell(&self.history).map_err(|e| self.error(e))?;
+        }
+        self.reopened += 1;
+        tracing::info!(
+            plugin = %self.plugin_name,
+            arm = %self.config.model,
+            observations = self.history.len(),
+            "session reopened and history re-sent"
+        );
+        Ok(fresh)
+    }
+
+    fn error(&self, source: PluginError) -> SessionError {
+        SessionError {
+            plugin: self.plugin_name.clone(),
+            what: "arm",
+            name: self.config.model.clone(),
+            source,
+        }
     }
 }
 
@@ -345,15 +365,6 @@ impl StrategySession {
         Ok(session)
     }
 
-    fn error(&self, source: PluginError) -> SessionError {
-        SessionError {
-            plugin: self.plugin_name.clone(),
-            what: "strategy",
-            name: self.config.name.clone(),
-            source,
-        }
-    }
-
     fn open_backend(&self) -> Result<Box<dyn StrategyBackend>, SessionError> {
         lock(&self.plugin)
             .backend
@@ -364,35 +375,6 @@ impl StrategySession {
     /// Whether the strategy wants every arm's nominee and per-arm gains (BO-HEDGE).
     pub fn wants_nominations(&self) -> bool {
         self.wants_nominations
-    }
-
-    /// Runs `f` on a live backend, reopened with the last state when the last one died; a
-    /// stale instance (a sibling session's failure) is reopened and the call retried once.
-    fn with_backend<T>(
-        &mut self,
-        mut f: impl FnMut(&mut dyn StrategyBackend) -> Result<T, PluginError>,
-    ) -> Result<T, SessionError> {
-        for attempt in 0..2 {
-            if self.backend.is_none() {
-                let mut fresh = self.open_backend()?;
-                if let Some(state) = &self.last_state {
-                    fresh.restore(state).map_err(|e| self.error(e))?;
-                }
-                self.backend = Some(fresh);
-            }
-            let backend = self.backend.as_mut().expect("opened above");
-            match f(backend.as_mut()) {
-                Err(e) if e.is_poisoning() => {
-                    self.backend = None;
-                    if attempt == 0 && matches!(e, PluginError::Stale(_)) {
-                        continue;
-                    }
-                    return Err(self.error(e));
-                }
-                result => return result.map_err(|e| self.error(e)),
-            }
-        }
-        unreachable!("the second attempt returns")
     }
 
     /// Arm indices, best first: checked to be distinct arms of this run.
@@ -438,5 +420,30 @@ impl StrategySession {
         self.with_backend(|b| b.restore(state))?;
         self.last_state = Some(state.to_vec());
         Ok(())
+    }
+}
+
+impl Recovering for StrategySession {
+    type Backend = dyn StrategyBackend;
+
+    fn slot(&mut self) -> &mut Option<Box<dyn StrategyBackend>> {
+        &mut self.backend
+    }
+
+    fn reopen(&mut self) -> Result<Box<dyn StrategyBackend>, SessionError> {
+        let mut fresh = self.open_backend()?;
+        if let Some(state) = &self.last_state {
+            fresh.restore(state).map_err(|e| self.error(e))?;
+        }
+        Ok(fresh)
+    }
+
+    fn error(&self, source: PluginError) -> SessionError {
+        SessionError {
+            plugin: self.plugin_name.clone(),
+            what: "strategy",
+            name: self.config.name.clone(),
+            source,
+        }
     }
 }

@@ -160,7 +160,7 @@ impl Store {
         }
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(wrap)?;
-        immediate(&conn, |conn| migrate(conn)).map_err(wrap)?;
+        immediate(&conn, migrate).map_err(wrap)?;
         Ok(Store { conn, path: label })
     }
 

@@ -128,3 +128,84 @@ pub fn stdout(out: &Output) -> String {
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// A running `hpo worker`, stopped when dropped.
+pub struct WorkerProcess {
+    pub child: std::process::Child,
+    /// `http://127.0.0.1:PORT/`.
+    pub url: String,
+}
+
+impl WorkerProcess {
+    /// Starts `hpo worker ARGS` on a free loopback port, with `credential` (none: the
+    /// variable is removed).
+    pub fn start(home: &Home, args: &[&str], credential: Option<&str>) -> Self {
+        use std::io::BufRead;
+        let mut command = std::process::Command::new(hpo_bin());
+        command
+            .arg("worker")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("HPO_HOME", home.path())
+            .env_remove("HPO_WORKER_CREDENTIAL")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        if let Some(c) = credential {
+            command.env("HPO_WORKER_CREDENTIAL", c);
+        }
+        let mut child = command.spawn().expect("hpo worker starts");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("worker listening on ")
+            .unwrap_or_else(|| panic!("the worker prints its URL first: {line:?}"))
+            .to_string();
+        WorkerProcess { child, url }
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl WorkerProcess {
+    /// `127.0.0.1:PORT`, for raw connections.
+    pub fn address(&self) -> String {
+        self.url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string()
+    }
+}
+
+/// `hpo run --json --out OUT ARGS`, which must succeed: its summary.
+pub fn run_json(home: &Home, out: &Path, args: &[&str]) -> serde_json::Value {
+    let mut full = vec!["run", "--json", "--out", out.to_str().unwrap()];
+    full.extend_from_slice(args);
+    let result = home.hpo(&full);
+    assert!(result.status.success(), "{args:?}: {}", stderr(&result));
+    serde_json::from_str(&stdout(&result)).expect("--json prints one JSON object")
+}
+
+/// The results file a summary names, parsed.
+pub fn results_file(summary: &serde_json::Value) -> serde_json::Value {
+    let path = summary["results_file"].as_str().unwrap();
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A one-parameter space (`x` in [0, 1]) for command objectives, written into `dir`.
+pub fn x_space(dir: &Path) -> PathBuf {
+    let path = dir.join("x.json");
+    std::fs::write(
+        &path,
+        r#"{"hyperparams": {"x": {"type": "float", "value_type": "continuous", "range": [0, 1]}}}"#,
+    )
+    .unwrap();
+    path
+}
