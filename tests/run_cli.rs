@@ -1160,6 +1160,12 @@ fn values_conflicts_and_seed_keys_are_refused_with_one_line_that_names_them() {
         (&["-et=-5"], &["--time", "must be positive"]),
         (&["--seed", "-1"], &["--seed", "'-1'", "whole number"]),
         (&["--runs", "0"], &["--runs", "at least 1"]),
+        (&["--goal", "-inf"], &["--goal -inf"]),
+        (&["-et", "-inf"], &["--time", "must be positive"]),
+        (
+            &["-m", "RANDOM", "-tp", "ET_PS"],
+            &["time_penalty", "none of them"],
+        ),
         (
             &["--trial-timeout", "1e20"],
             &["--trial-timeout", "100 years"],
@@ -1234,6 +1240,10 @@ fn values_conflicts_and_seed_keys_are_refused_with_one_line_that_names_them() {
         (
             r#"{"arms": [{"model": "RANDOM", "acq_func": "RANDOM"}], "grid": {"one_hot": false}}"#,
             "grid.one_hot",
+        ),
+        (
+            r#"{"arms": [{"model": "RANDOM", "acq_func": "RANDOM"}], "alpha": 0.2}"#,
+            "alpha",
         ),
     ] {
         std::fs::write(&conf, text).unwrap();
@@ -1380,6 +1390,22 @@ fn summaries_help_and_logs_speak_the_objectives_language() {
         dir.path().join("bench").to_str().unwrap(),
     ]);
     assert!(bench.status.success(), "{}", stderr(&bench));
+    // regret too, against the table's best value.
+    let regret = home.hpo(&[
+        "regret",
+        "--arms",
+        "RANDOM/RANDOM",
+        "--problems",
+        "surrogate:tiny",
+        "-hc",
+        dir.path().to_str().unwrap(),
+        "--runs",
+        "2",
+        "--evals",
+        "2,3",
+    ]);
+    assert!(regret.status.success(), "{}", stderr(&regret));
+    assert!(stdout(&regret).contains("| surrogate:tiny | RANDOM/RANDOM | "));
     for target in ["top0", "top4"] {
         let refused = home.hpo(&[
             "bench",

@@ -93,8 +93,9 @@ struct RegretArgs {
     /// ./run_conf/arms.json, else the built-in one).
     #[arg(long = "arms-file", value_name = "FILE")]
     arms_file: Option<PathBuf>,
-    /// Test functions, comma-separated (fn: names; any-dimension ones as NAME-D, e.g.
-    /// levy-4, rosenbrock-4, ackley-5, styblinski-tang-5, griewank-3).
+    /// Problems, comma-separated: test functions (fn: names, the prefix optional; any-
+    /// dimension ones as NAME-D, e.g. levy-4, rosenbrock-4, ackley-5, styblinski-tang-5,
+    /// griewank-3) or tables (surrogate:NAME, the regret against the table's best value).
     #[arg(
         long,
         value_delimiter = ',',
@@ -110,6 +111,10 @@ struct RegretArgs {
     /// Run configuration with the plugins' options (gp, rf, tpe sections).
     #[arg(long, value_name = "FILE")]
     conf: Option<PathBuf>,
+    /// Directory of surrogate tables looked in first (seed: -hc); then ./data, then the
+    /// bundled ones.
+    #[arg(long = "hp-conf-dir", value_name = "DIR")]
+    hp_conf_dir: Option<PathBuf>,
     /// Experiment seed.
     #[arg(long, default_value_t = 1, value_parser = seed)]
     seed: u64,
@@ -215,14 +220,14 @@ struct RunArgs {
     #[arg(short = 'e', long = "exp-crt", value_parser = ["TIME", "GOAL"])]
     exp_crt: Option<String>,
     /// Goal (seed: -eg), in the units of --goal-metric.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     goal: Option<f64>,
     /// Whether --goal is an error (reached when the best error is at most the goal) or an
     /// accuracy (reached when 1 - best error is at least the goal).
     #[arg(long = "goal-metric", default_value = "error", value_parser = ["error", "accuracy"])]
     goal_metric: String,
     /// Time budget per run: seconds, or 30m, 2h, 1d (seed: -et). Σexec + Σopt.
-    #[arg(long, value_parser = duration)]
+    #[arg(long, value_parser = duration, allow_hyphen_values = true)]
     time: Option<f64>,
     /// Experiment seed.
     #[arg(long, default_value_t = 1, value_parser = seed)]
@@ -656,9 +661,20 @@ fn regret_command(args: RegretArgs, registry: Option<PathBuf>) -> anyhow::Result
     let host = open_host(registry)?;
     let mut cells = Vec::new();
     for problem in &args.problems {
+        let spec = match problem.split_once(':') {
+            Some(("fn" | "surrogate", _)) => problem.clone(),
+            Some(_) => anyhow::bail!(
+                "--problems {problem}: regret needs a known optimum: fn:NAME or surrogate:NAME"
+            ),
+            None => format!("fn:{problem}"),
+        };
         let objective = hpo_host::objectives::resolve(
-            &format!("fn:{problem}"),
-            None,
+            &spec,
+            Some(
+                args.hp_conf_dir
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new("data")),
+            ),
             None,
             std::time::Duration::from_secs(60),
         )

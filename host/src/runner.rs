@@ -100,6 +100,8 @@ pub const MAX_DURATION_SECS: f64 = 100.0 * 365.25 * 86_400.0;
 pub fn parse_duration(text: &str) -> Result<f64, String> {
     let t = text.trim();
     let (number, unit) = match t.char_indices().last() {
+        // A plain number of seconds, "inf" and "nan" included (refused below).
+        _ if t.parse::<f64>().is_ok() => (t, 's'),
         Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], c),
         _ => (t, 's'),
     };
@@ -125,6 +127,33 @@ pub fn parse_duration(text: &str) -> Result<f64, String> {
         return Err(format!("'{text}' is longer than 100 years"));
     }
     Ok(seconds)
+}
+
+/// The run-wide options that only some plugins read (the time penalty: GP, RF, TPE; the HLE
+/// threshold `alpha`: GP, RF) must reach one of this run's arms, never be accepted and
+/// ignored.
+fn check_model_options(
+    config: &RunConfig,
+    file: &str,
+    providers: &[String],
+) -> Result<(), ExperimentError> {
+    let serves = |plugins: &[&str]| providers.iter().any(|p| plugins.contains(&p.as_str()));
+    if config
+        .time_penalty
+        .as_deref()
+        .is_some_and(|p| !p.eq_ignore_ascii_case("NONE"))
+        && !serves(&["gp", "rf", "tpe"])
+    {
+        return Err(ExperimentError::Invalid(
+            "-tp (time_penalty): only the GP, RF and TPE arms take a time penalty, and this run has none of them".into(),
+        ));
+    }
+    if config.alpha.is_some() && !serves(&["gp", "rf"]) {
+        return Err(ExperimentError::Invalid(format!(
+            "{file}: alpha: the HLE threshold of the GP and RF arms, and this run has none of them"
+        )));
+    }
+    Ok(())
 }
 
 /// Runs the experiment and writes its results file.
@@ -235,6 +264,17 @@ pub fn run(
     // Fail before anything is written when an arm, a strategy, an option or the space is
     // wrong.
     experiment::check_plan(host, &plan)?;
+    let conf_label = request
+        .run_conf
+        .as_ref()
+        .map_or("(embedded run configuration)".to_string(), |p| {
+            p.display().to_string()
+        });
+    check_model_options(
+        &config,
+        &conf_label,
+        &experiment::resolve_arms(host, &plan.arms)?,
+    )?;
     crate::pool::check_space(objective.space()).map_err(ExperimentError::Invalid)?;
     if objective.pool().is_none() {
         let rows = config
@@ -324,7 +364,12 @@ pub fn run(
             config.title.as_deref(),
             request.runs,
         ))
-        .map_err(|e| ExperimentError::Invalid(format!("cannot write the results file: {e}")))?;
+        .map_err(|e| {
+            ExperimentError::Invalid(format!(
+                "cannot write the results file under {}: {e}",
+                request.out.display()
+            ))
+        })?;
         let store = Store::open(&store_path).map_err(store_error)?;
         let created = store
             .create(&key, &path.to_string_lossy())
