@@ -1457,3 +1457,29 @@ fn regret_measures_portfolios_beside_single_arms() {
     assert_eq!(refused.status.code(), Some(2));
     assert!(stderr(&refused).contains("expected DIV/<STRATEGY> or MODEL/ACQ"));
 }
+
+#[test]
+fn functions_and_commands_default_to_bo_hedge_over_gp_rf_and_tpe() {
+    let home = Home::new();
+    let out = tempfile::tempdir().unwrap();
+    let summary = run_json(
+        &home,
+        out.path(),
+        &["--objective", "fn:styblinski-tang-3", "--evals", "14"],
+    );
+    assert_eq!(summary["mode"], "DIV-BO-HEDGE");
+    let run = &results_file(&summary)["0"];
+    let arms: Vec<&str> = run["arms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(
+        arms.contains(&"TPE/MV") && arms.contains(&"GP-HLE/EI"),
+        "{arms:?}"
+    );
+    // A table keeps the seed's default.
+    let table = run_json(&home, out.path(), &["--evals", "3"]);
+    assert_eq!(table["mode"], "DIV-SEQ");
+}
