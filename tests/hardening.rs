@@ -341,6 +341,18 @@ fn command_output_is_read_as_bytes_and_stderr_is_kept_bounded() {
     let run = &results_file(&summary_of(&output))["0"];
     assert_eq!(run["error"], serde_json::json!([0.25, 0.25]));
 
+    // A 20 MB stdout line before the report: dropped as it is read, the report counts.
+    let dir = tempfile::tempdir().unwrap();
+    let output = command_run(
+        &home,
+        dir.path(),
+        "head -c 20000000 /dev/zero | tr '\\0' x\necho\necho '{\"value\": 0.75}'",
+        &["--evals", "1"],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let run = &results_file(&summary_of(&output))["0"];
+    assert_eq!(run["error"], serde_json::json!([0.75]));
+
     // A 10 MB stderr line: the stored reason is a few KB; no trial succeeds: exit 1.
     let dir = tempfile::tempdir().unwrap();
     let output = command_run(
@@ -471,4 +483,46 @@ fn the_worker_refuses_to_listen_beyond_the_loopback_without_a_credential() {
     // Loopback needs no credential; --insecure is the explicit way beyond it.
     let (_open, address) = branin_worker(&home, None);
     assert!(get(&address, &[]).contains("200"));
+}
+
+#[test]
+fn a_store_that_cannot_be_read_refuses_the_run_and_leaves_no_results_file() {
+    let home = Home::new();
+    let out = tempfile::tempdir().unwrap();
+    let store = out.path().join(hpo_host::runner::STORE_FILE);
+    std::fs::write(&store, vec![b'z'; 4096]).unwrap();
+    let result = home.hpo(&[
+        "run",
+        "--out",
+        out.path().to_str().unwrap(),
+        "-m",
+        "RANDOM",
+        "--evals",
+        "2",
+    ]);
+    assert_eq!(result.status.code(), Some(2), "{}", stderr(&result));
+    assert!(
+        stderr(&result).contains("hpo-store.sqlite"),
+        "{}",
+        stderr(&result)
+    );
+    let left: Vec<_> = walk(out.path())
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// Every file below `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }

@@ -370,17 +370,22 @@ pub fn run(
                 request.out.display()
             ))
         })?;
-        let store = Store::open(&store_path).map_err(store_error)?;
-        let created = store
-            .create(&key, &path.to_string_lossy())
-            .map_err(store_error)?;
-        if let Some(earlier) = earlier {
-            // Its runs become the first runs of the new experiment.
-            store
-                .copy_runs(earlier.id, created.id)
-                .map_err(store_error)?;
+        let recorded = Store::open(&store_path).and_then(|store| {
+            let created = store.create(&key, &path.to_string_lossy())?;
+            if let Some(earlier) = &earlier {
+                // Its runs become the first runs of the new experiment.
+                store.copy_runs(earlier.id, created.id)?;
+            }
+            Ok((store, created))
+        });
+        match recorded {
+            Ok(recorded) => recorded,
+            Err(e) => {
+                // Nothing refers to the claimed name yet: give it back.
+                let _ = std::fs::remove_file(&path);
+                return Err(store_error(e));
+            }
         }
-        (store, created)
     };
     let path = PathBuf::from(&stored.results_file);
     let mut runs_json = Vec::new();

@@ -32,6 +32,9 @@ pub const STDERR_TAIL_BYTES: usize = 4096;
 const STDOUT_GRACE: Duration = Duration::from_millis(500);
 /// Longest stdout line logged (reports are parsed whole).
 const LOG_LINE_BYTES: usize = 1024;
+/// Longest stdout line kept (a report is a few dozen bytes; the rest of a longer line is
+/// dropped as it is read).
+const MAX_LINE_BYTES: usize = 64 * 1024;
 
 /// Process groups of the commands running now.
 static RUNNING: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
@@ -250,12 +253,7 @@ fn read_stdout(
     let mut reader = BufReader::new(stdout);
     let mut line = Vec::new();
     let mut count = 0;
-    loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
+    while read_line_bounded(&mut reader, &mut line) {
         let text = String::from_utf8_lossy(&line);
         match report(&text) {
             Some((value, epoch)) => {
@@ -279,6 +277,33 @@ fn read_stdout(
         }
     }
     let _ = events.send(StdoutEvent::Closed);
+}
+
+/// Reads the next line into `line` (cleared first), keeping at most [`MAX_LINE_BYTES`] of
+/// it: the rest of a longer line is read and dropped, so no output holds unbounded memory.
+/// False at the end of the stream.
+fn read_line_bounded(reader: &mut impl BufRead, line: &mut Vec<u8>) -> bool {
+    line.clear();
+    let mut read_any = false;
+    loop {
+        let chunk = match reader.fill_buf() {
+            Ok([]) => return read_any,
+            Ok(chunk) => chunk,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return read_any,
+        };
+        read_any = true;
+        let (taken, done) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (chunk.len(), false),
+        };
+        let room = MAX_LINE_BYTES.saturating_sub(line.len());
+        line.extend_from_slice(&chunk[..taken.min(room)]);
+        reader.consume(taken);
+        if done {
+            return true;
+        }
+    }
 }
 
 /// Keeps the last [`STDERR_TAIL_BYTES`] of stderr.
@@ -533,6 +558,21 @@ mod tests {
             buffer.append(&[b'a'; 1000], 2500);
         }
         assert_eq!(buffer.contents().len(), 2500);
+    }
+
+    #[test]
+    fn stdout_lines_are_bounded_and_a_report_after_a_huge_line_counts() {
+        let mut text = vec![b'x'; 10 * MAX_LINE_BYTES];
+        text.extend_from_slice(b"\n{\"value\": 0.5}\nlast without newline");
+        let mut reader = BufReader::with_capacity(1000, text.as_slice());
+        let mut line = Vec::new();
+        assert!(read_line_bounded(&mut reader, &mut line));
+        assert_eq!(line.len(), MAX_LINE_BYTES);
+        assert!(read_line_bounded(&mut reader, &mut line));
+        assert_eq!(report(&String::from_utf8_lossy(&line)), Some((0.5, None)));
+        assert!(read_line_bounded(&mut reader, &mut line));
+        assert_eq!(line, b"last without newline");
+        assert!(!read_line_bounded(&mut reader, &mut line));
     }
 
     #[test]
