@@ -13,21 +13,17 @@ use hpo_plugin_api::types::{
     ArmConfig, ArmStat, ComponentKind, Feedback, Matrix, ObservationStatus, Observations,
     ProposeRequest, Proposed, SelectRequest, StrategyConfig,
 };
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::Serialize;
 
-use crate::objectives::{Candidate, Interim, Objective};
+use crate::objectives::{Candidate, Objective};
 use crate::plugins::{HostError, PluginHost};
 use crate::pool::{DEFAULT_POOL_SIZE, sobol_pool};
 use crate::run_config::{ArmRef, RunConfig};
 use crate::sessions::{ArmSession, SessionError, SharedPlugin, StrategySession, share};
-use crate::store::StoredTrial;
+use crate::trial::{ArmFailures, Estimate, Iteration, StoredTrial};
 use hpo_kit::transform::ErrorScale;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
-
-/// Failures per arm: count and the last reason.
-pub type ArmFailures = BTreeMap<String, (u32, String)>;
 
 /// Consecutive failures after which an arm is suspended for the run.
 pub const SUSPEND_AFTER: u32 = 3;
@@ -68,41 +64,6 @@ pub struct RunPlan {
     pub config: RunConfig,
     /// When to stop.
     pub expiry: Expiry,
-}
-
-/// What the proposing arm's model said of the point it proposed (the seed's "internal
-/// estimates", `--save-internal`).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Estimate {
-    /// Predicted value, in the model's (possibly transformed) units.
-    pub mean: f64,
-    /// Predicted variance.
-    pub variance: f64,
-    /// The acquisition value that won.
-    pub acquisition: f64,
-}
-
-/// One iteration's record.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Iteration {
-    /// The pool row evaluated (None for a point off the pool).
-    pub row: Option<usize>,
-    /// The parameter values evaluated.
-    pub params: Vec<Value>,
-    /// The observed value (lower is better).
-    pub value: f64,
-    /// The objective's cost, seconds.
-    pub exec_time: f64,
-    /// The optimizer's measured time, seconds.
-    pub opt_time: f64,
-    /// The arm that proposed it.
-    pub arm: String,
-    /// Epochs trained, when the objective has epochs.
-    pub epochs: Option<usize>,
-    /// The trial's interim reports (per-epoch values of a table or a training command).
-    pub interim: Vec<Interim>,
-    /// The proposing model's estimate at the point.
-    pub estimate: Option<Estimate>,
 }
 
 /// A finished run.

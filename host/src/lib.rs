@@ -18,6 +18,7 @@
 //! - [`regret`]: `hpo regret`: median simple regret of arms on test functions.
 //! - [`store`]: the SQLite experiment store behind `--resume`.
 //! - [`strict_json`]: duplicate keys in input documents are errors.
+//! - [`trial`]: a trial's record, shared by the run loop and the store.
 //!
 //! The `hpo` binary (`main.rs`) only parses arguments and dispatches here; library code
 //! never prints.
@@ -40,4 +41,5 @@ pub mod sessions;
 pub mod space;
 pub mod store;
 pub mod strict_json;
+pub mod trial;
 pub mod worker;

@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 
-use hpo_host::experiment::Iteration;
+use hpo_host::trial::Iteration;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Reports iterations as they finish.

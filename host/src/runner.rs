@@ -6,13 +6,14 @@ use std::path::PathBuf;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::experiment::{self, ExperimentError, Expiry, Iteration, RunPlan};
+use crate::experiment::{self, ExperimentError, Expiry, RunPlan};
 use crate::objectives;
 use crate::plugins::PluginHost;
 use crate::results;
 use crate::run_config::{ArmRef, RunConfig};
 use crate::space::Space;
 use crate::store::Store;
+use crate::trial::{Iteration, StoredTrial};
 
 /// File name of the experiment store inside the results directory.
 pub const STORE_FILE: &str = "hpo-store.sqlite";
@@ -409,7 +410,7 @@ pub fn run(
             summaries.push(summary_of(index, &record, &names));
             continue;
         }
-        let mut sink = |i: usize, trial: &crate::store::StoredTrial| {
+        let mut sink = |i: usize, trial: &StoredTrial| {
             store
                 .record_trial(stored.id, index, i, trial)
                 .map_err(|e| e.to_string())?;

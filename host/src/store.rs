@@ -10,7 +10,7 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
-use crate::experiment::{ArmFailures, Iteration};
+use crate::trial::{ArmFailures, Iteration, StoredTrial};
 
 /// A store error, naming the database file.
 #[derive(Debug, thiserror::Error)]
@@ -21,22 +21,6 @@ pub struct StoreError {
     /// The cause.
     #[source]
     pub source: rusqlite::Error,
-}
-
-/// A trial read back from the store.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredTrial {
-    /// The iteration as recorded.
-    pub iteration: Iteration,
-    /// The encoded point.
-    pub x: Vec<f64>,
-    /// The strategy's state after this trial, if the run has a strategy.
-    pub strategy_state: Option<Vec<u8>>,
-    /// Why the trial failed, if it did.
-    pub failure: Option<String>,
-    /// The arms that failed in this iteration before the trial's arm proposed, in order:
-    /// (arm, reason). Replayed on resume, so failure counts and suspensions continue.
-    pub arm_failures: Vec<(String, String)>,
 }
 
 /// An experiment in the store.
@@ -515,8 +499,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::experiment::Estimate;
     use crate::objectives::Interim;
+    use crate::trial::Estimate;
 
     fn trial(i: usize) -> StoredTrial {
         StoredTrial {

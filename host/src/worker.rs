@@ -182,14 +182,6 @@ pub fn check_exposure(listen: &str, has_credential: bool, insecure: bool) -> Res
     }
 }
 
-/// The `Authorization` value of a credential.
-pub fn basic_auth(credential: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(credential)
-    )
-}
-
 fn digest(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }

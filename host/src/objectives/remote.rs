@@ -14,7 +14,15 @@ use serde_json::{Value, json};
 
 use super::{Candidate, Evaluation, Interim, Objective};
 use crate::space::Space;
-use crate::worker::basic_auth;
+
+/// The `Authorization` value a client sends for a worker's credential (RFC 7617 Basic).
+pub fn basic_auth(credential: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(credential)
+    )
+}
 
 /// Timeout of one HTTP request to the worker.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
