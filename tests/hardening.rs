@@ -434,6 +434,13 @@ fn a_stranger_cannot_stall_or_bloat_the_worker() {
     let mut answer = [0u8; 12];
     let _ = stalled.read(&mut answer);
     assert!(String::from_utf8_lossy(&answer).contains("401"));
+    // An authenticated body beyond the limit: 413, before it is all read.
+    let mut big = format!(
+        "POST /jobs/ HTTP/1.1\r\nHost: x\r\nAuthorization: {good}\r\nContent-Length: 2000000\r\nConnection: close\r\n\r\n"
+    )
+    .into_bytes();
+    big.extend(std::iter::repeat_n(b'a', 2_000_000));
+    assert!(raw(&address, &big).contains("413"));
     // 300 KB of header: refused, and the worker still answers.
     let mut huge = b"GET / HTTP/1.1\r\nHost: x\r\nX-Junk: ".to_vec();
     huge.extend(std::iter::repeat_n(b'a', 300_000));

@@ -158,6 +158,9 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(120);
 /// Connections served at once.
 pub const MAX_CONNECTIONS: usize = 64;
+/// Jobs the node remembers: beyond, the oldest finished ones are forgotten, and a request
+/// that would need more room than that is refused (503).
+pub const MAX_JOBS: usize = 1000;
 
 /// Refuses an address beyond the loopback for a node without a credential, unless the
 /// user said `--insecure` (then it warns: anyone who can reach the node may run jobs).
@@ -238,7 +241,6 @@ impl Worker {
 
 /// The routes and their limits.
 fn app(node: Arc<Node>) -> axum::Router {
-    use tower_http::limit::RequestBodyLimitLayer;
     use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
     axum::Router::new()
         .fallback(dispatch)
@@ -247,7 +249,8 @@ fn app(node: Arc<Node>) -> axum::Router {
             node.clone(),
             authenticate,
         ))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        // axum's own limit, so that a refused body gets the node's JSON error (413).
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyTimeoutLayer::new(REQUEST_TIMEOUT))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -477,7 +480,14 @@ fn create_job(node: &Arc<Node>, body: &str) -> Answer {
         *next += 1;
         format!("{}-cpu0-{:06}", node.id, *next)
     };
-    lock(&node.jobs).insert(
+    let mut jobs = lock(&node.jobs);
+    if !make_room(&mut jobs, MAX_JOBS) {
+        return error(
+            503,
+            format!("{MAX_JOBS} jobs are waiting or running: start or delete some first"),
+        );
+    }
+    jobs.insert(
         id.clone(),
         Job {
             id: id.clone(),
@@ -492,6 +502,25 @@ fn create_job(node: &Arc<Node>, body: &str) -> Answer {
         },
     );
     (201, json!({ "job_id": id }))
+}
+
+/// Forgets the oldest finished jobs until there is room for one more below `max`; false
+/// when every remembered job is still waiting or running.
+fn make_room(jobs: &mut BTreeMap<String, Job>, max: usize) -> bool {
+    // Ids carry a zero-padded counter: the map's order is the order of creation.
+    while jobs.len() >= max {
+        let oldest_finished = jobs
+            .iter()
+            .find(|(_, j)| !matches!(j.status, Status::Created | Status::Processing))
+            .map(|(id, _)| id.clone());
+        match oldest_finished {
+            Some(id) => {
+                jobs.remove(&id);
+            }
+            None => return false,
+        }
+    }
+    true
 }
 
 /// The candidate of a job: a table row (`config.cand_index`) when the objective has rows,
@@ -593,4 +622,48 @@ fn start_job(node: &Arc<Node>, id: &str) -> Answer {
         }
     });
     (202, document)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(id: usize, status: Status) -> (String, Job) {
+        let id = format!("node-cpu0-{id:06}");
+        let job = Job {
+            id: id.clone(),
+            created: 0.0,
+            status,
+            hyperparams: Map::new(),
+            config: Map::new(),
+            candidate: Candidate::Row(0),
+            curve: Vec::new(),
+            evaluation: None,
+            stop: Arc::default(),
+        };
+        (id, job)
+    }
+
+    #[test]
+    fn the_job_table_forgets_the_oldest_finished_jobs_and_refuses_beyond() {
+        let mut jobs: BTreeMap<String, Job> = [
+            job(1, Status::Done),
+            job(2, Status::Created),
+            job(3, Status::Failed),
+            job(4, Status::Processing),
+        ]
+        .into_iter()
+        .collect();
+        assert!(make_room(&mut jobs, 4));
+        assert_eq!(jobs.len(), 3);
+        assert!(
+            !jobs.contains_key("node-cpu0-000001"),
+            "the oldest finished job went"
+        );
+        assert!(make_room(&mut jobs, 3));
+        assert!(!jobs.contains_key("node-cpu0-000003"));
+        // Only waiting and running jobs are left: no room is made.
+        assert!(!make_room(&mut jobs, 2));
+        assert_eq!(jobs.len(), 2);
+    }
 }
