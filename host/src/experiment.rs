@@ -231,8 +231,8 @@ pub fn resolve_arms(host: &PluginHost, arms: &[ArmRef]) -> Result<Vec<String>, E
 
 /// Checks a plan before anything is written: every arm and the strategy have a plugin,
 /// and each arm's plugin accepts its options (a misspelled option or a bad value fails here,
-/// not in the middle of the first run).
-pub fn check_plan(host: &PluginHost, plan: &RunPlan) -> Result<(), ExperimentError> {
+/// not in the middle of the first run). Returns the plugin serving each arm.
+pub fn check_plan(host: &PluginHost, plan: &RunPlan) -> Result<Vec<String>, ExperimentError> {
     let providers = resolve_arms(host, &plan.arms)?;
     if let Some(s) = &plan.strategy {
         resolve_strategy(host, s)?;
@@ -254,7 +254,7 @@ pub fn check_plan(host: &PluginHost, plan: &RunPlan) -> Result<(), ExperimentErr
             })?;
         checked.push((plugin_name, &arm.model));
     }
-    Ok(())
+    Ok(providers)
 }
 
 /// Finds the plugin serving a strategy.

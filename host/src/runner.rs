@@ -264,18 +264,14 @@ pub fn run(
     };
     // Fail before anything is written when an arm, a strategy, an option or the space is
     // wrong.
-    experiment::check_plan(host, &plan)?;
+    let providers = experiment::check_plan(host, &plan)?;
     let conf_label = request
         .run_conf
         .as_ref()
         .map_or("(embedded run configuration)".to_string(), |p| {
             p.display().to_string()
         });
-    check_model_options(
-        &config,
-        &conf_label,
-        &experiment::resolve_arms(host, &plan.arms)?,
-    )?;
+    check_model_options(&config, &conf_label, &providers)?;
     crate::pool::check_space(objective.space()).map_err(ExperimentError::Invalid)?;
     if objective.pool().is_none() {
         let rows = config

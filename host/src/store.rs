@@ -114,8 +114,21 @@ fn json_column<T: serde::de::DeserializeOwned>(
     row: &rusqlite::Row,
     index: usize,
 ) -> rusqlite::Result<T> {
-    let text: String = row.get(index)?;
-    serde_json::from_str(&text).map_err(|e| {
+    parse_json(&row.get::<_, String>(index)?, index)
+}
+
+/// A JSON column that may be NULL, read back as [`json_column`] reads it.
+fn optional_json_column<T: serde::de::DeserializeOwned>(
+    row: &rusqlite::Row,
+    index: usize,
+) -> rusqlite::Result<Option<T>> {
+    row.get::<_, Option<String>>(index)?
+        .map(|text| parse_json(&text, index))
+        .transpose()
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(text: &str, index: usize) -> rusqlite::Result<T> {
+    serde_json::from_str(text).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))
     })
 }
@@ -334,18 +347,6 @@ impl Store {
             .map_err(|e| self.wrap(e))?;
         let rows = stmt
             .query_map(params![experiment, run as i64], |r| {
-                let estimate: Option<String> = r.get(11)?;
-                let estimate = estimate
-                    .map(|e| {
-                        serde_json::from_str(&e).map_err(|e| {
-                            rusqlite::Error::FromSqlConversionFailure(
-                                11,
-                                rusqlite::types::Type::Text,
-                                Box::new(e),
-                            )
-                        })
-                    })
-                    .transpose()?;
                 Ok(StoredTrial {
                     iteration: Iteration {
                         row: r.get::<_, Option<i64>>(0)?.map(|v| v as usize),
@@ -356,7 +357,7 @@ impl Store {
                         arm: r.get(6)?,
                         epochs: r.get::<_, Option<i64>>(7)?.map(|v| v as usize),
                         interim: json_column(r, 10)?,
-                        estimate,
+                        estimate: optional_json_column(r, 11)?,
                     },
                     x: json_column(r, 2)?,
                     failure: r.get(8)?,
@@ -398,26 +399,15 @@ impl Store {
         experiment: i64,
         run: usize,
     ) -> Result<Option<ArmFailures>, StoreError> {
-        let text: Option<String> = self
-            .conn
+        self.conn
             .query_row(
                 "SELECT failures FROM runs WHERE experiment = ?1 AND run = ?2",
                 params![experiment, run as i64],
-                |r| r.get(0),
+                |r| optional_json_column(r, 0),
             )
             .optional()
-            .map_err(|e| self.wrap(e))?
-            .flatten();
-        text.map(|t| {
-            serde_json::from_str(&t).map_err(|e| {
-                self.wrap(rusqlite::Error::FromSqlConversionFailure(
-                    0,
-                    rusqlite::types::Type::Text,
-                    Box::new(e),
-                ))
-            })
-        })
-        .transpose()
+            .map(Option::flatten)
+            .map_err(|e| self.wrap(e))
     }
 
     /// Copies every run of experiment `from` (seeds, trials, stop reasons, failures) into

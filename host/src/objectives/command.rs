@@ -327,20 +327,23 @@ struct Reports {
 impl Reports {
     /// Takes what `events` holds, waiting at most `wait` for the first event.
     fn receive(&mut self, events: &Receiver<StdoutEvent>, wait: Duration) {
-        let mut next = events.recv_timeout(wait);
-        loop {
-            match next {
-                Ok(StdoutEvent::Report(v, e, t)) => self.values.push((v, e, t)),
-                Ok(StdoutEvent::Closed) | Err(RecvTimeoutError::Disconnected) => {
-                    self.closed = true;
-                    return;
-                }
-                Err(RecvTimeoutError::Timeout) => return,
+        match events.recv_timeout(wait) {
+            Ok(event) => self.take(event),
+            Err(RecvTimeoutError::Timeout) => return,
+            Err(RecvTimeoutError::Disconnected) => {
+                self.closed = true;
+                return;
             }
-            next = events.try_recv().map_err(|e| match e {
-                mpsc::TryRecvError::Empty => RecvTimeoutError::Timeout,
-                mpsc::TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
-            });
+        }
+        for event in events.try_iter() {
+            self.take(event);
+        }
+    }
+
+    fn take(&mut self, event: StdoutEvent) {
+        match event {
+            StdoutEvent::Report(v, e, t) => self.values.push((v, e, t)),
+            StdoutEvent::Closed => self.closed = true,
         }
     }
 }
