@@ -10,7 +10,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use hpo_host::objectives::surrogate::SurrogateTable;
-use hpo_host::pool::sobol_pool;
+use hpo_host::space::pool::sobol_pool;
 
 fn experiment(c: &mut Criterion) {
     let mut group = c.benchmark_group("experiment");

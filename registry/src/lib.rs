@@ -407,15 +407,19 @@ impl Registry {
             source: std::io::Error::other(e),
         })?;
         let _ = write!(text, "{body}");
-        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io(&dir))?;
-        tmp.write_all(text.as_bytes()).map_err(io(tmp.path()))?;
-        tmp.as_file().sync_all().map_err(io(tmp.path()))?;
-        tmp.persist(&self.path).map_err(|e| RegistryError::Io {
-            path: self.path.clone(),
-            source: e.error,
-        })?;
-        Ok(())
+        write_atomically(&self.path, text.as_bytes()).map_err(io(&self.path))
     }
+}
+
+/// Writes `bytes` to `dest` so that a crash never leaves half of it: a temporary file in the
+/// same directory (created if needed), flushed to disk, then renamed over the destination.
+pub fn write_atomically(dest: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(dest).map(|_| ()).map_err(|e| e.error)
 }
 
 /// The sha256 of a file, as lowercase hex.

@@ -6,6 +6,7 @@
 //! recovery and output validation on top of these traits, once for both backends.
 
 mod native;
+mod recovering;
 mod wasm;
 
 use std::path::Path;
@@ -16,6 +17,7 @@ use hpo_plugin_api::types::{
 };
 use hpo_registry::{Limits, PluginKind};
 
+pub use recovering::{Recovering, SessionError, SharedPlugin, lock, share};
 pub use wasm::{WasmLimits, WasmRuntime};
 
 /// An error from a plugin call or a plugin load.

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use hpo_plugin_api::types::Matrix;
 use serde_json::Value;
 
-use super::{Candidate, Evaluation, Interim, Objective, Watch};
+use super::{Candidate, Interim, Objective, Outcome, Watch};
 use crate::space::Space;
 
 /// Lines of stderr kept with a failed trial.
@@ -386,7 +386,7 @@ impl Objective for CommandObjective {
         None
     }
 
-    fn evaluate(&mut self, candidate: &Candidate) -> Result<Evaluation, String> {
+    fn evaluate(&mut self, candidate: &Candidate) -> Result<Outcome, String> {
         self.evaluate_watched(candidate, &Watch::default())
     }
 
@@ -394,14 +394,14 @@ impl Objective for CommandObjective {
         &mut self,
         candidate: &Candidate,
         watch: &Watch,
-    ) -> Result<Evaluation, String> {
+    ) -> Result<Outcome, String> {
         let Candidate::Point(x) = candidate else {
             return Err("a command evaluates points, not rows".into());
         };
         let params = self.space.decode(x);
         let object = self.space.to_object(&params);
         let started = Instant::now();
-        let failed = |why: String, epochs| Evaluation {
+        let failed = |why: String, epochs| Outcome {
             value: f64::NAN,
             interim: Vec::new(),
             params: params.clone(),
@@ -508,7 +508,7 @@ impl Objective for CommandObjective {
                 ),
                 None,
             )),
-            (Ending::Exited(_), Some((value, epoch))) if value.is_finite() => Ok(Evaluation {
+            (Ending::Exited(_), Some((value, epoch))) if value.is_finite() => Ok(Outcome {
                 value,
                 interim,
                 params,

@@ -41,7 +41,7 @@ pub struct Interim {
 
 /// The outcome of one evaluation.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Evaluation {
+pub struct Outcome {
     /// The final value (lower is better).
     pub value: f64,
     /// Interim reports before the final value, in order (per-epoch values of a table, a
@@ -73,7 +73,7 @@ pub trait Objective: Send + Sync {
     /// The objective's own finite pool (a table's rows), if it has one.
     fn pool(&self) -> Option<Matrix>;
     /// Evaluates one candidate.
-    fn evaluate(&mut self, candidate: &Candidate) -> Result<Evaluation, String>;
+    fn evaluate(&mut self, candidate: &Candidate) -> Result<Outcome, String>;
     /// Evaluates one candidate under `watch`: interim reports are passed on as they come
     /// and the evaluation gives up (a failed trial) once the watcher asks it to stop.
     /// Objectives that evaluate at once (tables, test functions) report afterwards.
@@ -81,7 +81,7 @@ pub trait Objective: Send + Sync {
         &mut self,
         candidate: &Candidate,
         watch: &Watch,
-    ) -> Result<Evaluation, String> {
+    ) -> Result<Outcome, String> {
         let evaluation = self.evaluate(candidate)?;
         for report in &evaluation.interim {
             watch.report(*report);
@@ -173,7 +173,7 @@ impl Objective for TableObjective {
         })
     }
 
-    fn evaluate(&mut self, candidate: &Candidate) -> Result<Evaluation, String> {
+    fn evaluate(&mut self, candidate: &Candidate) -> Result<Outcome, String> {
         let row = match candidate {
             Candidate::Row(r) if *r < self.table.rows() => *r,
             Candidate::Row(r) => return Err(format!("row {r} is outside the table")),
@@ -194,7 +194,7 @@ impl Objective for TableObjective {
                 time: *time,
             })
             .collect();
-        Ok(Evaluation {
+        Ok(Outcome {
             value: self.signed(self.table.final_value(row)),
             interim,
             params: self.table.params(row).to_vec(),
@@ -254,7 +254,7 @@ impl Objective for FunctionObjective {
         None
     }
 
-    fn evaluate(&mut self, candidate: &Candidate) -> Result<Evaluation, String> {
+    fn evaluate(&mut self, candidate: &Candidate) -> Result<Outcome, String> {
         let Candidate::Point(x) = candidate else {
             return Err("a test function evaluates points, not rows".into());
         };
@@ -263,7 +263,7 @@ impl Objective for FunctionObjective {
             .iter()
             .map(|v| v.as_f64().unwrap_or(f64::NAN))
             .collect();
-        Ok(Evaluation {
+        Ok(Outcome {
             interim: Vec::new(),
             value: self.function.value(&raw),
             params,
@@ -278,6 +278,36 @@ impl Objective for FunctionObjective {
     }
 }
 
+/// Why an objective cannot be set up.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ObjectiveError {
+    /// A training command without a search space.
+    #[error("a cmd: objective needs a search space: pass --space hp_conf/NAME.json")]
+    NeedsSpace,
+    /// The training command cannot run.
+    #[error("{0}")]
+    Command(String),
+    /// A table that cannot be read.
+    #[error("{0}")]
+    Table(String),
+    /// A table that does not exist.
+    #[error("unknown surrogate '{name}' (known: {default}{where_})")]
+    UnknownTable {
+        /// The name asked for.
+        name: String,
+        /// The embedded table's name.
+        default: &'static str,
+        /// Where else tables are looked for.
+        where_: String,
+    },
+    /// An unknown test function.
+    #[error("{0}")]
+    Function(String),
+    /// Not an objective's spelling.
+    #[error("objective '{0}': expected surrogate:NAME, fn:NAME or cmd:PROGRAM ARGS")]
+    BadSpec(String),
+}
+
 /// Resolves `surrogate:NAME` (the embedded default, or a table in `table_dir`), `fn:NAME`,
 /// or `cmd:PROGRAM ARGS` (which needs `space`); the error lists what exists.
 pub fn resolve(
@@ -285,42 +315,41 @@ pub fn resolve(
     table_dir: Option<&std::path::Path>,
     space: Option<Space>,
     timeout: std::time::Duration,
-) -> Result<Box<dyn Objective>, String> {
+) -> Result<Box<dyn Objective>, ObjectiveError> {
     match spec.split_once(':') {
         Some(("cmd", command)) => {
-            let space = space.ok_or_else(|| {
-                "a cmd: objective needs a search space: pass --space hp_conf/NAME.json".to_string()
-            })?;
-            Ok(Box::new(command::CommandObjective::new(
-                command, space, timeout,
-            )?))
+            let space = space.ok_or(ObjectiveError::NeedsSpace)?;
+            Ok(Box::new(
+                command::CommandObjective::new(command, space, timeout)
+                    .map_err(ObjectiveError::Command)?,
+            ))
         }
         Some(("surrogate", name)) => {
             if let Some(dir) = table_dir {
                 let csv = dir.join(format!("{name}.csv"));
                 let gz = dir.join(format!("{name}.csv.gz"));
                 if csv.exists() || gz.exists() {
-                    let table = SurrogateTable::load(dir, name).map_err(|e| e.to_string())?;
+                    let table = SurrogateTable::load(dir, name)
+                        .map_err(|e| ObjectiveError::Table(e.to_string()))?;
                     return Ok(Box::new(TableObjective::new(table)));
                 }
             }
             if name == surrogate::DEFAULT_TABLE {
-                let table = SurrogateTable::embedded_default().map_err(|e| e.to_string())?;
+                let table = SurrogateTable::embedded_default()
+                    .map_err(|e| ObjectiveError::Table(e.to_string()))?;
                 return Ok(Box::new(TableObjective::new(table)));
             }
-            Err(format!(
-                "unknown surrogate '{name}' (known: {}{})",
-                surrogate::DEFAULT_TABLE,
-                table_dir
+            Err(ObjectiveError::UnknownTable {
+                name: name.to_string(),
+                default: surrogate::DEFAULT_TABLE,
+                where_: table_dir
                     .map(|d| format!(", or a <name>.csv[.gz] with <name>.json in {}", d.display()))
-                    .unwrap_or_default()
-            ))
+                    .unwrap_or_default(),
+            })
         }
-        Some(("fn", name)) => Ok(Box::new(FunctionObjective::new(TestFunction::by_name(
-            name,
-        )?))),
-        _ => Err(format!(
-            "objective '{spec}': expected surrogate:NAME, fn:NAME or cmd:PROGRAM ARGS"
-        )),
+        Some(("fn", name)) => Ok(Box::new(FunctionObjective::new(
+            TestFunction::by_name(name).map_err(ObjectiveError::Function)?,
+        ))),
+        _ => Err(ObjectiveError::BadSpec(spec.to_string())),
     }
 }

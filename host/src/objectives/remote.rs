@@ -1,4 +1,4 @@
-//! Evaluation on a remote training worker (the seed's `-w URL`): the search space and the
+//! Outcome on a remote training worker (the seed's `-w URL`): the search space and the
 //! pool stay those of the local objective; each evaluation becomes a job on the worker's
 //! training-node REST protocol (see [`crate::worker`]): created, started, polled until it
 //! ends, and stopped when the trial timeout passes.
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use hpo_plugin_api::types::Matrix;
 use serde_json::{Value, json};
 
-use super::{Candidate, Evaluation, Interim, Objective};
+use super::{Candidate, Interim, Objective, Outcome};
 use crate::space::Space;
 
 /// The `Authorization` value a client sends for a worker's credential (RFC 7617 Basic).
@@ -241,7 +241,7 @@ impl Objective for RemoteObjective {
         self.pool.clone()
     }
 
-    fn evaluate(&mut self, candidate: &Candidate) -> Result<Evaluation, String> {
+    fn evaluate(&mut self, candidate: &Candidate) -> Result<Outcome, String> {
         let params = match candidate {
             Candidate::Point(x) => self.space.decode(x),
             Candidate::Row(row) => {
@@ -291,8 +291,8 @@ impl Objective for RemoteObjective {
     }
 }
 
-fn failed(params: Vec<Value>, started: Instant, why: String) -> Evaluation {
-    Evaluation {
+fn failed(params: Vec<Value>, started: Instant, why: String) -> Outcome {
+    Outcome {
         value: f64::NAN,
         interim: Vec::new(),
         params,
@@ -305,7 +305,7 @@ fn failed(params: Vec<Value>, started: Instant, why: String) -> Evaluation {
 /// The evaluation a finished job document describes: its final `value` (or, from a seed
 /// node, the best loss of its curve), the curve before it as interim reports, and its run
 /// time (the wall-clock time when the node gives none).
-fn evaluation_of(job: &Value, params: Vec<Value>, started: Instant) -> Evaluation {
+fn evaluation_of(job: &Value, params: Vec<Value>, started: Instant) -> Outcome {
     let status = job["status"].as_str().unwrap_or_default();
     if status != "done" {
         let why = job["error"]
@@ -342,7 +342,7 @@ fn evaluation_of(job: &Value, params: Vec<Value>, started: Instant) -> Evaluatio
             time: times.get(i).copied().unwrap_or(0.0),
         })
         .collect();
-    Evaluation {
+    Outcome {
         value,
         interim,
         params,

@@ -137,7 +137,7 @@ impl SurrogateTable {
             field: field.to_string(),
             reason,
         };
-        crate::strict_json::check_no_duplicate_keys(sidecar_json)
+        crate::config::strict_json::check_no_duplicate_keys(sidecar_json)
             .map_err(|e| side_err(&format!("line {}", e.line()), e.to_string()))?;
         let sidecar: Sidecar = serde_json::from_str(sidecar_json)
             .map_err(|e| side_err("(sidecar)", format!("{e}")))?;

@@ -1,0 +1,180 @@
+//! Arms: a model plugin's session and an acquisition, as a run uses them. Which plugin
+//! serves an arm ([`resolve_arms`]), the sessions of a run's arms with one fitted model per
+//! (plugin, model) ([`Arms`]), and their health: failures counted, an arm suspended after
+//! [`SUSPEND_AFTER`] in a row ([`ArmHealth`]).
+//!
+//! Invariant: a proposal reaches the run only after its session checked it against the
+//! contract; an arm's failure is charged to that arm alone.
+
+mod health;
+mod session;
+
+pub use health::{ArmHealth, SUSPEND_AFTER};
+pub use session::{ArmSession, check_proposals};
+
+use hpo_plugin_api::types::{ArmConfig, Matrix, Observations, ProposeRequest, Proposed};
+
+use crate::config::ArmRef;
+use crate::experiment::{ExperimentError, RunPlan};
+use crate::loader::SessionError;
+use crate::registry::{Loaded, PluginHost};
+use crate::space::Space;
+use crate::space::pool::Pool;
+
+/// Finds the plugin serving each arm (the `plugin` qualifier, else the one registered
+/// plugin that lists it); the error lists what is installed.
+pub fn resolve_arms(host: &PluginHost, arms: &[ArmRef]) -> Result<Vec<String>, ExperimentError> {
+    let registry = host.registry();
+    arms.iter()
+        .map(|arm| {
+            let name = arm.name();
+            let providers: Vec<&str> = registry
+                .plugins()
+                .iter()
+                .filter(|p| p.arms.contains(&name))
+                .filter(|p| arm.plugin.as_deref().is_none_or(|want| want == p.name))
+                .map(|p| p.name.as_str())
+                .collect();
+            match providers.as_slice() {
+                [one] => Ok(one.to_string()),
+                [] => Err(ExperimentError::NoArmProvider {
+                    arm: format!(
+                        "{name}{}",
+                        arm.plugin
+                            .as_deref()
+                            .map(|p| format!(" from plugin '{p}'"))
+                            .unwrap_or_default()
+                    ),
+                    installed: installed_list(
+                        registry
+                            .plugins()
+                            .iter()
+                            .flat_map(|p| p.arms.iter().map(move |a| format!("{a} ({})", p.name)))
+                            .collect(),
+                    ),
+                }),
+                many => Err(ExperimentError::Ambiguous {
+                    arm: name,
+                    plugins: many.join(", "),
+                }),
+            }
+        })
+        .collect()
+}
+
+/// "none", or the installed names joined.
+pub(crate) fn installed_list(names: Vec<String>) -> String {
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// The arms of one run: their sessions, one per (plugin, model), so that arms of one model
+/// share its fitted model.
+pub struct Arms {
+    refs: Vec<ArmRef>,
+    names: Vec<String>,
+    sessions: Vec<ArmSession>,
+    /// The session of each arm.
+    session_of: Vec<usize>,
+}
+
+impl Arms {
+    /// Opens the sessions of `plan`'s arms over `space`, each given the pool as shown.
+    pub fn open(
+        loaded: &mut Loaded<'_>,
+        plan: &RunPlan,
+        space: &Space,
+        pool: &Pool,
+        seed: u64,
+    ) -> Result<Self, ExperimentError> {
+        let providers = resolve_arms(loaded.host(), &plan.arms)?;
+        let space_json = serde_json::to_string(&space.spec()).expect("space spec serializes");
+        let dims = space.encoded_dims();
+        let mut sessions: Vec<ArmSession> = Vec::new();
+        let mut keys: Vec<(String, String)> = Vec::new();
+        let mut session_of = Vec::new();
+        for (arm, plugin_name) in plan.arms.iter().zip(&providers) {
+            let key = (plugin_name.clone(), arm.model.clone());
+            let index = match keys.iter().position(|k| *k == key) {
+                Some(i) => i,
+                None => {
+                    let mut session = ArmSession::open(
+                        &loaded.get(plugin_name)?,
+                        ArmConfig {
+                            model: arm.model.clone(),
+                            space_json: space_json.clone(),
+                            options_json: plan.config.plugin_options(plugin_name).to_string(),
+                            seed,
+                        },
+                        dims,
+                    )?;
+                    session.set_pool(pool.shown().clone())?;
+                    sessions.push(session);
+                    keys.push(key);
+                    sessions.len() - 1
+                }
+            };
+            session_of.push(index);
+        }
+        Ok(Arms {
+            refs: plan.arms.clone(),
+            names: plan.arms.iter().map(ArmRef::name).collect(),
+            sessions,
+            session_of,
+        })
+    }
+
+    /// The arms' names (`MODEL/ACQ`), in order.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Arm `a`'s one proposal among `candidates` (pool positions), or off the pool when
+    /// allowed.
+    pub fn propose(
+        &mut self,
+        a: usize,
+        candidates: &[u32],
+        seed: u64,
+        allow_off_pool: bool,
+    ) -> Result<Proposed, SessionError> {
+        let session = &mut self.sessions[self.session_of[a]];
+        let request = ProposeRequest {
+            acquisition: self.refs[a].acq_func.clone(),
+            candidates: candidates.to_vec(),
+            pending: Matrix::empty(session.dims() as u32),
+            n: 1,
+            seed,
+            allow_off_pool,
+        };
+        let mut proposed = session.propose(&request)?;
+        // check_proposals guarantees one proposal when one was asked for and any can be made.
+        Ok(proposed.swap_remove(0))
+    }
+
+    /// Tells every model a new observation; a model that fails is logged and learns it on
+    /// its next reopening (the session keeps its history).
+    pub fn tell(&mut self, observed: &Observations) {
+        for session in &mut self.sessions {
+            if let Err(e) = session.tell(observed) {
+                tracing::warn!("{e}");
+            }
+        }
+    }
+
+    /// Tells every model the replayed history of a resumed run; a failure stops the run.
+    pub fn replay(&mut self, history: &Observations) -> Result<(), SessionError> {
+        self.sessions.iter_mut().try_for_each(|s| s.tell(history))
+    }
+
+    /// The first model that predicts at `points`, in cost units (BO-HEDGE's reference).
+    pub fn predict_first(&mut self, points: &Matrix) -> Option<Vec<f64>> {
+        self.sessions
+            .iter_mut()
+            .find_map(|s| s.predict(points).ok())
+            .map(|p| p.mean)
+    }
+}

@@ -1,0 +1,218 @@
+//! `hpo run`: the seed's flags next to long forms, turned into a run request; the summary
+//! printed as text or JSON.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use hpo_host::experiment::{self, Criterion, Expiry, ExpiryFlags, GoalMetric, RunRequest, Summary};
+
+use super::progress::Progress;
+use super::values::{at_least_one, boolean, duration, seed};
+
+/// `hpo run`: the seed's flags (`-m -s -e -eg -et -c -rc -hc -w -r -p -tp`, with `=` or a
+/// space) next to long forms.
+#[derive(clap::Args)]
+#[command(
+    allow_negative_numbers = true,
+    after_help = "Seed spellings: -eg = --goal, -et = --time, -rc = --run-conf-dir, \
+-hc = --hp-conf-dir, -tp = --time-penalty; `-m=GP` works like `-m GP`."
+)]
+pub struct RunArgs {
+    /// Seed form: the surrogate table to run on (same as --objective surrogate:NAME).
+    #[arg(conflicts_with = "objective")]
+    config_name: Option<String>,
+    /// Seed form: number of independent repeated runs (same as --runs).
+    #[arg(conflicts_with = "runs", value_parser = at_least_one)]
+    num_trials: Option<usize>,
+    /// Run configuration file with the arms (default: on a table, ./run_conf/arms.json, else
+    /// the built-in seed's default; on any other objective, the built-in
+    /// run_conf/arms-tpe.json: BO-HEDGE over GP, RF and TPE arms).
+    #[arg(long, value_name = "FILE", conflicts_with = "conf")]
+    arms: Option<PathBuf>,
+    /// Run configuration file name inside --run-conf-dir (seed: -c).
+    #[arg(short = 'c', long = "conf", value_name = "FILE")]
+    conf: Option<String>,
+    /// Directory of run configurations (seed: -rc).
+    #[arg(long = "run-conf-dir", value_name = "DIR", default_value = "run_conf")]
+    run_conf_dir: PathBuf,
+    /// Directory of surrogate tables looked in first (seed: -hc).
+    #[arg(long = "hp-conf-dir", value_name = "DIR")]
+    hp_conf_dir: Option<PathBuf>,
+    /// Mode: DIV, or one model for a single-arm run (RANDOM, GP, RF, TPE, GP-HLE, ...).
+    #[arg(short = 'm', long = "mode")]
+    mode: Option<String>,
+    /// Spec: the strategy of DIV (SEQ, RANDOM, ...) or the acquisition (EI, PI, UCB, RANDOM).
+    #[arg(short = 's', long = "spec")]
+    spec: Option<String>,
+    /// What to evaluate: surrogate:NAME (a table; default surrogate:digits-mlp), fn:NAME (a
+    /// test function, e.g. fn:branin) or cmd:PROGRAM ARGS (your training command, with
+    /// --space). With -w the worker evaluates it.
+    #[arg(long)]
+    objective: Option<String>,
+    /// Independent repeated runs.
+    #[arg(long, value_parser = at_least_one)]
+    runs: Option<usize>,
+    /// At most this many evaluations per run.
+    #[arg(long, value_parser = at_least_one)]
+    evals: Option<usize>,
+    /// Expiry criterion: TIME or GOAL (seed: -e).
+    #[arg(short = 'e', long = "exp-crt", value_parser = ["TIME", "GOAL"])]
+    exp_crt: Option<String>,
+    /// Goal (seed: -eg), in the units of --goal-metric.
+    #[arg(long, allow_hyphen_values = true)]
+    goal: Option<f64>,
+    /// Whether --goal is an error (reached when the best error is at most the goal) or an
+    /// accuracy (reached when 1 - best error is at least the goal).
+    #[arg(long = "goal-metric", default_value = "error", value_parser = ["error", "accuracy"])]
+    goal_metric: String,
+    /// Time budget per run: seconds, or 30m, 2h, 1d (seed: -et). Σexec + Σopt.
+    #[arg(long, value_parser = duration, allow_hyphen_values = true)]
+    time: Option<f64>,
+    /// Experiment seed.
+    #[arg(long, default_value_t = 1, value_parser = seed)]
+    seed: u64,
+    /// Results directory.
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Continue the interrupted experiment with the same settings (no completed trial is lost).
+    #[arg(long)]
+    resume: bool,
+    /// Search space of a cmd: objective (hp_conf schema).
+    #[arg(long, value_name = "FILE")]
+    space: Option<PathBuf>,
+    /// Per-trial timeout of a cmd: objective: seconds, or 30m, 2h.
+    #[arg(long = "trial-timeout", default_value = "1h", value_parser = duration)]
+    trial_timeout: f64,
+    /// Remote training worker URL (seed: -w): evaluations run there as jobs (see `hpo
+    /// worker`); the worker's credential is $HPO_WORKER_CREDENTIAL, else the run
+    /// configuration's `credential`.
+    #[arg(short = 'w', long = "worker-url", value_name = "URL")]
+    worker_url: Option<String>,
+    /// Extend the finished experiment of N runs with the same settings to --runs (seed: -r).
+    #[arg(short = 'r', long = "rerun", value_parser = at_least_one)]
+    rerun: Option<usize>,
+    /// Write each proposal's model estimate (mean, variance, acquisition) into the results
+    /// file (seed: -p): true/false, yes/no, 1/0; the flag alone means true.
+    #[arg(short = 'p', long = "save-internal", num_args = 0..=1, default_missing_value = "true")]
+    save_internal: Option<String>,
+    /// Time penalty of the model arms' acquisition (seed: -tp): ET_PS (per second),
+    /// ET_PLS (per log second), ET_L<rate> (linear, e.g. ET_L0.1), ET_T<k> (fastest of the k
+    /// best, e.g. ET_T10) or NONE; evaluation times are estimated from the completed trials.
+    #[arg(long = "time-penalty", value_name = "PENALTY")]
+    time_penalty: Option<String>,
+}
+
+impl RunArgs {
+    /// The run request these flags describe.
+    fn request(&self) -> anyhow::Result<RunRequest> {
+        let objective = match (&self.config_name, &self.objective) {
+            (Some(name), _) => format!("surrogate:{name}"),
+            (None, Some(objective)) => objective.clone(),
+            (None, None) => experiment::DEFAULT_OBJECTIVE.to_string(),
+        };
+        let expiry = Expiry::from_flags(
+            &ExpiryFlags {
+                evals: self.evals,
+                time: self.time,
+                goal: self.goal,
+                criterion: match self.exp_crt.as_deref() {
+                    Some("TIME") => Some(Criterion::Time),
+                    Some("GOAL") => Some(Criterion::Goal),
+                    _ => None,
+                },
+                goal_metric: match self.goal_metric.as_str() {
+                    "accuracy" => GoalMetric::Accuracy,
+                    _ => GoalMetric::Error,
+                },
+            },
+            &objective,
+        )?;
+        let save_internal = match self.save_internal.as_deref() {
+            None => false,
+            Some(v) => boolean(v)
+                .map_err(|_| anyhow::anyhow!("--save-internal (-p) {v}: expected true or false"))?,
+        };
+        Ok(RunRequest {
+            run_conf: self
+                .arms
+                .clone()
+                .or_else(|| self.conf.as_ref().map(|c| self.run_conf_dir.join(c))),
+            mode: self.mode.clone(),
+            spec: self.spec.clone(),
+            objective,
+            table_dir: Some(self.hp_conf_dir.clone().unwrap_or_else(|| "data".into())),
+            runs: self.runs.or(self.num_trials).unwrap_or(1),
+            expiry,
+            seed: self.seed,
+            out: self.out.clone(),
+            space: self.space.clone(),
+            trial_timeout: Duration::from_secs_f64(self.trial_timeout),
+            resume: self.resume,
+            rerun: self.rerun,
+            save_internal,
+            time_penalty: self.time_penalty.clone(),
+            worker_url: self.worker_url.clone(),
+        })
+    }
+}
+
+/// Runs the experiment, prints its summary; exit 1 when a run had no successful trial.
+pub fn command(args: RunArgs, registry: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let request = args.request()?;
+    let host = super::open_host(registry)?;
+    let progress = Progress::new(request.runs, request.expiry.evals);
+    let summary =
+        experiment::run_experiment(&host, &request, |run, trial| progress.trial(run, trial))?;
+    progress.finish();
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        print!("{}", summary_text(&summary));
+    }
+    // A run without one successful trial produced no result: say so, exit non-zero (the
+    // trials and their failure reasons are in the results file and the store).
+    let empty = summary.runs_without_result();
+    if let Some(first) = empty.first() {
+        let runs: Vec<String> = empty.iter().map(|r| r.run.to_string()).collect();
+        eprintln!(
+            "error: no trial succeeded in run {} ({}); see {}",
+            runs.join(", "),
+            first.stop_reason,
+            summary.results_file.display()
+        );
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The summary as lines of text: per run the best value, its configuration and the times.
+fn summary_text(summary: &Summary) -> String {
+    let mut out = format!("{} on {}\n", summary.mode, summary.objective);
+    // A table's times are the recorded training times it replays; anything else ran.
+    let time_kind = if summary.objective.starts_with("surrogate:") {
+        "simulated time"
+    } else {
+        "evaluation time"
+    };
+    for r in &summary.runs {
+        out.push_str(&format!(
+            "run {}: best {} after {} evaluations ({}); {time_kind} {:.1} s, optimizer time {:.3} s\n",
+            r.run,
+            r.best_value.map_or("none".to_string(), |v| format!("{v:.6}")),
+            r.evals,
+            r.stop_reason,
+            r.exec_time,
+            r.opt_time
+        ));
+        out.push_str(&format!(
+            "  best configuration: {}\n",
+            serde_json::Value::Object(r.best_params.clone())
+        ));
+    }
+    out.push_str(&format!("results: {}\n", summary.results_file.display()));
+    out
+}

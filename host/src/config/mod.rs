@@ -1,0 +1,513 @@
+//! Run configurations (`run_conf/*.json`, the seed's schema): the arms of a diversified run,
+//! the bandit parameters, pool settings and per-plugin options. Unknown keys are errors that
+//! name the key's path.
+
+mod duration;
+pub(crate) mod strict_json;
+
+pub use duration::{DurationError, MAX_DURATION_SECS, parse_duration};
+
+use std::path::Path;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The default run configuration, embedded so `hpo run` works from any directory: the
+/// seed's arms under SEQ, for tables of error rates.
+pub const DEFAULT_RUN_CONF: &str = include_str!("../../../run_conf/arms.json");
+
+/// The default run configuration of any other objective (test functions, training commands):
+/// GP, RF and TPE arms under BO-HEDGE, the strongest portfolio measured on objectives whose
+/// values are not error rates (docs/PERFORMANCE.md).
+pub const DEFAULT_ANY_RUN_CONF: &str = include_str!("../../../run_conf/arms-tpe.json");
+
+/// An error in a run configuration, naming the file, the key's path and the reason.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{file}: {field}: {reason}")]
+pub struct RunConfigError {
+    /// The file.
+    pub file: String,
+    /// The key's path, e.g. `arms[2].acq_func`.
+    pub field: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// One arm: a model and an acquisition, optionally pinned to a plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArmRef {
+    /// Model, e.g. `GP-HLE`.
+    pub model: String,
+    /// Acquisition, e.g. `EI`.
+    pub acq_func: String,
+    /// The plugin that must provide it (when two plugins offer the same arm).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+}
+
+impl ArmRef {
+    /// `MODEL/ACQ`.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.model, self.acq_func)
+    }
+}
+
+/// `MODEL/ACQ` is not an arm's name.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("'{0}': expected MODEL/ACQ")]
+pub struct ArmNameError(String);
+
+impl FromStr for ArmRef {
+    type Err = ArmNameError;
+
+    /// Parses `MODEL/ACQ` (both non-empty; the model may not be `DIV`, a portfolio).
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.split_once('/') {
+            Some((model, acq)) if !model.is_empty() && !acq.is_empty() && model != "DIV" => {
+                Ok(ArmRef {
+                    model: model.to_string(),
+                    acq_func: acq.to_string(),
+                    plugin: None,
+                })
+            }
+            _ => Err(ArmNameError(text.to_string())),
+        }
+    }
+}
+
+/// Which embedded run configuration stands in when none is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigDefault {
+    /// The seed's default (`./run_conf/arms.json` when it exists, else the embedded one):
+    /// tables of error rates.
+    Seed,
+    /// The embedded `run_conf/arms-tpe.json` (no local file overrides it): any other
+    /// objective.
+    AnyObjective,
+}
+
+/// A worker description of the seed's BATCH mode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bandit {
+    /// Mode, e.g. `DIV`.
+    pub mode: String,
+    /// Spec, e.g. `SEQ`.
+    pub spec: String,
+}
+
+/// Pool settings (`grid` in the seed's first version, `search_space` later).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSettings {
+    /// Row order (`shuffle` or none).
+    #[serde(default)]
+    pub order: Option<String>,
+    /// Kept for compatibility: encoding is always one-hot for categoricals.
+    #[serde(default)]
+    pub one_hot: Option<bool>,
+    /// Pool size.
+    #[serde(default)]
+    pub num_samples: Option<usize>,
+    /// Pool seed (first version's name).
+    #[serde(default)]
+    pub grid_seed: Option<u64>,
+    /// Pool seed (later name).
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+/// A run configuration.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Appended to result file names.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Shared secret for remote workers.
+    #[serde(default)]
+    pub credential: Option<String>,
+    /// Arms of a diversified run.
+    #[serde(default)]
+    pub arms: Vec<ArmRef>,
+    /// BATCH workers.
+    #[serde(default)]
+    pub bandits: Vec<Bandit>,
+    /// Hedge learning rate.
+    #[serde(default)]
+    pub eta: Option<f64>,
+    /// ε-greedy initial ε.
+    #[serde(default)]
+    pub init_eps: Option<f64>,
+    /// ε-greedy decay.
+    #[serde(default)]
+    pub decay_factor: Option<f64>,
+    /// GT's time unit: `H`, `M` or `S`.
+    #[serde(default)]
+    pub time_unit: Option<String>,
+    /// Early-termination rule.
+    #[serde(default)]
+    pub early_term_rule: Option<String>,
+    /// Pool settings (seed's first version).
+    #[serde(default)]
+    pub grid: Option<PoolSettings>,
+    /// Pool settings (seed's later versions).
+    #[serde(default)]
+    pub search_space: Option<PoolSettings>,
+    /// Output transform for plain GP/RF.
+    #[serde(default)]
+    pub response_shaping: Option<String>,
+    /// HLE threshold.
+    #[serde(default)]
+    pub alpha: Option<f64>,
+    /// GP plugin options.
+    #[serde(default)]
+    pub gp: Option<Map<String, Value>>,
+    /// RF plugin options.
+    #[serde(default)]
+    pub rf: Option<Map<String, Value>>,
+    /// TPE plugin options.
+    #[serde(default)]
+    pub tpe: Option<Map<String, Value>>,
+    /// Time penalty of the first-party model arms' acquisition (the seed's `-tp`):
+    /// `ET_PS`, `ET_PLS`, `ET_L<rate>`, `ET_T<k>` or `NONE`. Passed to the `gp`, `rf` and
+    /// `tpe` sections as their `time_penalty` option unless a section sets its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_penalty: Option<String>,
+}
+
+impl RunConfig {
+    /// Reads a run configuration file.
+    pub fn from_file(path: &Path) -> Result<Self, RunConfigError> {
+        let label = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| RunConfigError {
+            file: label.clone(),
+            field: "(file)".into(),
+            reason: e.to_string(),
+        })?;
+        Self::parse(&label, &text)
+    }
+
+    /// The run configuration at `path`; without one, `default`'s.
+    pub fn load(path: Option<&Path>, default: ConfigDefault) -> Result<Self, RunConfigError> {
+        if let Some(p) = path {
+            return Self::from_file(p);
+        }
+        match default {
+            ConfigDefault::AnyObjective => {
+                Self::parse("(embedded) run_conf/arms-tpe.json", DEFAULT_ANY_RUN_CONF)
+            }
+            ConfigDefault::Seed => {
+                let local = Path::new("run_conf").join("arms.json");
+                if local.exists() {
+                    Self::from_file(&local)
+                } else {
+                    Self::parse("(embedded) run_conf/arms.json", DEFAULT_RUN_CONF)
+                }
+            }
+        }
+    }
+
+    /// Parses run configuration JSON; `file` labels errors.
+    pub fn parse(file: &str, text: &str) -> Result<Self, RunConfigError> {
+        let err = |field: String, reason: String| RunConfigError {
+            file: file.to_string(),
+            field,
+            reason,
+        };
+        strict_json::check_no_duplicate_keys(text)
+            .map_err(|e| err(format!("line {}", e.line()), e.to_string()))?;
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let config: RunConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let field = if path == "." || path == "?" {
+                format!("line {}", inner.line())
+            } else {
+                path
+            };
+            err(field, inner.to_string())
+        })?;
+        for (i, arm) in config.arms.iter().enumerate() {
+            if arm.model.trim().is_empty() {
+                return Err(err(format!("arms[{i}].model"), "is empty".into()));
+            }
+            if arm.acq_func.trim().is_empty() {
+                return Err(err(format!("arms[{i}].acq_func"), "is empty".into()));
+            }
+        }
+        for (name, value, ok) in [
+            ("eta", config.eta, config.eta.is_none_or(|v| v > 0.0)),
+            (
+                "init_eps",
+                config.init_eps,
+                config.init_eps.is_none_or(|v| (0.0..=1.0).contains(&v)),
+            ),
+            (
+                "decay_factor",
+                config.decay_factor,
+                config.decay_factor.is_none_or(|v| v > 0.0),
+            ),
+            (
+                "alpha",
+                config.alpha,
+                config.alpha.is_none_or(|v| v > 0.0 && v < 1.0),
+            ),
+        ] {
+            if !ok {
+                return Err(err(
+                    name.into(),
+                    format!("{} is out of range", value.unwrap_or_default()),
+                ));
+            }
+        }
+        for (key, settings) in [
+            ("grid", &config.grid),
+            ("search_space", &config.search_space),
+        ] {
+            if let Some(order) = settings.as_ref().and_then(|s| s.order.as_deref())
+                && !["shuffle", "none", ""].contains(&order)
+            {
+                return Err(err(
+                    format!("{key}.order"),
+                    format!("'{order}' is not \"shuffle\" (or \"none\")"),
+                ));
+            }
+        }
+        config.check_seed_keys().map_err(|(f, r)| err(f, r))?;
+        // The title becomes part of a file name: no directories, nothing hidden.
+        if let Some(title) = &config.title
+            && (title.contains(['/', '\\', '\0']) || title.starts_with('.'))
+        {
+            return Err(err(
+                "title".into(),
+                format!(
+                    "'{title}' is part of the results file's name: no '/', '\\', NUL or leading '.'"
+                ),
+            ));
+        }
+        if let Some(unit) = &config.time_unit
+            && !["H", "M", "S"].contains(&unit.as_str())
+        {
+            return Err(err(
+                "time_unit".into(),
+                format!("'{unit}' is not H, M or S"),
+            ));
+        }
+        Ok(config)
+    }
+
+    /// The seed's keys that this version reads but does not act on are refused, never
+    /// accepted and ignored: early termination, response shaping of plain models, several
+    /// bandits (the BATCH mode's workers), raw pool coordinates; pool sizes are bounded.
+    fn check_seed_keys(&self) -> Result<(), (String, String)> {
+        for (i, bandit) in self.bandits.iter().enumerate() {
+            if bandit.mode != "DIV" {
+                return Err((
+                    format!("bandits[{i}].mode"),
+                    format!(
+                        "'{}' is not DIV (a bandit diversifies over the arms)",
+                        bandit.mode
+                    ),
+                ));
+            }
+            if bandit.spec.trim().is_empty() {
+                return Err((format!("bandits[{i}].spec"), "is empty".into()));
+            }
+        }
+        if self.bandits.len() > 1 {
+            return Err((
+                "bandits[1]".into(),
+                "several bandits are the seed's parallel BATCH workers, which this version does not run yet: list one".into(),
+            ));
+        }
+        if let Some(rule) = &self.early_term_rule
+            && !rule.eq_ignore_ascii_case("none")
+        {
+            return Err((
+                "early_term_rule".into(),
+                format!(
+                    "'{rule}': early termination is not implemented yet (use \"None\" or leave the key out)"
+                ),
+            ));
+        }
+        if self.response_shaping.is_some() {
+            return Err((
+                "response_shaping".into(),
+                "shaping of the plain GP and RF models is not supported: use the shaped models GP-LE, GP-HLE, RF-LE, RF-HLE (threshold: \"alpha\")".into(),
+            ));
+        }
+        for (key, settings) in [("grid", &self.grid), ("search_space", &self.search_space)] {
+            let Some(settings) = settings else { continue };
+            if settings.one_hot == Some(false) {
+                return Err((
+                    format!("{key}.one_hot"),
+                    "false is not supported: categorical parameters are always one-hot encoded"
+                        .into(),
+                ));
+            }
+            if let Some(n) = settings.num_samples
+                && !(1..=crate::space::pool::MAX_POOL_SIZE).contains(&n)
+            {
+                return Err((
+                    format!("{key}.num_samples"),
+                    format!(
+                        "{n} is not between 1 and {}",
+                        crate::space::pool::MAX_POOL_SIZE
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The pool settings, whichever key holds them.
+    pub fn pool(&self) -> PoolSettings {
+        self.search_space
+            .clone()
+            .or_else(|| self.grid.clone())
+            .unwrap_or_default()
+    }
+
+    /// The options a strategy receives.
+    pub fn strategy_options(&self) -> Value {
+        let unit_seconds = self.time_unit.as_deref().map(|u| match u {
+            "H" => 3600.0,
+            "M" => 60.0,
+            _ => 1.0,
+        });
+        let mut options = Map::new();
+        for (k, v) in [
+            ("eta", self.eta),
+            ("init_eps", self.init_eps),
+            ("decay_factor", self.decay_factor),
+            ("time_unit", unit_seconds),
+        ] {
+            if let Some(v) = v {
+                options.insert(k.into(), Value::from(v));
+            }
+        }
+        Value::Object(options)
+    }
+
+    /// The options for a plugin's section (`gp`, `rf`, `tpe`), as JSON.
+    pub fn plugin_options(&self, plugin: &str) -> Value {
+        let section = match plugin {
+            "gp" => &self.gp,
+            "rf" => &self.rf,
+            "tpe" => &self.tpe,
+            _ => &None,
+        };
+        let mut options = section.clone().unwrap_or_default();
+        if let Some(penalty) = &self.time_penalty
+            && ["gp", "rf", "tpe"].contains(&plugin)
+            && !options.contains_key("time_penalty")
+        {
+            options.insert("time_penalty".into(), Value::from(penalty.clone()));
+        }
+        // The seed's top-level `alpha` is the HLE threshold of the GP and RF models.
+        if let Some(alpha) = self.alpha
+            && ["gp", "rf"].contains(&plugin)
+            && !options.contains_key("alpha")
+        {
+            options.insert("alpha".into(), Value::from(alpha));
+        }
+        Value::Object(options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_is_the_seeds_six_arms() {
+        let c = RunConfig::parse("run_conf/arms.json", DEFAULT_RUN_CONF).unwrap();
+        let names: Vec<String> = c.arms.iter().map(ArmRef::name).collect();
+        assert_eq!(
+            names,
+            [
+                "GP-HLE/EI",
+                "GP-HLE/PI",
+                "GP-HLE/UCB",
+                "RF-HLE/EI",
+                "RF-HLE/PI",
+                "RF-HLE/UCB"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_default_of_other_objectives_is_bo_hedge_over_gp_rf_and_tpe() {
+        let c = RunConfig::load(None, ConfigDefault::AnyObjective).unwrap();
+        assert_eq!(c.bandits[0].spec, "BO-HEDGE");
+        let models: Vec<&str> = c.arms.iter().map(|a| a.model.as_str()).collect();
+        assert!(
+            models.contains(&"GP-HLE") && models.contains(&"TPE"),
+            "{models:?}"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_name_the_path() {
+        let e = RunConfig::parse("r.json", r#"{"arms": [{"model": "GP", "acq_fun": "EI"}]}"#)
+            .unwrap_err();
+        assert!(e.field.starts_with("arms[0]"), "{e}");
+        assert!(e.reason.contains("acq_fun"), "{e}");
+        let e = RunConfig::parse("r.json", r#"{"eta": "fast"}"#).unwrap_err();
+        assert_eq!(e.field, "eta");
+        let e = RunConfig::parse("r.json", r#"{"time_unit": "D"}"#).unwrap_err();
+        assert_eq!(e.field, "time_unit");
+        let e = RunConfig::parse("r.json", "{ bad").unwrap_err();
+        assert!(e.field.starts_with("line"), "{e}");
+    }
+
+    #[test]
+    fn seed_keys_are_acted_on_or_refused_never_ignored() {
+        let field = |text: &str| RunConfig::parse("r.json", text).unwrap_err().field;
+        assert_eq!(
+            field(r#"{"bandits": [{"mode": "BATCH", "spec": "SEQ"}]}"#),
+            "bandits[0].mode"
+        );
+        assert_eq!(
+            field(
+                r#"{"bandits": [{"mode": "DIV", "spec": "SEQ"}, {"mode": "DIV", "spec": "EG"}]}"#
+            ),
+            "bandits[1]"
+        );
+        assert_eq!(
+            field(r#"{"early_term_rule": "DecaTercet"}"#),
+            "early_term_rule"
+        );
+        assert_eq!(field(r#"{"title": "../../escape"}"#), "title");
+        assert_eq!(field(r#"{"title": "a/b"}"#), "title");
+        assert!(RunConfig::parse("r.json", r#"{"early_term_rule": "None"}"#).is_ok());
+        assert_eq!(
+            field(r#"{"response_shaping": "log_err"}"#),
+            "response_shaping"
+        );
+        assert_eq!(field(r#"{"grid": {"one_hot": false}}"#), "grid.one_hot");
+        assert!(RunConfig::parse("r.json", r#"{"grid": {"one_hot": true}}"#).is_ok());
+        assert_eq!(field(r#"{"grid": {"num_samples": 0}}"#), "grid.num_samples");
+        assert_eq!(
+            field(r#"{"search_space": {"num_samples": 1000000000}}"#),
+            "search_space.num_samples"
+        );
+        // A float where a count belongs is a type error naming the key.
+        assert_eq!(
+            field(r#"{"grid": {"num_samples": 1e9}}"#),
+            "grid.num_samples"
+        );
+        assert_eq!(field("{\"eta\": 1,\n \"eta\": 2}"), "line 2");
+        let e =
+            RunConfig::parse("r.json", r#"{"gp": {"restarts": 2, "restarts": 3}}"#).unwrap_err();
+        assert!(e.reason.contains("\"restarts\" appears twice"), "{e}");
+        // The top-level alpha reaches the GP and RF sections unless they set their own.
+        let c = RunConfig::parse("r.json", r#"{"alpha": 0.2, "rf": {"alpha": 0.1}}"#).unwrap();
+        assert_eq!(c.plugin_options("gp")["alpha"], 0.2);
+        assert_eq!(c.plugin_options("rf")["alpha"], 0.1);
+        assert!(c.plugin_options("tpe").get("alpha").is_none());
+    }
+}

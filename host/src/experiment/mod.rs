@@ -1,0 +1,182 @@
+//! Experiments: space + arms + strategy + objective + expiry + seed, run `--runs N` times.
+//!
+//! - [`plan`]: what one run does ([`RunPlan`], its [`Expiry`]), checked before anything is
+//!   written.
+//! - [`run`]: one run, the loop over trials, with its bookkeeping in one place.
+//! - [`trial`]: a trial's record, shared with the store.
+//! - [`runner`]: `hpo run`'s experiment: the plan from the request, the store (resume,
+//!   rerun), the repeated runs, the results file and the summary.
+//!
+//! Invariants: every trial is committed to the store before the next starts; a refused
+//! experiment writes nothing; a run is reproducible from the experiment's seed and a resumed
+//! run continues bit for bit.
+
+mod expiry;
+mod plan;
+mod record;
+mod run;
+mod runner;
+mod seeds;
+mod trial;
+
+pub use expiry::{Criterion, DEFAULT_EVALS, Expiry, ExpiryError, ExpiryFlags, GoalMetric};
+pub use plan::{RunPlan, check_plan, plan_of};
+pub use record::RunRecord;
+pub use run::{RunState, TrialSink, run};
+pub use runner::{DEFAULT_OBJECTIVE, RunRequest, RunSummary, Summary, run_experiment};
+pub use seeds::run_seed;
+pub use trial::{ArmFailures, Estimate, Trial};
+
+use std::path::PathBuf;
+
+use crate::config::RunConfigError;
+use crate::loader::SessionError;
+use crate::registry::HostError;
+use crate::space::SpaceError;
+use crate::store::StoreError;
+
+/// Errors that stop an experiment before or during a run.
+#[derive(Debug, thiserror::Error)]
+pub enum ExperimentError {
+    /// Loading a plugin failed.
+    #[error(transparent)]
+    Host(#[from] HostError),
+    /// A session could not be opened or failed for good.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// The run configuration is wrong.
+    #[error(transparent)]
+    Config(#[from] RunConfigError),
+    /// The search space is wrong.
+    #[error(transparent)]
+    Space(#[from] SpaceError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The run configuration of a diversified run lists no arms.
+    #[error("the run configuration lists no arms (field 'arms')")]
+    NoArmsInConfig,
+    /// A bench or regret entry of a DIV strategy over a configuration without arms.
+    #[error("{0}: the run configuration lists no arms")]
+    NoArmsFor(String),
+    /// A bench or regret entry that is neither `DIV/<STRATEGY>` nor `MODEL/ACQ`.
+    #[error("'{0}': expected DIV/<STRATEGY> or MODEL/ACQ")]
+    BadEntry(String),
+    /// An experiment of no runs.
+    #[error("--runs must be at least 1")]
+    NoRuns,
+    /// A plan without arms.
+    #[error("no arms to run")]
+    NoArms,
+    /// Several arms and no strategy.
+    #[error("several arms need a strategy (e.g. -m DIV -s SEQ)")]
+    NeedsStrategy,
+    /// No installed plugin serves an arm.
+    #[error("no installed plugin provides the arm {arm} (installed arms: {installed})")]
+    NoArmProvider {
+        /// The arm, with its plugin qualifier.
+        arm: String,
+        /// What is installed.
+        installed: String,
+    },
+    /// Several installed plugins serve an arm.
+    #[error("the arm {arm} is provided by several plugins ({plugins}): add \"plugin\" to the arm")]
+    Ambiguous {
+        /// The arm.
+        arm: String,
+        /// The plugins.
+        plugins: String,
+    },
+    /// No installed plugin serves a strategy.
+    #[error("no installed plugin provides the strategy {strategy} (installed: {installed})")]
+    NoStrategyProvider {
+        /// The strategy.
+        strategy: String,
+        /// What is installed.
+        installed: String,
+    },
+    /// A plugin refused an arm's options.
+    #[error("plugin '{plugin}', arm '{arm}': {reason}")]
+    Options {
+        /// The plugin.
+        plugin: String,
+        /// The arm.
+        arm: String,
+        /// Why.
+        reason: String,
+    },
+    /// A run-wide option that none of the run's arms reads.
+    #[error("{0}")]
+    OptionNotRead(String),
+    /// `--space` with an objective that brings its own.
+    #[error(
+        "--space {} applies to cmd: objectives and remote workers (tables and test functions bring their own space)",
+        .0.display()
+    )]
+    SpaceNotApplicable(PathBuf),
+    /// The objective could not be set up or failed to evaluate.
+    #[error("{0}")]
+    Objective(String),
+    /// The space cannot make a pool.
+    #[error("{0}")]
+    Pool(String),
+    /// `-r N` outside 1..runs.
+    #[error(
+        "-r {n}: extends an experiment of N runs to --runs {runs}; N must be between 1 and {}",
+        .runs.saturating_sub(1)
+    )]
+    RerunRange {
+        /// The N of `-r N`.
+        n: usize,
+        /// `--runs`.
+        runs: usize,
+    },
+    /// No store where one must exist.
+    #[error(
+        "{}: no experiment store here (the results directory of an earlier `hpo run`)",
+        .0.display()
+    )]
+    NoStore(PathBuf),
+    /// `--resume` without a store.
+    #[error("--resume: no interrupted experiment: {0}")]
+    ResumeWithoutStore(Box<ExperimentError>),
+    /// `--resume` finds no unfinished experiment with these settings.
+    #[error("--resume: no interrupted experiment with these settings in {}", .0.display())]
+    NothingToResume(PathBuf),
+    /// `-r N` finds no finished experiment of N runs with these settings.
+    #[error("-r {n}: no finished experiment of {n} runs with these settings in {}", .store.display())]
+    NothingToRerun {
+        /// The N of `-r N`.
+        n: usize,
+        /// The store.
+        store: PathBuf,
+    },
+    /// The results file could not be claimed.
+    #[error("cannot write the results file under {}: {source}", .dir.display())]
+    ResultsFile {
+        /// The results directory.
+        dir: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The results file could not be written.
+    #[error("cannot write {}: {source}", .path.display())]
+    WriteResults {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A resumed run's stored trial names an arm the plan does not have.
+    #[error("cannot resume: the stored run used the arm {0}, which this plan does not have")]
+    UnknownStoredArm(String),
+    /// A resumed run's stored trial does not fit the space.
+    #[error("cannot resume: a stored trial does not match the space")]
+    StoredTrialMismatch,
+    /// A trial could not be committed.
+    #[error("cannot record the trial, stopping: {0}")]
+    Sink(String),
+    /// A problem without a known optimum in `hpo regret`.
+    #[error("{0} has no known optimum")]
+    NoOptimum(String),
+}

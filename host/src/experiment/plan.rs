@@ -1,0 +1,81 @@
+//! What one run does: its arms, its strategy, the run configuration and the expiry; a plan
+//! from a bench or regret entry; the check of a plan before anything is written.
+
+use hpo_plugin_api::types::ComponentKind;
+
+use super::{ExperimentError, Expiry};
+use crate::arms::resolve_arms;
+use crate::config::{ArmRef, RunConfig};
+use crate::registry::PluginHost;
+use crate::strategies::resolve_strategy;
+
+/// What a run does.
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    /// The arms, in order.
+    pub arms: Vec<ArmRef>,
+    /// The strategy, when there are several arms (`SEQ`, `RANDOM`, ...).
+    pub strategy: Option<String>,
+    /// The run configuration (options, pool settings).
+    pub config: RunConfig,
+    /// When to stop.
+    pub expiry: Expiry,
+}
+
+/// The plan of a bench or regret entry: `DIV/<STRATEGY>` (the strategy over the run
+/// configuration's arms) or `MODEL/ACQ` (one arm).
+pub fn plan_of(
+    entry: &str,
+    config: &RunConfig,
+    expiry: Expiry,
+) -> Result<RunPlan, ExperimentError> {
+    let arms_and_strategy = match entry.split_once('/') {
+        Some(("DIV", spec)) if !spec.is_empty() => {
+            if config.arms.is_empty() {
+                return Err(ExperimentError::NoArmsFor(entry.to_string()));
+            }
+            (config.arms.clone(), Some(spec.to_string()))
+        }
+        Some(("DIV", _)) => return Err(ExperimentError::BadEntry(entry.to_string())),
+        _ => {
+            let arm: ArmRef = entry
+                .parse()
+                .map_err(|_| ExperimentError::BadEntry(entry.to_string()))?;
+            (vec![arm], None)
+        }
+    };
+    let (arms, strategy) = arms_and_strategy;
+    Ok(RunPlan {
+        arms,
+        strategy,
+        config: config.clone(),
+        expiry,
+    })
+}
+
+/// Checks a plan before anything is written: every arm and the strategy have a plugin,
+/// and each arm's plugin accepts its options (a misspelled option or a bad value fails here,
+/// not in the middle of the first run). Returns the plugin serving each arm.
+pub fn check_plan(host: &PluginHost, plan: &RunPlan) -> Result<Vec<String>, ExperimentError> {
+    let providers = resolve_arms(host, &plan.arms)?;
+    if let Some(s) = &plan.strategy {
+        resolve_strategy(host, s)?;
+    }
+    let mut checked: Vec<(&str, &str)> = Vec::new();
+    for (arm, plugin_name) in plan.arms.iter().zip(&providers) {
+        if checked.contains(&(plugin_name.as_str(), arm.model.as_str())) {
+            continue;
+        }
+        let options = plan.config.plugin_options(plugin_name).to_string();
+        host.load(plugin_name)?
+            .backend
+            .validate(ComponentKind::Arm, &arm.model, &options)
+            .map_err(|e| ExperimentError::Options {
+                plugin: plugin_name.clone(),
+                arm: arm.name(),
+                reason: e.to_string(),
+            })?;
+        checked.push((plugin_name, &arm.model));
+    }
+    Ok(providers)
+}

@@ -1,0 +1,83 @@
+//! A trial: one evaluation of a run, as the run loop keeps it, the results file lists it and
+//! the store holds it. Its own module, so that the run loop and the store both depend on it
+//! and not on each other.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::objectives::{Interim, Outcome};
+
+/// Failures per arm: count and the last reason.
+pub type ArmFailures = BTreeMap<String, (u32, String)>;
+
+/// What the proposing arm's model said of the point it proposed (the seed's "internal
+/// estimates", `--save-internal`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Estimate {
+    /// Predicted value, in the model's (possibly transformed) units.
+    pub mean: f64,
+    /// Predicted variance.
+    pub variance: f64,
+    /// The acquisition value that won.
+    pub acquisition: f64,
+}
+
+/// One trial: what was evaluated, by which arm, what was observed, and what a resumed run
+/// needs to continue from it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Trial {
+    /// The pool row evaluated (None for a point off the pool).
+    pub row: Option<usize>,
+    /// The parameter values evaluated.
+    pub params: Vec<Value>,
+    /// The observed value (lower is better; NaN when the trial failed).
+    pub value: f64,
+    /// The objective's cost, seconds.
+    pub exec_time: f64,
+    /// The optimizer's measured time, seconds.
+    pub opt_time: f64,
+    /// The arm that proposed it.
+    pub arm: String,
+    /// Epochs trained, when the objective has epochs.
+    pub epochs: Option<usize>,
+    /// The trial's interim reports (per-epoch values of a table or a training command).
+    pub interim: Vec<Interim>,
+    /// The proposing model's estimate at the point.
+    pub estimate: Option<Estimate>,
+    /// The encoded point.
+    #[serde(skip)]
+    pub x: Vec<f64>,
+    /// The strategy's state after this trial, if the run has a strategy.
+    #[serde(skip)]
+    pub strategy_state: Option<Vec<u8>>,
+    /// Why the trial failed, if it did.
+    #[serde(skip)]
+    pub failure: Option<String>,
+    /// The arms that failed in this trial's turn before its arm proposed, in order:
+    /// (arm, reason). Replayed on resume, so failure counts and suspensions continue.
+    #[serde(skip)]
+    pub arm_failures: Vec<(String, String)>,
+}
+
+impl Trial {
+    /// A trial of what an evaluation observed; who proposed it and where are set by the run.
+    pub fn from_outcome(outcome: Outcome) -> Self {
+        Trial {
+            row: None,
+            params: outcome.params,
+            value: outcome.value,
+            exec_time: outcome.cost,
+            opt_time: 0.0,
+            arm: String::new(),
+            epochs: outcome.epochs,
+            interim: outcome.interim,
+            estimate: None,
+            x: Vec::new(),
+            strategy_state: None,
+            failure: outcome.failure,
+            arm_failures: Vec::new(),
+        }
+    }
+}

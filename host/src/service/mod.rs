@@ -1,0 +1,7 @@
+//! Services over HTTP: the training node (`hpo worker`, [`worker`]) that `hpo run -w URL`
+//! (the client, [`crate::objectives::remote`]) delegates evaluations to.
+//!
+//! Invariant: a server exposed beyond the loopback authenticates every request before
+//! reading its body, and bounds headers, bodies, time and connections.
+
+pub mod worker;

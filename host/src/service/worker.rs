@@ -1,0 +1,669 @@
+//! `hpo worker`: a training node serving any objective (a training command, a surrogate
+//! table, a test function) over the seed's training-node REST protocol, so that `hpo run
+//! -w URL` (or the seed's own runner) can delegate evaluations to another machine.
+//!
+//! Resources (all JSON; `Authorization: Basic base64(credential)` when the node has one):
+//!
+//! | method & path | answer |
+//! |---|---|
+//! | `GET /` | `{spec: {node_type, id, device_id}, urls}` |
+//! | `GET /config/` | `{run_config: {target_func, param_order, pool_rows}, hp_config}` |
+//! | `GET /jobs/` | `[job_id, ...]` |
+//! | `POST /jobs/` | `{hyperparams: {name: value}, config: {cand_index?}}` → `201 {job_id}` |
+//! | `GET /jobs/<id>/` (or `active`) | the job document |
+//! | `PUT /jobs/<id>/?control=start` | `202` job document; `400` while another job runs |
+//! | `DELETE /jobs/<id>/` | stops the job: `200 {job_id}` |
+//!
+//! A job document carries the seed's fields (`job_id, created, status, cur_loss, lr,
+//! times, cur_iter, iter_unit, run_time, hyperparams, config`) plus `value` (the final
+//! value) and `error` (why a job failed). Statuses: `created`, `processing`, `done`,
+//! `failed`, `terminated`. One job runs at a time, as on the seed's nodes.
+//!
+//! The node is exposed to its network, so (hyper + axum + tower on tokio):
+//! - the credential is checked before a request's body is read; the comparison is
+//!   constant-time (SHA-256 digests compared with `subtle`), the scheme is
+//!   case-insensitive (RFC 7617), two `Authorization` headers are a 400;
+//! - headers are bounded in size ([`MAX_HEADER_BYTES`]) and in time
+//!   ([`HEADER_TIMEOUT`]), bodies in size ([`MAX_BODY_BYTES`]) and time, a whole request
+//!   in time ([`REQUEST_TIMEOUT`]) and a connection in lifetime; at most
+//!   [`MAX_CONNECTIONS`] connections are served at once (more are closed at accept);
+//! - it refuses to listen beyond the loopback without a credential unless told
+//!   `--insecure` ([`check_exposure`]).
+//!
+//! Every connection is served on its own task, so no client, authenticated or not, can
+//! hold a thread that another client needs.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::objectives::{Candidate, Interim, Objective, Outcome, Watch};
+use crate::space::Space;
+
+/// The node type a worker reports on `GET /`.
+pub const NODE_TYPE: &str = "Training Node";
+
+/// What a job is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Created,
+    Processing,
+    Done,
+    Failed,
+    Terminated,
+}
+
+impl Status {
+    fn name(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Processing => "processing",
+            Status::Done => "done",
+            Status::Failed => "failed",
+            Status::Terminated => "terminated",
+        }
+    }
+}
+
+/// One training job.
+struct Job {
+    id: String,
+    created: f64,
+    status: Status,
+    hyperparams: Map<String, Value>,
+    config: Map<String, Value>,
+    candidate: Candidate,
+    curve: Vec<Interim>,
+    evaluation: Option<Outcome>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Job {
+    fn document(&self) -> Value {
+        // While the job runs, the reports streamed so far (the last of them may turn out to
+        // be the final value); once it succeeded, its interim reports and then the final.
+        let finished = self.evaluation.as_ref().filter(|e| e.failure.is_none());
+        let reports = finished.map_or(self.curve.as_slice(), |e| e.interim.as_slice());
+        let mut curve: Vec<(usize, f64, f64)> =
+            reports.iter().map(|r| (r.epoch, r.value, r.time)).collect();
+        if let Some(e) = finished {
+            curve.push((e.epochs.unwrap_or(curve.len() + 1), e.value, e.cost));
+        }
+        let last = curve.last().copied();
+        let evaluation = self.evaluation.as_ref();
+        json!({
+            "job_id": self.id,
+            "created": self.created,
+            "status": self.status.name(),
+            "cur_loss": last.map(|c| c.1),
+            "cur_iter": last.map_or(0, |c| c.0),
+            "iter_unit": "epoch",
+            "lr": curve.iter().map(|c| c.1).collect::<Vec<_>>(),
+            "epochs": curve.iter().map(|c| c.0).collect::<Vec<_>>(),
+            "times": curve.iter().map(|c| c.2).collect::<Vec<_>>(),
+            "run_time": evaluation.map(|e| e.cost).or(last.map(|c| c.2)),
+            "value": evaluation.filter(|e| e.failure.is_none()).map(|e| e.value),
+            "error": evaluation.and_then(|e| e.failure.clone()),
+            "hyperparams": self.hyperparams,
+            "config": self.config,
+        })
+    }
+}
+
+/// The node's state, shared by the request loop and the job threads.
+struct Node {
+    id: String,
+    /// The objective's label, space and number of rows (read without waiting for a job).
+    label: String,
+    space: Space,
+    pool_rows: Option<usize>,
+    /// Held by the running job.
+    objective: Mutex<Box<dyn Objective>>,
+    jobs: Mutex<BTreeMap<String, Job>>,
+    next_job: Mutex<u64>,
+    /// The SHA-256 digest of the credential, when the node has one.
+    credential_digest: Option<[u8; 32]>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Largest request head (request line and headers) accepted, bytes.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Largest request body accepted, bytes (a job request is a few hundred).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Time a client has to send a request's head.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a request (its body included) may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest life of one connection (clients open one per request).
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(120);
+/// Connections served at once.
+pub const MAX_CONNECTIONS: usize = 64;
+/// Jobs the node remembers: beyond, the oldest finished ones are forgotten, and a request
+/// that would need more room than that is refused (503).
+pub const MAX_JOBS: usize = 1000;
+
+/// Refuses an address beyond the loopback for a node without a credential, unless the
+/// user said `--insecure` (then it warns: anyone who can reach the node may run jobs).
+pub fn check_exposure(listen: &str, has_credential: bool, insecure: bool) -> Result<(), String> {
+    let addresses: Vec<SocketAddr> = listen
+        .to_socket_addrs()
+        .map_err(|e| format!("--listen {listen}: {e}"))?
+        .collect();
+    let exposed = addresses.iter().any(|a| !a.ip().is_loopback());
+    match (exposed, has_credential, insecure) {
+        (true, false, false) => Err(format!(
+            "--listen {listen} is reachable beyond this machine and the worker has no credential: \
+             set HPO_WORKER_CREDENTIAL (clients send it too), or pass --insecure to accept jobs from anyone"
+        )),
+        (true, false, true) => {
+            tracing::warn!(
+                "worker on {listen} without a credential (--insecure): anyone who can reach it can run jobs"
+            );
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// A running worker: its address, and a handle that stops it.
+pub struct Worker {
+    listener: std::net::TcpListener,
+    node: Arc<Node>,
+}
+
+impl Worker {
+    /// Binds `listen` (e.g. `127.0.0.1:6000`; port 0 picks a free one) to serve `objective`.
+    pub fn bind(
+        listen: &str,
+        objective: Box<dyn Objective>,
+        credential: Option<&str>,
+    ) -> Result<Self, String> {
+        let listener = std::net::TcpListener::bind(listen)
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let node = Node {
+            id: format!("{}-{}", NODE_TYPE.replace(' ', "-"), std::process::id()),
+            label: objective.label(),
+            space: objective.space().clone(),
+            pool_rows: objective.pool().map(|p| p.rows()),
+            objective: Mutex::new(objective),
+            jobs: Mutex::new(BTreeMap::new()),
+            next_job: Mutex::new(0),
+            credential_digest: credential.map(|c| digest(c.as_bytes())),
+        };
+        Ok(Worker {
+            listener,
+            node: Arc::new(node),
+        })
+    }
+
+    /// The address the worker listens on.
+    pub fn address(&self) -> Option<SocketAddr> {
+        self.listener.local_addr().ok()
+    }
+
+    /// Serves requests until the process ends.
+    pub fn serve(self) -> Result<(), String> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| format!("worker: cannot start the server runtime: {e}"))?;
+        runtime.block_on(serve(self.listener, self.node))
+    }
+}
+
+/// The routes and their limits.
+fn app(node: Arc<Node>) -> axum::Router {
+    use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
+    axum::Router::new()
+        .fallback(dispatch)
+        // Runs before the body is read: an unauthenticated client never gets that far.
+        .layer(axum::middleware::from_fn_with_state(
+            node.clone(),
+            authenticate,
+        ))
+        // axum's own limit, so that a refused body gets the node's JSON error (413).
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(RequestBodyTimeoutLayer::new(REQUEST_TIMEOUT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .with_state(node)
+}
+
+async fn serve(listener: std::net::TcpListener, node: Arc<Node>) -> Result<(), String> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let listener = tokio::net::TcpListener::from_std(listener)
+        .map_err(|e| format!("worker: cannot listen: {e}"))?;
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let service = hyper_util::service::TowerToHyperService::new(app(node));
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::warn!("worker: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(
+                "worker: {MAX_CONNECTIONS} connections open; closing the one from {peer}"
+            );
+            continue;
+        };
+        let service = service.clone();
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .max_buf_size(MAX_HEADER_BYTES)
+                .serve_connection(TokioIo::new(stream), service);
+            match tokio::time::timeout(CONNECTION_LIFETIME, connection).await {
+                Ok(Err(e)) => tracing::debug!("worker: connection from {peer}: {e}"),
+                Err(_) => tracing::debug!("worker: connection from {peer} outlived its lifetime"),
+                Ok(Ok(())) => {}
+            }
+            drop(slot);
+        });
+    }
+}
+
+/// An HTTP answer: status and JSON body.
+type Answer = (u16, Value);
+
+fn error(status: u16, message: impl Into<String>) -> Answer {
+    (status, json!({ "error": message.into() }))
+}
+
+fn respond((status, body): Answer) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status == StatusCode::NO_CONTENT {
+        return status.into_response();
+    }
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// Checks the credential (when the node has one) from the headers alone.
+async fn authenticate(
+    State(node): State<Arc<Node>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match authorized(&node, request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(answer) => respond(answer),
+    }
+}
+
+fn authorized(node: &Node, headers: &HeaderMap) -> Result<(), Answer> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let (first, second) = (values.next(), values.next());
+    if second.is_some() {
+        return Err(error(400, "two Authorization headers"));
+    }
+    let Some(expected) = &node.credential_digest else {
+        return Ok(());
+    };
+    let denied = || error(401, "missing or wrong credential (Authorization: Basic)");
+    let value = first.and_then(|v| v.to_str().ok()).ok_or_else(denied)?;
+    let (scheme, token) = value.trim().split_once(' ').ok_or_else(denied)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(denied());
+    }
+    let given = base64::engine::general_purpose::STANDARD
+        .decode(token.trim())
+        .map_err(|_| denied())?;
+    if bool::from(digest(&given).ct_eq(expected)) {
+        Ok(())
+    } else {
+        Err(denied())
+    }
+}
+
+async fn dispatch(
+    State(node): State<Arc<Node>>,
+    method: Method,
+    uri: Uri,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let answer = match body {
+        Err(rejection) => error(rejection.status().as_u16(), rejection.body_text()),
+        Ok(bytes) => match std::str::from_utf8(&bytes) {
+            Ok(text) => {
+                let url = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+                route(&node, &method, &url, text)
+            }
+            Err(_) => error(400, "the request body is not UTF-8"),
+        },
+    };
+    respond(answer)
+}
+
+fn route(node: &Arc<Node>, method: &Method, url: &str, body: &str) -> Answer {
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    match (method, parts.as_slice()) {
+        (&Method::GET, []) => (200, describe(node)),
+        (&Method::GET, ["config"]) => (200, config(node)),
+        (&Method::GET, ["jobs"]) => (200, json!(lock(&node.jobs).keys().collect::<Vec<_>>())),
+        (&Method::POST, ["jobs"]) => create_job(node, body),
+        (&Method::GET, ["jobs", id]) => {
+            let jobs = lock(&node.jobs);
+            let job = if *id == "active" {
+                match jobs.values().find(|j| j.status == Status::Processing) {
+                    Some(j) => Some(j),
+                    None => return (204, json!({})),
+                }
+            } else {
+                jobs.get(*id)
+            };
+            match job {
+                Some(j) => (200, j.document()),
+                None => error(404, format!("no job '{id}'")),
+            }
+        }
+        (&Method::PUT, ["jobs", id]) => {
+            let control = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("control="))
+                .unwrap_or("");
+            match control {
+                "start" => start_job(node, id),
+                "pause" | "resume" => error(
+                    400,
+                    format!(
+                        "control={control}: this node does not pause jobs (stop it with DELETE)"
+                    ),
+                ),
+                other => error(400, format!("control='{other}': expected start")),
+            }
+        }
+        (&Method::DELETE, ["jobs", id]) => {
+            let mut jobs = lock(&node.jobs);
+            match jobs.get_mut(*id) {
+                Some(job) => {
+                    job.stop.store(true, Ordering::Relaxed);
+                    if matches!(job.status, Status::Created | Status::Processing) {
+                        job.status = Status::Terminated;
+                    }
+                    (200, json!({ "job_id": id }))
+                }
+                None => error(404, format!("no job '{id}'")),
+            }
+        }
+        _ => error(
+            405,
+            format!("{method} {path} is not a resource of this node"),
+        ),
+    }
+}
+
+fn describe(node: &Node) -> Value {
+    json!({
+        "spec": { "node_type": NODE_TYPE, "id": node.id, "device_id": "cpu0" },
+        "urls": [
+            { "/": { "method": ["GET"] } },
+            { "/config/": { "method": ["GET"] } },
+            { "/jobs/": { "method": ["GET", "POST"] } },
+            { "/jobs/<job_id>/": { "method": ["GET", "PUT", "DELETE"] } },
+        ],
+    })
+}
+
+fn config(node: &Node) -> Value {
+    let space = &node.space;
+    json!({
+        "run_config": {
+            "target_func": node.label,
+            "param_order": space.params.iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
+            "pool_rows": node.pool_rows,
+        },
+        "hp_config": { "name": space.name, "config": space.config },
+    })
+}
+
+fn create_job(node: &Arc<Node>, body: &str) -> Answer {
+    let request: Value = match serde_json::from_str(body) {
+        Ok(v) => v,
+        Err(e) => return error(400, format!("invalid job request: {e}")),
+    };
+    let hyperparams = request
+        .get("hyperparams")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let config = request
+        .get("config")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let candidate = match candidate_of(node, &hyperparams, &config) {
+        Ok(c) => c,
+        Err(e) => return error(400, format!("invalid job request: {e}")),
+    };
+    let id = {
+        let mut next = lock(&node.next_job);
+        *next += 1;
+        format!("{}-cpu0-{:06}", node.id, *next)
+    };
+    let mut jobs = lock(&node.jobs);
+    if !make_room(&mut jobs, MAX_JOBS) {
+        return error(
+            503,
+            format!("{MAX_JOBS} jobs are waiting or running: start or delete some first"),
+        );
+    }
+    jobs.insert(
+        id.clone(),
+        Job {
+            id: id.clone(),
+            created: now(),
+            status: Status::Created,
+            hyperparams,
+            config,
+            candidate,
+            curve: Vec::new(),
+            evaluation: None,
+            stop: Arc::default(),
+        },
+    );
+    (201, json!({ "job_id": id }))
+}
+
+/// Forgets the oldest finished jobs until there is room for one more below `max`; false
+/// when every remembered job is still waiting or running.
+fn make_room(jobs: &mut BTreeMap<String, Job>, max: usize) -> bool {
+    // Ids carry a zero-padded counter: the map's order is the order of creation.
+    while jobs.len() >= max {
+        let oldest_finished = jobs
+            .iter()
+            .find(|(_, j)| !matches!(j.status, Status::Created | Status::Processing))
+            .map(|(id, _)| id.clone());
+        match oldest_finished {
+            Some(id) => {
+                jobs.remove(&id);
+            }
+            None => return false,
+        }
+    }
+    true
+}
+
+/// The candidate of a job: a table row (`config.cand_index`) when the objective has rows,
+/// else the hyperparameters encoded in the objective's space.
+fn candidate_of(
+    node: &Node,
+    hyperparams: &Map<String, Value>,
+    config: &Map<String, Value>,
+) -> Result<Candidate, String> {
+    if let Some(rows) = node.pool_rows {
+        let index = config
+            .get("cand_index")
+            .and_then(Value::as_u64)
+            .ok_or("this node replays a table: config.cand_index (a row) is required")?
+            as usize;
+        if index >= rows {
+            return Err(format!("cand_index {index} is not a row (0..{rows})"));
+        }
+        return Ok(Candidate::Row(index));
+    }
+    let space = &node.space;
+    let values = space
+        .params
+        .iter()
+        .map(|p| {
+            hyperparams
+                .get(&p.name)
+                .cloned()
+                .ok_or_else(|| format!("hyperparams.{} is missing", p.name))
+        })
+        .collect::<Result<Vec<Value>, String>>()?;
+    space.encode(&values).map(Candidate::Point)
+}
+
+fn start_job(node: &Arc<Node>, id: &str) -> Answer {
+    let mut jobs = lock(&node.jobs);
+    if let Some(busy) = jobs
+        .values()
+        .find(|j| j.status == Status::Processing && j.id != id)
+    {
+        return error(
+            400,
+            format!("job '{}' is processing: one job at a time", busy.id),
+        );
+    }
+    let Some(job) = jobs.get_mut(id) else {
+        return error(404, format!("no job '{id}'"));
+    };
+    if job.status != Status::Created {
+        return error(
+            400,
+            format!(
+                "job '{id}' is {}: only a created job starts",
+                job.status.name()
+            ),
+        );
+    }
+    job.status = Status::Processing;
+    let candidate = job.candidate.clone();
+    let document = job.document();
+    let stop = job.stop.clone();
+    drop(jobs);
+
+    let reporter = Arc::downgrade(node);
+    let job_id = id.to_string();
+    // DELETE sets the job's stop flag, which stops the evaluation.
+    let watch = Watch::new(stop, move |report| {
+        if let Some(node) = reporter.upgrade()
+            && let Some(job) = lock(&node.jobs).get_mut(&job_id)
+        {
+            job.curve.push(report);
+        }
+    });
+    let node = node.clone();
+    let job_id = id.to_string();
+    std::thread::spawn(move || {
+        let result = lock(&node.objective).evaluate_watched(&candidate, &watch);
+        let mut jobs = lock(&node.jobs);
+        if let Some(job) = jobs.get_mut(&job_id) {
+            let evaluation = match result {
+                Ok(e) => e,
+                Err(e) => Outcome {
+                    value: f64::NAN,
+                    interim: Vec::new(),
+                    params: Vec::new(),
+                    cost: 0.0,
+                    epochs: None,
+                    failure: Some(e),
+                },
+            };
+            if job.status == Status::Processing {
+                job.status = if evaluation.failure.is_some() {
+                    Status::Failed
+                } else {
+                    Status::Done
+                };
+            }
+            job.evaluation = Some(evaluation);
+        }
+    });
+    (202, document)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(id: usize, status: Status) -> (String, Job) {
+        let id = format!("node-cpu0-{id:06}");
+        let job = Job {
+            id: id.clone(),
+            created: 0.0,
+            status,
+            hyperparams: Map::new(),
+            config: Map::new(),
+            candidate: Candidate::Row(0),
+            curve: Vec::new(),
+            evaluation: None,
+            stop: Arc::default(),
+        };
+        (id, job)
+    }
+
+    #[test]
+    fn the_job_table_forgets_the_oldest_finished_jobs_and_refuses_beyond() {
+        let mut jobs: BTreeMap<String, Job> = [
+            job(1, Status::Done),
+            job(2, Status::Created),
+            job(3, Status::Failed),
+            job(4, Status::Processing),
+        ]
+        .into_iter()
+        .collect();
+        assert!(make_room(&mut jobs, 4));
+        assert_eq!(jobs.len(), 3);
+        assert!(
+            !jobs.contains_key("node-cpu0-000001"),
+            "the oldest finished job went"
+        );
+        assert!(make_room(&mut jobs, 3));
+        assert!(!jobs.contains_key("node-cpu0-000003"));
+        // Only waiting and running jobs are left: no room is made.
+        assert!(!make_room(&mut jobs, 2));
+        assert_eq!(jobs.len(), 2);
+    }
+}

@@ -1,0 +1,167 @@
+//! The seed-compatible results file: `<out>/<space>/<T…S|G…|E…>/<MODE>-<SPEC>[.<title>](<runs>).json`,
+//! a JSON object keyed by run index, each run a set of equal-length per-iteration arrays
+//! (`model_idx`, `error`, `exec_time`, `opt_time`, `cum_exec_time`, `cum_opt_time`,
+//! `select_trace`, `train_epoch`) plus the run's seed, parameters, arm statistics
+//! (`count_arr`, `mean_arr`), failures and versions. Written atomically; an existing file is
+//! never overwritten: the next free name (`….1.json`, …) is claimed when the experiment
+//! starts.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value, json};
+
+use crate::experiment::{Expiry, RunRecord};
+
+/// The directory and file name of a result file (before de-duplication).
+pub fn result_path(
+    out: &Path,
+    space: &str,
+    expiry: &Expiry,
+    mode: &str,
+    spec: &str,
+    title: Option<&str>,
+    runs: usize,
+) -> PathBuf {
+    let budget = match (expiry.goal, expiry.time, expiry.evals) {
+        (Some(goal), _, _) => format!("G{goal}"),
+        (None, Some(time), _) => format!("T{}S", time.round() as u64),
+        (None, None, Some(evals)) => format!("E{evals}"),
+        (None, None, None) => "UNBOUNDED".to_string(),
+    };
+    let title = title
+        .filter(|t| !t.is_empty())
+        .map(|t| format!(".{}", t.replace(' ', "_")))
+        .unwrap_or_default();
+    out.join(space)
+        .join(budget)
+        .join(format!("{mode}-{spec}{title}({runs}).json"))
+}
+
+/// Claims `path`, or the first `stem.N.json` that does not exist yet, by creating it (an
+/// empty results object, replaced as runs finish). Creation is exclusive, so two
+/// experiments started at once into one directory never get the same file.
+pub fn reserve(path: &Path) -> std::io::Result<PathBuf> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let stem = path.with_extension("");
+    let candidates = std::iter::once(path.to_path_buf())
+        .chain((1..).map(|n| PathBuf::from(format!("{}.{n}.json", stem.display()))));
+    for candidate in candidates {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&candidate)
+        {
+            Ok(mut file) => {
+                use std::io::Write;
+                file.write_all(b"{}\n")?;
+                return Ok(candidate);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    unreachable!("the candidate names never end")
+}
+
+/// One run as the seed's result object.
+pub fn run_json(record: &RunRecord, space_names: &[String], save_internal: bool) -> Value {
+    let its = &record.trials;
+    let mut cum_exec = 0.0;
+    let mut cum_opt = 0.0;
+    let (cum_exec_time, cum_opt_time): (Vec<f64>, Vec<f64>) = its
+        .iter()
+        .map(|i| {
+            cum_exec += i.exec_time;
+            cum_opt += i.opt_time;
+            (cum_exec, cum_opt)
+        })
+        .unzip();
+    let params: Vec<Value> = its
+        .iter()
+        .map(|i| {
+            Value::Object(
+                space_names
+                    .iter()
+                    .cloned()
+                    .zip(i.params.iter().cloned())
+                    .collect::<Map<String, Value>>(),
+            )
+        })
+        .collect();
+    let mut run = json!({
+        "model_idx": its.iter().map(|i| i.row.map_or(Value::Null, Value::from)).collect::<Vec<_>>(),
+        "error": its.iter().map(|i| i.value).collect::<Vec<_>>(),
+        "exec_time": its.iter().map(|i| i.exec_time).collect::<Vec<_>>(),
+        "opt_time": its.iter().map(|i| i.opt_time).collect::<Vec<_>>(),
+        "cum_exec_time": cum_exec_time,
+        "cum_opt_time": cum_opt_time,
+        "select_trace": its.iter().map(|i| i.arm.clone()).collect::<Vec<_>>(),
+        "train_epoch": its.iter().map(|i| i.epochs.map_or(Value::Null, Value::from)).collect::<Vec<_>>(),
+        "params": params,
+        "seed": record.seed,
+        "count_arr": record.pulls,
+        "mean_arr": record.mean_rewards,
+        "arms": record.arm_names,
+        "failures": record.failures.iter().map(|(arm, (count, last))| {
+            (arm.clone(), json!({"count": count, "last_reason": last}))
+        }).collect::<Map<String, Value>>(),
+        "stop_reason": record.stop_reason,
+        "hpo_version": env!("CARGO_PKG_VERSION"),
+        "plugin_api": hpo_plugin_api::API_VERSION,
+        // Per iteration, the trial's interim reports as [epoch, value, seconds].
+        "interim": its.iter().map(|i| {
+            i.interim.iter().map(|r| json!([r.epoch, r.value, r.time])).collect::<Vec<_>>()
+        }).collect::<Vec<_>>(),
+    });
+    if save_internal {
+        // The seed's internal estimates: the proposing model's mean, variance and
+        // acquisition at each evaluated point (null during an initial design).
+        run["estimates"] = its
+            .iter()
+            .map(|i| {
+                i.estimate.map_or(Value::Null, |e| {
+                    json!({"mean": e.mean, "variance": e.variance, "acquisition": e.acquisition})
+                })
+            })
+            .collect::<Vec<_>>()
+            .into();
+    }
+    run
+}
+
+/// Writes `runs` to `path` atomically.
+pub fn write(path: &Path, runs: &[Value]) -> std::io::Result<()> {
+    let object: Map<String, Value> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (i.to_string(), r.clone()))
+        .collect();
+    hpo_registry::write_atomically(path, &serde_json::to_vec_pretty(&Value::Object(object))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserving_claims_distinct_names_even_from_threads_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("space/E10/DIV-SEQ(1).json");
+        let claimed: Vec<PathBuf> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| reserve(&path).unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let distinct: std::collections::HashSet<_> = claimed.iter().collect();
+        assert_eq!(distinct.len(), 8, "{claimed:?}");
+        assert!(claimed.contains(&path));
+        assert!(
+            claimed
+                .iter()
+                .all(|p| std::fs::read_to_string(p).unwrap().trim() == "{}")
+        );
+    }
+}

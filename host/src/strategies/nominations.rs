@@ -1,0 +1,43 @@
+//! BO-HEDGE's nominations: every arm nominates a point before the strategy draws one, and
+//! after the observation each nominee earns a gain predicted by one reference model.
+
+use hpo_plugin_api::types::{Matrix, Proposed};
+
+use super::Credit;
+use crate::arms::Arms;
+
+/// BO-HEDGE's gains: every nominee scored by one reference model after the observation
+/// (the first model that predicts, in cost units), as GP-Hedge scores every acquisition's
+/// nominee under its one GP: the gain is the predicted value's credit (see [`Credit`]);
+/// arms without a nominee get NaN (no gain).
+pub fn nomination_gains(
+    arms: &mut Arms,
+    nominees: &[Option<Proposed>],
+    pool: &Matrix,
+    credit: &Credit,
+) -> Vec<f64> {
+    let points: Vec<(usize, Vec<f64>)> = nominees
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| {
+            n.as_ref().map(|p| match p.pool_index {
+                Some(row) => (i, pool.row(row as usize).to_vec()),
+                None => (i, p.point.clone()),
+            })
+        })
+        .collect();
+    let mut gains = vec![f64::NAN; nominees.len()];
+    if points.is_empty() {
+        return gains;
+    }
+    let matrix = Matrix {
+        cols: pool.cols,
+        data: points.iter().flat_map(|(_, x)| x.iter().copied()).collect(),
+    };
+    if let Some(means) = arms.predict_first(&matrix) {
+        for ((arm, _), mean) in points.iter().zip(means) {
+            gains[*arm] = credit.gain(mean);
+        }
+    }
+    gains
+}
