@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Home, WorkerProcess, results_file, run_json, stderr, stdout, wasm};
+use common::{Home, WorkerProcess, native, results_file, run_json, stderr, stdout, wasm};
 use serde_json::Value;
 
 /// A home with the example wasm arm `LOCAL/NEAREST` installed.
@@ -1482,4 +1482,62 @@ fn functions_and_commands_default_to_bo_hedge_over_gp_rf_and_tpe() {
     // A table keeps the seed's default.
     let table = run_json(&home, out.path(), &["--evals", "3"]);
     assert_eq!(table["mode"], "DIV-SEQ");
+}
+
+/// The run loop's fallback and suspension: an arm whose proposals break the contract (the
+/// hostile fixture's `BAD/NAN`) fails, the trial falls back to the next arm of the strategy's
+/// ranking, the failure is counted with its reason, and after three failures in a row the
+/// arm is suspended for the rest of the run (SEQ would otherwise rank it first every other
+/// trial: five failures in ten trials).
+#[test]
+fn a_failing_arm_falls_back_down_the_ranking_and_is_suspended_after_three_failures() {
+    let home = Home::new();
+    let hostile = native("example_hostile");
+    let installed = home.hpo(&[
+        "plugin",
+        "install",
+        "--allow-native",
+        hostile.to_str().unwrap(),
+    ]);
+    assert!(installed.status.success(), "{}", stderr(&installed));
+    let arms = home.path().join("arms.json");
+    std::fs::write(
+        &arms,
+        r#"{"arms": [{"model": "BAD", "acq_func": "NAN"}, {"model": "RANDOM", "acq_func": "RANDOM"}]}"#,
+    )
+    .unwrap();
+    let out = home.path().join("out");
+    let summary = run_json(
+        &home,
+        &out,
+        &[
+            "--arms",
+            arms.to_str().unwrap(),
+            "-m",
+            "DIV",
+            "-s",
+            "SEQ",
+            "--objective",
+            "fn:branin",
+            "--evals",
+            "10",
+        ],
+    );
+    let results = results_file(&summary);
+    let run = &results["0"];
+    let trace: Vec<&str> = run["select_trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(trace, vec!["RANDOM/RANDOM"; 10], "every trial fell back");
+    assert_eq!(run["count_arr"], serde_json::json!([0, 10]));
+    let failures = &run["failures"]["BAD/NAN"];
+    assert_eq!(failures["count"], 3, "suspended after three: {run}");
+    let reason = failures["last_reason"].as_str().unwrap();
+    assert!(
+        reason.contains("plugin 'hostile'") && reason.contains("NaN"),
+        "{reason}"
+    );
 }

@@ -401,13 +401,8 @@ impl Objective for CommandObjective {
         let params = self.space.decode(x);
         let object = self.space.to_object(&params);
         let started = Instant::now();
-        let failed = |why: String, epochs| Outcome {
-            value: f64::NAN,
-            interim: Vec::new(),
-            params: params.clone(),
-            cost: started.elapsed().as_secs_f64(),
-            epochs,
-            failure: Some(why),
+        let failed = |why: String, epochs| {
+            Outcome::failed(params.clone(), started.elapsed().as_secs_f64(), epochs, why)
         };
         let mut command = Command::new(&self.program);
         command

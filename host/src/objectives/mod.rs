@@ -57,6 +57,21 @@ pub struct Outcome {
     pub failure: Option<String>,
 }
 
+impl Outcome {
+    /// A failed evaluation of `params` after `cost` seconds: no value (NaN), no interim
+    /// reports, and why.
+    pub fn failed(params: Vec<Value>, cost: f64, epochs: Option<usize>, why: String) -> Self {
+        Outcome {
+            value: f64::NAN,
+            interim: Vec::new(),
+            params,
+            cost,
+            epochs,
+            failure: Some(why),
+        }
+    }
+}
+
 /// Something that evaluates configurations.
 pub trait Objective: Send + Sync {
     /// A fresh copy (each parallel run evaluates its own).

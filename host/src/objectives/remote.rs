@@ -292,14 +292,7 @@ impl Objective for RemoteObjective {
 }
 
 fn failed(params: Vec<Value>, started: Instant, why: String) -> Outcome {
-    Outcome {
-        value: f64::NAN,
-        interim: Vec::new(),
-        params,
-        cost: started.elapsed().as_secs_f64(),
-        epochs: None,
-        failure: Some(why),
-    }
+    Outcome::failed(params, started.elapsed().as_secs_f64(), None, why)
 }
 
 /// The evaluation a finished job document describes: its final `value` (or, from a seed

@@ -602,14 +602,7 @@ fn start_job(node: &Arc<Node>, id: &str) -> Answer {
         if let Some(job) = jobs.get_mut(&job_id) {
             let evaluation = match result {
                 Ok(e) => e,
-                Err(e) => Outcome {
-                    value: f64::NAN,
-                    interim: Vec::new(),
-                    params: Vec::new(),
-                    cost: 0.0,
-                    epochs: None,
-                    failure: Some(e),
-                },
+                Err(e) => Outcome::failed(Vec::new(), 0.0, None, e),
             };
             if job.status == Status::Processing {
                 job.status = if evaluation.failure.is_some() {
