@@ -1245,6 +1245,15 @@ fn values_conflicts_and_seed_keys_are_refused_with_one_line_that_names_them() {
             r#"{"arms": [{"model": "RANDOM", "acq_func": "RANDOM"}], "alpha": 0.2}"#,
             "alpha",
         ),
+        // Values are checked by the plugin that reads them, the strategy's too.
+        (
+            r#"{"arms": [{"model": "RANDOM", "acq_func": "RANDOM"}, {"model": "GP", "acq_func": "EI"}], "eta": -1}"#,
+            "strategy 'SEQ': strategy option 'eta'",
+        ),
+        (
+            r#"{"arms": [{"model": "RANDOM", "acq_func": "RANDOM"}, {"model": "GP", "acq_func": "EI"}], "alpha": 1.5}"#,
+            "arm 'GP/EI'",
+        ),
     ] {
         std::fs::write(&conf, text).unwrap();
         assert_run_refused(&["--arms", conf.to_str().unwrap()], &["conf.json", field]);

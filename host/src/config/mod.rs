@@ -238,31 +238,9 @@ impl RunConfig {
                 return Err(err(format!("arms[{i}].acq_func"), "is empty".into()));
             }
         }
-        for (name, value, ok) in [
-            ("eta", config.eta, config.eta.is_none_or(|v| v > 0.0)),
-            (
-                "init_eps",
-                config.init_eps,
-                config.init_eps.is_none_or(|v| (0.0..=1.0).contains(&v)),
-            ),
-            (
-                "decay_factor",
-                config.decay_factor,
-                config.decay_factor.is_none_or(|v| v > 0.0),
-            ),
-            (
-                "alpha",
-                config.alpha,
-                config.alpha.is_none_or(|v| v > 0.0 && v < 1.0),
-            ),
-        ] {
-            if !ok {
-                return Err(err(
-                    name.into(),
-                    format!("{} is out of range", value.unwrap_or_default()),
-                ));
-            }
-        }
+        // The values of strategy and model options (eta, init_eps, decay_factor, alpha, the
+        // plugin sections) are the plugins' to check: `experiment::check_plan` asks each
+        // plugin of a run to validate what it receives.
         for (key, settings) in [
             ("grid", &config.grid),
             ("search_space", &config.search_space),

@@ -95,15 +95,25 @@ pub enum ExperimentError {
         /// What is installed.
         installed: String,
     },
-    /// A plugin refused an arm's options.
-    #[error("plugin '{plugin}', arm '{arm}': {reason}")]
+    /// A plugin refused the options of an arm or a strategy.
+    #[error("plugin '{plugin}', {what} '{name}': {reason}")]
     Options {
         /// The plugin.
         plugin: String,
-        /// The arm.
-        arm: String,
+        /// "arm" or "strategy".
+        what: &'static str,
+        /// The arm (`MODEL/ACQ`) or the strategy.
+        name: String,
         /// Why.
         reason: String,
+    },
+    /// An error in what a file says.
+    #[error("{file}: {source}")]
+    InFile {
+        /// The file.
+        file: String,
+        /// The error.
+        source: Box<ExperimentError>,
     },
     /// A run-wide option that none of the run's arms reads.
     #[error("{0}")]

@@ -54,28 +54,55 @@ pub fn plan_of(
 }
 
 /// Checks a plan before anything is written: every arm and the strategy have a plugin,
-/// and each arm's plugin accepts its options (a misspelled option or a bad value fails here,
-/// not in the middle of the first run). Returns the plugin serving each arm.
+/// and each plugin accepts the options its arm or strategy receives (a misspelled option or
+/// a bad value fails here, not in the middle of the first run). Returns the plugin serving
+/// each arm.
 pub fn check_plan(host: &PluginHost, plan: &RunPlan) -> Result<Vec<String>, ExperimentError> {
     let providers = resolve_arms(host, &plan.arms)?;
-    if let Some(s) = &plan.strategy {
-        resolve_strategy(host, s)?;
+    if let Some(strategy) = &plan.strategy {
+        let plugin = resolve_strategy(host, strategy)?;
+        let options = plan.config.strategy_options().to_string();
+        validate(host, &plugin, ComponentKind::Strategy, strategy, &options)?;
     }
     let mut checked: Vec<(&str, &str)> = Vec::new();
-    for (arm, plugin_name) in plan.arms.iter().zip(&providers) {
-        if checked.contains(&(plugin_name.as_str(), arm.model.as_str())) {
+    for (arm, plugin) in plan.arms.iter().zip(&providers) {
+        if checked.contains(&(plugin.as_str(), arm.model.as_str())) {
             continue;
         }
-        let options = plan.config.plugin_options(plugin_name).to_string();
-        host.load(plugin_name)?
-            .backend
-            .validate(ComponentKind::Arm, &arm.model, &options)
-            .map_err(|e| ExperimentError::Options {
-                plugin: plugin_name.clone(),
-                arm: arm.name(),
-                reason: e.to_string(),
-            })?;
-        checked.push((plugin_name, &arm.model));
+        let options = plan.config.plugin_options(plugin).to_string();
+        validate(host, plugin, ComponentKind::Arm, &arm.model, &options).map_err(|e| match e {
+            // An arm is named MODEL/ACQ in errors, though its model is what is validated.
+            ExperimentError::Options { plugin, reason, .. } => ExperimentError::Options {
+                plugin,
+                what: "arm",
+                name: arm.name(),
+                reason,
+            },
+            other => other,
+        })?;
+        checked.push((plugin, &arm.model));
     }
     Ok(providers)
+}
+
+/// Asks `plugin` whether its `kind` named `name` accepts `options` (JSON).
+fn validate(
+    host: &PluginHost,
+    plugin: &str,
+    kind: ComponentKind,
+    name: &str,
+    options: &str,
+) -> Result<(), ExperimentError> {
+    host.load(plugin)?
+        .backend
+        .validate(kind, name, options)
+        .map_err(|e| ExperimentError::Options {
+            plugin: plugin.to_string(),
+            what: match kind {
+                ComponentKind::Arm => "arm",
+                ComponentKind::Strategy => "strategy",
+            },
+            name: name.to_string(),
+            reason: e.to_string(),
+        })
 }

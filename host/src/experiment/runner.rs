@@ -227,14 +227,20 @@ fn set_up(host: &PluginHost, request: &RunRequest) -> Result<Setup, ExperimentEr
         expiry: request.expiry,
     };
     // Fail before anything is written when an arm, a strategy, an option or the space is
-    // wrong.
-    let providers = check_plan(host, &plan)?;
+    // wrong; a refused option names the file it came from.
     let conf_label = request
         .run_conf
         .as_ref()
         .map_or("(embedded run configuration)".to_string(), |p| {
             p.display().to_string()
         });
+    let providers = check_plan(host, &plan).map_err(|e| match e {
+        ExperimentError::Options { .. } => ExperimentError::InFile {
+            file: conf_label.clone(),
+            source: Box::new(e),
+        },
+        other => other,
+    })?;
     check_model_options(&config, &conf_label, &providers)?;
     check_pool(objective.as_ref(), &config)?;
     if request.rerun.is_some_and(|n| n == 0 || n >= request.runs) {
