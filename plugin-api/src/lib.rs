@@ -10,6 +10,8 @@
 //! Errors are values on both backends: the native glue catches panics at the edge and turns
 //! them into errors; on wasm a panic aborts the instance, which the host reports as a trap.
 
+#[macro_use]
+mod conversions;
 pub mod sdk;
 pub mod space;
 pub mod types;

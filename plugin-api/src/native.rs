@@ -26,467 +26,113 @@ use crate::types::{
     PluginInfo, Prediction, ProposeRequest, Proposed, SelectRequest, StrategyConfig,
 };
 
-/// Stable-ABI [`Matrix`].
-#[repr(C)]
-#[derive(StableAbi, Debug, Clone)]
-pub struct FfiMatrix {
-    /// Number of columns.
-    pub cols: u32,
-    /// Row-major values.
-    pub data: RVec<f64>,
-}
-
-/// Stable-ABI [`PluginInfo`].
-#[repr(C)]
-#[derive(StableAbi, Debug, Clone)]
-pub struct FfiPluginInfo {
-    /// See [`PluginInfo::name`].
-    pub name: RString,
-    /// See [`PluginInfo::version`].
-    pub version: RString,
-    /// See [`PluginInfo::api_version`].
-    pub api_version: RString,
-    /// See [`PluginInfo::description`].
-    pub description: RString,
-    /// See [`PluginInfo::arms`].
-    pub arms: RVec<RString>,
-    /// See [`PluginInfo::strategies`].
-    pub strategies: RVec<RString>,
-}
-
-/// Stable-ABI [`ComponentKind`].
-#[repr(u8)]
-#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FfiComponentKind {
-    /// [`ComponentKind::Arm`].
-    Arm,
-    /// [`ComponentKind::Strategy`].
-    Strategy,
-}
-
-/// Stable-ABI [`ArmConfig`].
-#[repr(C)]
-#[derive(StableAbi, Debug, Clone)]
-pub struct FfiArmConfig {
-    /// See [`ArmConfig::model`].
-    pub model: RString,
-    /// See [`ArmConfig::space_json`].
-    pub space_json: RString,
-    /// See [`ArmConfig::options_json`].
-    pub options_json: RString,
-    /// See [`ArmConfig::seed`].
-    pub seed: u64,
-}
-
-/// Stable-ABI [`ObservationStatus`].
-#[repr(u8)]
-#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FfiObservationStatus {
-    /// [`ObservationStatus::Final`].
-    Final,
-    /// [`ObservationStatus::Interim`].
-    Interim,
-    /// [`ObservationStatus::Failed`].
-    Failed,
-}
-
-/// Stable-ABI [`Observations`].
-#[repr(C)]
-#[derive(StableAbi, Debug, Clone)]
-pub struct FfiObservations {
-    /// See [`Observations::x`].
-    pub x: FfiMatrix,
-    /// See [`Observations::y`].
-    pub y: RVec<f64>,
-    /// See [`Observations::cost`].
-    pub cost: RVec<f64>,
-    /// See [`Observations::status`].
-    pub status: RVec<FfiObservationStatus>,
-}
-
-/// Stable-ABI [`ProposeRequest`].
-#[repr(C)]
-#[derive(StableAbi, Debug, Clone)]
-pub struct FfiProposeRequest {
-    /// See [`ProposeRequest::acquisition`].
-    pub acquisition: RString,
-    /// See [`ProposeRequest::candidates`].
-    pub candidates: RVec<u32>,
-    /// See [`ProposeRequest::pending`].
-    pub pending: FfiMatrix,
-    /// See [`ProposeRequest::n`].
-    pub n: u32,
-    /// See [`ProposeRequest::seed`].
-    pub seed: u64,
-    /// See [`ProposeRequest::allow_off_pool`].
-    pub allow_off_pool: bool,
-}
-
-/// Stable-ABI [`Proposed`].
-#[repr(C)]
-#[derive(StableAbi, Debug, Clone)]
-pub struct FfiProposed {
-    /// See [`Proposed::pool_index`].
-    pub pool_index: ROption<u32>,
-    /// See [`Proposed::point`].
-    pub point: RVec<f64>,
-    /// See [`Proposed::acquisition`].
-    pub acquisition: f64,
-    /// See [`Proposed::mean`].
-    pub mean: f64,
-    /// See [`Proposed::variance`].
-    pub variance: f64,
-}
-
-/// Stable-ABI [`Prediction`].
-#[repr(C)]
-#[derive(StableAbi, Debug, Clone)]
-pub struct FfiPrediction {
-    /// See [`Prediction::mean`].
-    pub mean: RVec<f64>,
-    /// See [`Prediction::variance`].
-    pub variance: RVec<f64>,
-}
-
-/// Stable-ABI [`StrategyConfig`].
-#[repr(C)]
-#[derive(StableAbi, Debug, Clone)]
-pub struct FfiStrategyConfig {
-    /// See [`StrategyConfig::name`].
-    pub name: RString,
-    /// See [`StrategyConfig::arm_names`].
-    pub arm_names: RVec<RString>,
-    /// See [`StrategyConfig::options_json`].
-    pub options_json: RString,
-    /// See [`StrategyConfig::seed`].
-    pub seed: u64,
-}
-
-/// Stable-ABI [`ArmStat`].
-#[repr(C)]
-#[derive(StableAbi, Debug, Clone)]
-pub struct FfiArmStat {
-    /// See [`ArmStat::pulls`].
-    pub pulls: u32,
-    /// See [`ArmStat::failures`].
-    pub failures: u32,
-    /// See [`ArmStat::total_reward`].
-    pub total_reward: f64,
-    /// See [`ArmStat::suspended`].
-    pub suspended: bool,
-}
-
-/// Stable-ABI [`SelectRequest`].
-#[repr(C)]
-#[derive(StableAbi, Debug, Clone)]
-pub struct FfiSelectRequest {
-    /// See [`SelectRequest::iteration`].
-    pub iteration: u32,
-    /// See [`SelectRequest::elapsed`].
-    pub elapsed: f64,
-    /// See [`SelectRequest::stats`].
-    pub stats: RVec<FfiArmStat>,
-}
-
-/// Stable-ABI [`Feedback`].
-#[repr(C)]
-#[derive(StableAbi, Debug, Clone)]
-pub struct FfiFeedback {
-    /// See [`Feedback::chosen`].
-    pub chosen: u32,
-    /// See [`Feedback::reward`].
-    pub reward: f64,
-    /// See [`Feedback::gains`].
-    pub gains: RVec<f64>,
-    /// See [`Feedback::elapsed`].
-    pub elapsed: f64,
-}
-
-fn strings_to_ffi(v: Vec<String>) -> RVec<RString> {
-    v.into_iter().map(RString::from).collect()
-}
-
-fn strings_from_ffi(v: RVec<RString>) -> Vec<String> {
-    v.into_iter().map(String::from).collect()
-}
-
-impl From<Matrix> for FfiMatrix {
-    fn from(m: Matrix) -> Self {
-        FfiMatrix {
-            cols: m.cols,
-            data: m.data.into(),
+/// Declares the stable-ABI mirror of each record and its conversions ([`record_conversions!`]),
+/// so a record's fields are written once here (and once in `types.rs` and the WIT world). A
+/// field marked `[each]` is a list whose elements convert one by one.
+macro_rules! ffi_records {
+    ($(
+        $rust:ident => $ffi:ident {
+            $( $field:ident : $ty:ty $([$each:ident])? ),* $(,)?
         }
+    )*) => {$(
+        #[doc = concat!("Stable-ABI [`", stringify!($rust), "`].")]
+        #[repr(C)]
+        #[derive(StableAbi, Debug, Clone)]
+        pub struct $ffi {
+            $(
+                #[doc = concat!("See [`", stringify!($rust), "::", stringify!($field), "`].")]
+                pub $field: $ty,
+            )*
+        }
+
+        record_conversions! { $rust => $ffi { $( $field $([$each])? ),* } }
+    )*};
+}
+
+/// Declares the stable-ABI mirror of each field-less enum and its conversions.
+macro_rules! ffi_enums {
+    ($( $rust:ident => $ffi:ident { $( $variant:ident ),* $(,)? } )*) => {$(
+        #[doc = concat!("Stable-ABI [`", stringify!($rust), "`].")]
+        #[repr(u8)]
+        #[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $ffi {
+            $(
+                #[doc = concat!("[`", stringify!($rust), "::", stringify!($variant), "`].")]
+                $variant,
+            )*
+        }
+
+        enum_conversions! { $rust => $ffi { $( $variant ),* } }
+    )*};
+}
+
+ffi_enums! {
+    ComponentKind => FfiComponentKind { Arm, Strategy }
+    ObservationStatus => FfiObservationStatus { Final, Interim, Failed }
+}
+
+// Field names, types and order are the ABI: plugins built against 1.0 are checked against
+// them at load (host/tests/fixtures/api-1.0).
+ffi_records! {
+    Matrix => FfiMatrix { cols: u32, data: RVec<f64> }
+    PluginInfo => FfiPluginInfo {
+        name: RString,
+        version: RString,
+        api_version: RString,
+        description: RString,
+        arms: RVec<RString> [each],
+        strategies: RVec<RString> [each],
     }
-}
-
-impl From<FfiMatrix> for Matrix {
-    fn from(m: FfiMatrix) -> Self {
-        Matrix {
-            cols: m.cols,
-            data: m.data.into(),
-        }
+    ArmConfig => FfiArmConfig {
+        model: RString,
+        space_json: RString,
+        options_json: RString,
+        seed: u64,
     }
-}
-
-impl From<PluginInfo> for FfiPluginInfo {
-    fn from(i: PluginInfo) -> Self {
-        FfiPluginInfo {
-            name: i.name.into(),
-            version: i.version.into(),
-            api_version: i.api_version.into(),
-            description: i.description.into(),
-            arms: strings_to_ffi(i.arms),
-            strategies: strings_to_ffi(i.strategies),
-        }
+    Observations => FfiObservations {
+        x: FfiMatrix,
+        y: RVec<f64>,
+        cost: RVec<f64>,
+        status: RVec<FfiObservationStatus> [each],
     }
-}
-
-impl From<FfiPluginInfo> for PluginInfo {
-    fn from(i: FfiPluginInfo) -> Self {
-        PluginInfo {
-            name: i.name.into(),
-            version: i.version.into(),
-            api_version: i.api_version.into(),
-            description: i.description.into(),
-            arms: strings_from_ffi(i.arms),
-            strategies: strings_from_ffi(i.strategies),
-        }
+    ProposeRequest => FfiProposeRequest {
+        acquisition: RString,
+        candidates: RVec<u32>,
+        pending: FfiMatrix,
+        n: u32,
+        seed: u64,
+        allow_off_pool: bool,
     }
-}
-
-impl From<ComponentKind> for FfiComponentKind {
-    fn from(k: ComponentKind) -> Self {
-        match k {
-            ComponentKind::Arm => FfiComponentKind::Arm,
-            ComponentKind::Strategy => FfiComponentKind::Strategy,
-        }
+    Proposed => FfiProposed {
+        pool_index: ROption<u32>,
+        point: RVec<f64>,
+        acquisition: f64,
+        mean: f64,
+        variance: f64,
     }
-}
-
-impl From<FfiComponentKind> for ComponentKind {
-    fn from(k: FfiComponentKind) -> Self {
-        match k {
-            FfiComponentKind::Arm => ComponentKind::Arm,
-            FfiComponentKind::Strategy => ComponentKind::Strategy,
-        }
+    Prediction => FfiPrediction { mean: RVec<f64>, variance: RVec<f64> }
+    StrategyConfig => FfiStrategyConfig {
+        name: RString,
+        arm_names: RVec<RString> [each],
+        options_json: RString,
+        seed: u64,
     }
-}
-
-impl From<ArmConfig> for FfiArmConfig {
-    fn from(c: ArmConfig) -> Self {
-        FfiArmConfig {
-            model: c.model.into(),
-            space_json: c.space_json.into(),
-            options_json: c.options_json.into(),
-            seed: c.seed,
-        }
+    ArmStat => FfiArmStat {
+        pulls: u32,
+        failures: u32,
+        total_reward: f64,
+        suspended: bool,
     }
-}
-
-impl From<FfiArmConfig> for ArmConfig {
-    fn from(c: FfiArmConfig) -> Self {
-        ArmConfig {
-            model: c.model.into(),
-            space_json: c.space_json.into(),
-            options_json: c.options_json.into(),
-            seed: c.seed,
-        }
+    SelectRequest => FfiSelectRequest {
+        iteration: u32,
+        elapsed: f64,
+        stats: RVec<FfiArmStat> [each],
     }
-}
-
-impl From<ObservationStatus> for FfiObservationStatus {
-    fn from(s: ObservationStatus) -> Self {
-        match s {
-            ObservationStatus::Final => FfiObservationStatus::Final,
-            ObservationStatus::Interim => FfiObservationStatus::Interim,
-            ObservationStatus::Failed => FfiObservationStatus::Failed,
-        }
-    }
-}
-
-impl From<FfiObservationStatus> for ObservationStatus {
-    fn from(s: FfiObservationStatus) -> Self {
-        match s {
-            FfiObservationStatus::Final => ObservationStatus::Final,
-            FfiObservationStatus::Interim => ObservationStatus::Interim,
-            FfiObservationStatus::Failed => ObservationStatus::Failed,
-        }
-    }
-}
-
-impl From<Observations> for FfiObservations {
-    fn from(o: Observations) -> Self {
-        FfiObservations {
-            x: o.x.into(),
-            y: o.y.into(),
-            cost: o.cost.into(),
-            status: o.status.into_iter().map(Into::into).collect(),
-        }
-    }
-}
-
-impl From<FfiObservations> for Observations {
-    fn from(o: FfiObservations) -> Self {
-        Observations {
-            x: o.x.into(),
-            y: o.y.into(),
-            cost: o.cost.into(),
-            status: o.status.into_iter().map(Into::into).collect(),
-        }
-    }
-}
-
-impl From<ProposeRequest> for FfiProposeRequest {
-    fn from(r: ProposeRequest) -> Self {
-        FfiProposeRequest {
-            acquisition: r.acquisition.into(),
-            candidates: r.candidates.into(),
-            pending: r.pending.into(),
-            n: r.n,
-            seed: r.seed,
-            allow_off_pool: r.allow_off_pool,
-        }
-    }
-}
-
-impl From<FfiProposeRequest> for ProposeRequest {
-    fn from(r: FfiProposeRequest) -> Self {
-        ProposeRequest {
-            acquisition: r.acquisition.into(),
-            candidates: r.candidates.into(),
-            pending: r.pending.into(),
-            n: r.n,
-            seed: r.seed,
-            allow_off_pool: r.allow_off_pool,
-        }
-    }
-}
-
-impl From<Proposed> for FfiProposed {
-    fn from(p: Proposed) -> Self {
-        FfiProposed {
-            pool_index: p.pool_index.into(),
-            point: p.point.into(),
-            acquisition: p.acquisition,
-            mean: p.mean,
-            variance: p.variance,
-        }
-    }
-}
-
-impl From<FfiProposed> for Proposed {
-    fn from(p: FfiProposed) -> Self {
-        Proposed {
-            pool_index: p.pool_index.into(),
-            point: p.point.into(),
-            acquisition: p.acquisition,
-            mean: p.mean,
-            variance: p.variance,
-        }
-    }
-}
-
-impl From<Prediction> for FfiPrediction {
-    fn from(p: Prediction) -> Self {
-        FfiPrediction {
-            mean: p.mean.into(),
-            variance: p.variance.into(),
-        }
-    }
-}
-
-impl From<FfiPrediction> for Prediction {
-    fn from(p: FfiPrediction) -> Self {
-        Prediction {
-            mean: p.mean.into(),
-            variance: p.variance.into(),
-        }
-    }
-}
-
-impl From<StrategyConfig> for FfiStrategyConfig {
-    fn from(c: StrategyConfig) -> Self {
-        FfiStrategyConfig {
-            name: c.name.into(),
-            arm_names: strings_to_ffi(c.arm_names),
-            options_json: c.options_json.into(),
-            seed: c.seed,
-        }
-    }
-}
-
-impl From<FfiStrategyConfig> for StrategyConfig {
-    fn from(c: FfiStrategyConfig) -> Self {
-        StrategyConfig {
-            name: c.name.into(),
-            arm_names: strings_from_ffi(c.arm_names),
-            options_json: c.options_json.into(),
-            seed: c.seed,
-        }
-    }
-}
-
-impl From<ArmStat> for FfiArmStat {
-    fn from(s: ArmStat) -> Self {
-        FfiArmStat {
-            pulls: s.pulls,
-            failures: s.failures,
-            total_reward: s.total_reward,
-            suspended: s.suspended,
-        }
-    }
-}
-
-impl From<FfiArmStat> for ArmStat {
-    fn from(s: FfiArmStat) -> Self {
-        ArmStat {
-            pulls: s.pulls,
-            failures: s.failures,
-            total_reward: s.total_reward,
-            suspended: s.suspended,
-        }
-    }
-}
-
-impl From<SelectRequest> for FfiSelectRequest {
-    fn from(r: SelectRequest) -> Self {
-        FfiSelectRequest {
-            iteration: r.iteration,
-            elapsed: r.elapsed,
-            stats: r.stats.into_iter().map(Into::into).collect(),
-        }
-    }
-}
-
-impl From<FfiSelectRequest> for SelectRequest {
-    fn from(r: FfiSelectRequest) -> Self {
-        SelectRequest {
-            iteration: r.iteration,
-            elapsed: r.elapsed,
-            stats: r.stats.into_iter().map(Into::into).collect(),
-        }
-    }
-}
-
-impl From<Feedback> for FfiFeedback {
-    fn from(f: Feedback) -> Self {
-        FfiFeedback {
-            chosen: f.chosen,
-            reward: f.reward,
-            gains: f.gains.into(),
-            elapsed: f.elapsed,
-        }
-    }
-}
-
-impl From<FfiFeedback> for Feedback {
-    fn from(f: FfiFeedback) -> Self {
-        Feedback {
-            chosen: f.chosen,
-            reward: f.reward,
-            gains: f.gains.into(),
-            elapsed: f.elapsed,
-        }
+    Feedback => FfiFeedback {
+        chosen: u32,
+        reward: f64,
+        gains: RVec<f64>,
+        elapsed: f64,
     }
 }
 

@@ -30,144 +30,24 @@ use bindings::hpo::plugin::types as wt;
 /// The guest's view of the `arm-session` resource.
 pub use wit::{ArmSession as WitArmSession, StrategySession as WitStrategySession};
 
-impl From<wt::Matrix> for Matrix {
-    fn from(m: wt::Matrix) -> Self {
-        Matrix {
-            cols: m.cols,
-            data: m.data,
-        }
-    }
+// The WIT world's records (wit-bindgen's spelling) and the contract's, field by field.
+enum_conversions! {
+    wt::ComponentKind => ComponentKind { Arm, Strategy }
+    wt::ObservationStatus => ObservationStatus { Final, Interim, Failed }
 }
 
-impl From<PluginInfo> for wt::PluginInfo {
-    fn from(i: PluginInfo) -> Self {
-        wt::PluginInfo {
-            name: i.name,
-            version: i.version,
-            api_version: i.api_version,
-            description: i.description,
-            arms: i.arms,
-            strategies: i.strategies,
-        }
-    }
-}
-
-impl From<wt::ComponentKind> for ComponentKind {
-    fn from(k: wt::ComponentKind) -> Self {
-        match k {
-            wt::ComponentKind::Arm => ComponentKind::Arm,
-            wt::ComponentKind::Strategy => ComponentKind::Strategy,
-        }
-    }
-}
-
-impl From<wt::ArmConfig> for ArmConfig {
-    fn from(c: wt::ArmConfig) -> Self {
-        ArmConfig {
-            model: c.model,
-            space_json: c.space_json,
-            options_json: c.options_json,
-            seed: c.seed,
-        }
-    }
-}
-
-impl From<wt::ObservationStatus> for ObservationStatus {
-    fn from(s: wt::ObservationStatus) -> Self {
-        match s {
-            wt::ObservationStatus::Final => ObservationStatus::Final,
-            wt::ObservationStatus::Interim => ObservationStatus::Interim,
-            wt::ObservationStatus::Failed => ObservationStatus::Failed,
-        }
-    }
-}
-
-impl From<wt::Observations> for Observations {
-    fn from(o: wt::Observations) -> Self {
-        Observations {
-            x: o.x.into(),
-            y: o.y,
-            cost: o.cost,
-            status: o.status.into_iter().map(Into::into).collect(),
-        }
-    }
-}
-
-impl From<wt::ProposeRequest> for ProposeRequest {
-    fn from(r: wt::ProposeRequest) -> Self {
-        ProposeRequest {
-            acquisition: r.acquisition,
-            candidates: r.candidates,
-            pending: r.pending.into(),
-            n: r.n,
-            seed: r.seed,
-            allow_off_pool: r.allow_off_pool,
-        }
-    }
-}
-
-impl From<Proposed> for wt::Proposed {
-    fn from(p: Proposed) -> Self {
-        wt::Proposed {
-            pool_index: p.pool_index,
-            point: p.point,
-            acquisition: p.acquisition,
-            mean: p.mean,
-            variance: p.variance,
-        }
-    }
-}
-
-impl From<Prediction> for wt::Prediction {
-    fn from(p: Prediction) -> Self {
-        wt::Prediction {
-            mean: p.mean,
-            variance: p.variance,
-        }
-    }
-}
-
-impl From<wt::StrategyConfig> for StrategyConfig {
-    fn from(c: wt::StrategyConfig) -> Self {
-        StrategyConfig {
-            name: c.name,
-            arm_names: c.arm_names,
-            options_json: c.options_json,
-            seed: c.seed,
-        }
-    }
-}
-
-impl From<wt::ArmStat> for ArmStat {
-    fn from(s: wt::ArmStat) -> Self {
-        ArmStat {
-            pulls: s.pulls,
-            failures: s.failures,
-            total_reward: s.total_reward,
-            suspended: s.suspended,
-        }
-    }
-}
-
-impl From<wt::SelectRequest> for SelectRequest {
-    fn from(r: wt::SelectRequest) -> Self {
-        SelectRequest {
-            iteration: r.iteration,
-            elapsed: r.elapsed,
-            stats: r.stats.into_iter().map(Into::into).collect(),
-        }
-    }
-}
-
-impl From<wt::Feedback> for Feedback {
-    fn from(f: wt::Feedback) -> Self {
-        Feedback {
-            chosen: f.chosen,
-            reward: f.reward,
-            gains: f.gains,
-            elapsed: f.elapsed,
-        }
-    }
+record_conversions! {
+    wt::Matrix => Matrix { cols, data }
+    wt::PluginInfo => PluginInfo { name, version, api_version, description, arms, strategies }
+    wt::ArmConfig => ArmConfig { model, space_json, options_json, seed }
+    wt::Observations => Observations { x, y, cost, status [each] }
+    wt::ProposeRequest => ProposeRequest { acquisition, candidates, pending, n, seed, allow_off_pool }
+    wt::Proposed => Proposed { pool_index, point, acquisition, mean, variance }
+    wt::Prediction => Prediction { mean, variance }
+    wt::StrategyConfig => StrategyConfig { name, arm_names, options_json, seed }
+    wt::ArmStat => ArmStat { pulls, failures, total_reward, suspended }
+    wt::SelectRequest => SelectRequest { iteration, elapsed, stats [each] }
+    wt::Feedback => Feedback { chosen, reward, gains, elapsed }
 }
 
 /// The `arm-session` resource: an author's session behind a `RefCell` (resources are

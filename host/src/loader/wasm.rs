@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use hpo_plugin_api::types::{
-    ArmConfig, ComponentKind, Feedback, Matrix, ObservationStatus, Observations, PluginInfo,
-    Prediction, ProposeRequest, Proposed, SelectRequest, StrategyConfig,
+    ArmConfig, ArmStat, ComponentKind, Feedback, Matrix, ObservationStatus, Observations,
+    PluginInfo, Prediction, ProposeRequest, Proposed, SelectRequest, StrategyConfig,
 };
 use hpo_registry::Limits;
 use rand::SeedableRng;
@@ -231,14 +231,7 @@ impl WasmRuntime {
                 plugin.hpo_plugin_plugin().call_info(store).map(Ok)
             })
             .map_err(|e| PluginError::Load(format!("{}: info failed: {e}", path.display())))?;
-        let info = PluginInfo {
-            name: info.name,
-            version: info.version,
-            api_version: info.api_version,
-            description: info.description,
-            arms: info.arms,
-            strategies: info.strategies,
-        };
+        let info = PluginInfo::from(info);
         lock(&shared).label = info.name.clone();
         Ok((info, Box::new(WasmPlugin { shared })))
     }
@@ -457,11 +450,24 @@ struct WasmPlugin {
     shared: Arc<Mutex<Shared>>,
 }
 
-fn kind_to_wit(kind: ComponentKind) -> wt::ComponentKind {
-    match kind {
-        ComponentKind::Arm => wt::ComponentKind::Arm,
-        ComponentKind::Strategy => wt::ComponentKind::Strategy,
-    }
+// The WIT world's records (wasmtime's spelling) and the contract's, field by field.
+hpo_plugin_api::enum_conversions! {
+    wt::ComponentKind => ComponentKind { Arm, Strategy }
+    wt::ObservationStatus => ObservationStatus { Final, Interim, Failed }
+}
+
+hpo_plugin_api::record_conversions! {
+    wt::Matrix => Matrix { cols, data }
+    wt::PluginInfo => PluginInfo { name, version, api_version, description, arms, strategies }
+    wt::ArmConfig => ArmConfig { model, space_json, options_json, seed }
+    wt::Observations => Observations { x, y, cost, status [each] }
+    wt::ProposeRequest => ProposeRequest { acquisition, candidates, pending, n, seed, allow_off_pool }
+    wt::Proposed => Proposed { pool_index, point, acquisition, mean, variance }
+    wt::Prediction => Prediction { mean, variance }
+    wt::StrategyConfig => StrategyConfig { name, arm_names, options_json, seed }
+    wt::ArmStat => ArmStat { pulls, failures, total_reward, suspended }
+    wt::SelectRequest => SelectRequest { iteration, elapsed, stats [each] }
+    wt::Feedback => Feedback { chosen, reward, gains, elapsed }
 }
 
 impl PluginBackend for WasmPlugin {
@@ -473,18 +479,13 @@ impl PluginBackend for WasmPlugin {
     ) -> PluginResult<()> {
         lock(&self.shared).call("validate", |store, p| {
             p.hpo_plugin_plugin()
-                .call_validate(store, kind_to_wit(kind), name, options_json)
+                .call_validate(store, kind.into(), name, options_json)
         })
     }
 
     fn open_arm(&mut self, config: &ArmConfig) -> PluginResult<Box<dyn ArmBackend>> {
         let mut shared = lock(&self.shared);
-        let wit_config = wt::ArmConfig {
-            model: config.model.clone(),
-            space_json: config.space_json.clone(),
-            options_json: config.options_json.clone(),
-            seed: config.seed,
-        };
+        let wit_config = wt::ArmConfig::from(config.clone());
         let resource = shared.call("open-arm", |store, p| {
             p.hpo_plugin_plugin().call_open_arm(store, &wit_config)
         })?;
@@ -499,12 +500,7 @@ impl PluginBackend for WasmPlugin {
 
     fn open_strategy(&mut self, config: &StrategyConfig) -> PluginResult<Box<dyn StrategyBackend>> {
         let mut shared = lock(&self.shared);
-        let wit_config = wt::StrategyConfig {
-            name: config.name.clone(),
-            arm_names: config.arm_names.clone(),
-            options_json: config.options_json.clone(),
-            seed: config.seed,
-        };
+        let wit_config = wt::StrategyConfig::from(config.clone());
         let resource = shared.call("open-strategy", |store, p| {
             p.hpo_plugin_plugin().call_open_strategy(store, &wit_config)
         })?;
@@ -551,28 +547,13 @@ impl Drop for Session {
     }
 }
 
-fn matrix(m: &Matrix) -> wt::Matrix {
-    wt::Matrix {
-        cols: m.cols,
-        data: m.data.clone(),
-    }
-}
-
-fn status_to_wit(s: ObservationStatus) -> wt::ObservationStatus {
-    match s {
-        ObservationStatus::Final => wt::ObservationStatus::Final,
-        ObservationStatus::Interim => wt::ObservationStatus::Interim,
-        ObservationStatus::Failed => wt::ObservationStatus::Failed,
-    }
-}
-
 struct WasmArm {
     session: Session,
 }
 
 impl ArmBackend for WasmArm {
     fn set_pool(&mut self, pool: &Matrix) -> PluginResult<()> {
-        let pool = matrix(pool);
+        let pool = wt::Matrix::from(pool.clone());
         self.session.call("set-pool", |store, p, r| {
             p.hpo_plugin_plugin()
                 .arm_session()
@@ -581,17 +562,7 @@ impl ArmBackend for WasmArm {
     }
 
     fn tell(&mut self, observations: &Observations) -> PluginResult<()> {
-        let obs = wt::Observations {
-            x: matrix(&observations.x),
-            y: observations.y.clone(),
-            cost: observations.cost.clone(),
-            status: observations
-                .status
-                .iter()
-                .copied()
-                .map(status_to_wit)
-                .collect(),
-        };
+        let obs = wt::Observations::from(observations.clone());
         self.session.call("tell", |store, p, r| {
             p.hpo_plugin_plugin()
                 .arm_session()
@@ -600,42 +571,23 @@ impl ArmBackend for WasmArm {
     }
 
     fn propose(&mut self, request: &ProposeRequest) -> PluginResult<Vec<Proposed>> {
-        let req = wt::ProposeRequest {
-            acquisition: request.acquisition.clone(),
-            candidates: request.candidates.clone(),
-            pending: matrix(&request.pending),
-            n: request.n,
-            seed: request.seed,
-            allow_off_pool: request.allow_off_pool,
-        };
+        let req = wt::ProposeRequest::from(request.clone());
         let proposed = self.session.call("propose", |store, p, r| {
             p.hpo_plugin_plugin()
                 .arm_session()
                 .call_propose(store, r, &req)
         })?;
-        Ok(proposed
-            .into_iter()
-            .map(|p| Proposed {
-                pool_index: p.pool_index,
-                point: p.point,
-                acquisition: p.acquisition,
-                mean: p.mean,
-                variance: p.variance,
-            })
-            .collect())
+        Ok(proposed.into_iter().map(Proposed::from).collect())
     }
 
     fn predict(&mut self, points: &Matrix) -> PluginResult<Prediction> {
-        let points = matrix(points);
+        let points = wt::Matrix::from(points.clone());
         let pred = self.session.call("predict", |store, p, r| {
             p.hpo_plugin_plugin()
                 .arm_session()
                 .call_predict(store, r, &points)
         })?;
-        Ok(Prediction {
-            mean: pred.mean,
-            variance: pred.variance,
-        })
+        Ok(pred.into())
     }
 
     fn snapshot(&mut self) -> PluginResult<Vec<u8>> {
@@ -668,20 +620,7 @@ impl StrategyBackend for WasmStrategy {
     }
 
     fn select(&mut self, request: &SelectRequest) -> PluginResult<Vec<u32>> {
-        let req = wt::SelectRequest {
-            iteration: request.iteration,
-            elapsed: request.elapsed,
-            stats: request
-                .stats
-                .iter()
-                .map(|s| wt::ArmStat {
-                    pulls: s.pulls,
-                    failures: s.failures,
-                    total_reward: s.total_reward,
-                    suspended: s.suspended,
-                })
-                .collect(),
-        };
+        let req = wt::SelectRequest::from(request.clone());
         self.session.call("select", |store, p, r| {
             p.hpo_plugin_plugin()
                 .strategy_session()
@@ -690,12 +629,7 @@ impl StrategyBackend for WasmStrategy {
     }
 
     fn update(&mut self, feedback: &Feedback) -> PluginResult<()> {
-        let fb = wt::Feedback {
-            chosen: feedback.chosen,
-            reward: feedback.reward,
-            gains: feedback.gains.clone(),
-            elapsed: feedback.elapsed,
-        };
+        let fb = wt::Feedback::from(feedback.clone());
         self.session.call("update", |store, p, r| {
             p.hpo_plugin_plugin()
                 .strategy_session()
