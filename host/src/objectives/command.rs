@@ -340,6 +340,20 @@ impl Reports {
         }
     }
 
+    /// Reads what is still in the pipe once the command ended, for at most
+    /// [`STDOUT_GRACE`]; warns when stdout stays open (a background process holds it).
+    fn drain(&mut self, events: &Receiver<StdoutEvent>, label: &str) {
+        let grace = Instant::now() + STDOUT_GRACE;
+        while !self.closed && Instant::now() < grace {
+            self.receive(events, Duration::from_millis(5));
+        }
+        if !self.closed {
+            tracing::warn!(
+                "{label}: stdout stayed open after the command ended (a background process holds it); later reports are ignored"
+            );
+        }
+    }
+
     fn take(&mut self, event: StdoutEvent) {
         match event {
             StdoutEvent::Report(v, e, t) => self.values.push((v, e, t)),
@@ -436,90 +450,116 @@ impl Objective for CommandObjective {
 
         let deadline = started + self.timeout;
         let mut reports = Reports::default();
-        let ending = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break Ending::Exited(status),
-                Ok(None) if watch.stopped() || Instant::now() >= deadline => {
-                    let stopped = watch.stopped();
-                    kill_group(group.id);
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break if stopped {
-                        Ending::Stopped
-                    } else {
-                        Ending::TimedOut
-                    };
-                }
-                Ok(None) => {}
-                Err(e) => return Ok(failed(format!("waiting for the command: {e}"), None)),
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            reports.receive(&events, left.min(Duration::from_millis(5)));
+        let ending = match wait_for(&mut child, group.id, watch, &events, deadline, &mut reports) {
+            Ok(ending) => ending,
+            Err(e) => return Ok(failed(format!("waiting for the command: {e}"), None)),
         };
         // The whole tree goes, so that nothing keeps the output pipes open; what is still
         // in the pipe is read for a moment, never past the deadline by more than that.
         drop(group);
-        let grace = Instant::now() + STDOUT_GRACE;
-        while !reports.closed && Instant::now() < grace {
-            reports.receive(&events, Duration::from_millis(5));
-        }
-        if !reports.closed {
-            tracing::warn!(
-                "{}: stdout stayed open after the command ended (a background process holds it); later reports are ignored",
-                self.label()
-            );
-        }
+        reports.drain(&events, &self.label());
         let stderr_text = tail(&stderr_tail.contents());
-        let reports = reports.values;
+        Ok(self.conclude(ending, reports.values, &stderr_text, params, started))
+    }
+
+    fn optimum(&self) -> Option<f64> {
+        None
+    }
+}
+
+impl CommandObjective {
+    /// The outcome of a command that ended as `ending` after printing `reports`: every
+    /// report but the last is interim, the last is the final value; a stop, a timeout, a
+    /// failed exit, no report or a non-finite value is a failed trial saying why.
+    fn conclude(
+        &self,
+        ending: Ending,
+        reports: Vec<(f64, Option<usize>, f64)>,
+        stderr_text: &str,
+        params: Vec<Value>,
+        started: Instant,
+    ) -> Outcome {
         let last = reports.last().map(|&(value, epoch, _)| (value, epoch));
-        // Every report but the last is interim; the last is the final value.
-        let interim: Vec<Interim> = reports
-            .iter()
-            .take(reports.len().saturating_sub(1))
-            .enumerate()
-            .map(|(i, &(value, epoch, time))| Interim {
-                epoch: epoch.unwrap_or(i + 1),
-                value,
-                time,
-            })
-            .collect();
         let epochs = last.and_then(|(_, e)| e);
+        let failed = |why: String, epochs| {
+            Outcome::failed(params.clone(), started.elapsed().as_secs_f64(), epochs, why)
+        };
         match (ending, last) {
-            (Ending::Stopped, _) => Ok(failed("stopped before it finished".into(), epochs)),
-            (Ending::TimedOut, _) => Ok(failed(
+            (Ending::Stopped, _) => failed("stopped before it finished".into(), epochs),
+            (Ending::TimedOut, _) => failed(
                 format!(
                     "timed out after {} s; stderr: {stderr_text}",
                     self.timeout.as_secs_f64(),
                 ),
                 epochs,
-            )),
-            (Ending::Exited(s), _) if !s.success() => Ok(failed(
-                format!("exited with {s}; stderr: {stderr_text}"),
-                epochs,
-            )),
-            (Ending::Exited(_), None) => Ok(failed(
+            ),
+            (Ending::Exited(s), _) if !s.success() => {
+                failed(format!("exited with {s}; stderr: {stderr_text}"), epochs)
+            }
+            (Ending::Exited(_), None) => failed(
                 format!(
                     "reported no value (print a JSON line like {{\"value\": 0.12}}); stderr: {stderr_text}"
                 ),
                 None,
-            )),
-            (Ending::Exited(_), Some((value, epoch))) if value.is_finite() => Ok(Outcome {
+            ),
+            (Ending::Exited(_), Some((value, epoch))) if value.is_finite() => Outcome {
                 value,
-                interim,
+                interim: interim_reports(&reports),
                 params,
                 cost: started.elapsed().as_secs_f64(),
                 epochs: epoch,
                 failure: None,
-            }),
-            (Ending::Exited(_), Some((value, _))) => Ok(failed(
-                format!("reported a non-finite value {value}"),
-                epochs,
-            )),
+            },
+            (Ending::Exited(_), Some((value, _))) => {
+                failed(format!("reported a non-finite value {value}"), epochs)
+            }
         }
     }
+}
 
-    fn optimum(&self) -> Option<f64> {
-        None
+/// Every report but the last, as interim reports (numbered by position when a report has
+/// no epoch).
+fn interim_reports(reports: &[(f64, Option<usize>, f64)]) -> Vec<Interim> {
+    reports
+        .iter()
+        .take(reports.len().saturating_sub(1))
+        .enumerate()
+        .map(|(i, &(value, epoch, time))| Interim {
+            epoch: epoch.unwrap_or(i + 1),
+            value,
+            time,
+        })
+        .collect()
+}
+
+/// Waits for the command to exit, reading its reports meanwhile; at the deadline, or when
+/// the watcher asks it to stop, kills its process group.
+fn wait_for(
+    child: &mut Child,
+    group: u32,
+    watch: &Watch,
+    events: &Receiver<StdoutEvent>,
+    deadline: Instant,
+    reports: &mut Reports,
+) -> std::io::Result<Ending> {
+    loop {
+        match child.try_wait()? {
+            Some(status) => return Ok(Ending::Exited(status)),
+            None if watch.stopped() || Instant::now() >= deadline => {
+                let stopped = watch.stopped();
+                kill_group(group);
+                let _ = child.kill();
+                let _ = child.wait();
+                return Ok(if stopped {
+                    Ending::Stopped
+                } else {
+                    Ending::TimedOut
+                });
+            }
+            None => {}
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        reports.receive(events, left.min(Duration::from_millis(5)));
     }
 }
 

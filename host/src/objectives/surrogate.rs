@@ -64,6 +64,84 @@ fn default_metric() -> String {
     "error".into()
 }
 
+/// Reads a table's sidecar: its columns (as many time columns as metric columns, at least
+/// one epoch) and its search space. Errors name the sidecar and the field.
+fn read_sidecar(label: &str, json: &str) -> Result<(Sidecar, Space), TableError> {
+    let err = |field: &str, reason: String| TableError {
+        file: label.to_string(),
+        field: field.to_string(),
+        reason,
+    };
+    crate::config::strict_json::check_no_duplicate_keys(json)
+        .map_err(|e| err(&format!("line {}", e.line()), e.to_string()))?;
+    let sidecar: Sidecar =
+        serde_json::from_str(json).map_err(|e| err("(sidecar)", format!("{e}")))?;
+    if sidecar.val_columns.is_empty() {
+        return Err(err("val_columns", "no epochs".into()));
+    }
+    if sidecar.val_columns.len() != sidecar.time_columns.len() {
+        return Err(err(
+            "time_columns",
+            format!(
+                "{} time columns for {} metric columns",
+                sidecar.time_columns.len(),
+                sidecar.val_columns.len()
+            ),
+        ));
+    }
+    let mut space_json = serde_json::Map::new();
+    space_json.insert(
+        "hyperparams".into(),
+        Value::Object(sidecar.hyperparams.clone()),
+    );
+    if let Some(order) = &sidecar.param_order {
+        space_json.insert(
+            "param_order".into(),
+            serde_json::to_value(order).unwrap_or_default(),
+        );
+    }
+    let space = Space::parse(label, &sidecar.name, &Value::Object(space_json).to_string())
+        .map_err(|e| err(&e.field, e.reason))?;
+    Ok((sidecar, space))
+}
+
+/// Where a table's fields are in its CSV: one column per parameter (in the space's order),
+/// per epoch's metric and cumulative time, and the test metric if any.
+struct Columns {
+    params: Vec<usize>,
+    values: Vec<usize>,
+    times: Vec<usize>,
+    test: Option<usize>,
+}
+
+impl Columns {
+    /// Finds the columns by header name; a missing one is an error naming it.
+    fn find(
+        headers: &csv::StringRecord,
+        space: &Space,
+        sidecar: &Sidecar,
+    ) -> Result<Self, (String, String)> {
+        let index: HashMap<&str, usize> = headers.iter().enumerate().map(|(i, h)| (h, i)).collect();
+        let column = |name: &str| {
+            index.get(name).copied().ok_or_else(|| {
+                (
+                    format!("column '{name}'"),
+                    "missing (the sidecar or the space names it)".to_string(),
+                )
+            })
+        };
+        let all = |names: &mut dyn Iterator<Item = &str>| {
+            names.map(column).collect::<Result<Vec<_>, _>>()
+        };
+        Ok(Columns {
+            params: all(&mut space.params.iter().map(|p| p.name.as_str()))?,
+            values: all(&mut sidecar.val_columns.iter().map(String::as_str))?,
+            times: all(&mut sidecar.time_columns.iter().map(String::as_str))?,
+            test: sidecar.test_column.as_deref().map(column).transpose()?,
+        })
+    }
+}
+
 /// A loaded table.
 #[derive(Debug, Clone)]
 pub struct SurrogateTable {
@@ -132,94 +210,24 @@ impl SurrogateTable {
         sidecar_label: &str,
         sidecar_json: &str,
     ) -> Result<Self, TableError> {
-        let side_err = |field: &str, reason: String| TableError {
-            file: sidecar_label.to_string(),
-            field: field.to_string(),
-            reason,
-        };
-        crate::config::strict_json::check_no_duplicate_keys(sidecar_json)
-            .map_err(|e| side_err(&format!("line {}", e.line()), e.to_string()))?;
-        let sidecar: Sidecar = serde_json::from_str(sidecar_json)
-            .map_err(|e| side_err("(sidecar)", format!("{e}")))?;
-        if sidecar.val_columns.is_empty() {
-            return Err(side_err("val_columns", "no epochs".into()));
-        }
-        if sidecar.val_columns.len() != sidecar.time_columns.len() {
-            return Err(side_err(
-                "time_columns",
-                format!(
-                    "{} time columns for {} metric columns",
-                    sidecar.time_columns.len(),
-                    sidecar.val_columns.len()
-                ),
-            ));
-        }
-        let mut space_json = serde_json::Map::new();
-        space_json.insert(
-            "hyperparams".into(),
-            Value::Object(sidecar.hyperparams.clone()),
-        );
-        if let Some(order) = &sidecar.param_order {
-            space_json.insert(
-                "param_order".into(),
-                serde_json::to_value(order).unwrap_or_default(),
-            );
-        }
-        let space = Space::parse(
-            sidecar_label,
-            &sidecar.name,
-            &Value::Object(space_json).to_string(),
-        )
-        .map_err(|e| side_err(&e.field, e.reason))?;
-
-        let text = decompress(csv_bytes).map_err(|reason| TableError {
-            file: csv_label.to_string(),
-            field: "(file)".into(),
-            reason,
-        })?;
+        let (sidecar, space) = read_sidecar(sidecar_label, sidecar_json)?;
         let csv_err = |field: String, reason: String| TableError {
             file: csv_label.to_string(),
             field,
             reason,
         };
+        let text = decompress(csv_bytes).map_err(|reason| csv_err("(file)".into(), reason))?;
         let mut reader = csv::ReaderBuilder::new().from_reader(text.as_slice());
         let headers = reader
             .headers()
             .map_err(|e| csv_err("(header)".into(), e.to_string()))?
             .clone();
-        let index: HashMap<&str, usize> = headers.iter().enumerate().map(|(i, h)| (h, i)).collect();
-        let column = |name: &str| {
-            index.get(name).copied().ok_or_else(|| {
-                csv_err(
-                    format!("column '{name}'"),
-                    "missing (the sidecar or the space names it)".into(),
-                )
-            })
-        };
-        let param_cols = space
-            .params
-            .iter()
-            .map(|p| column(&p.name))
-            .collect::<Result<Vec<_>, _>>()?;
-        let val_cols = sidecar
-            .val_columns
-            .iter()
-            .map(|c| column(c))
-            .collect::<Result<Vec<_>, _>>()?;
-        let time_cols = sidecar
-            .time_columns
-            .iter()
-            .map(|c| column(c))
-            .collect::<Result<Vec<_>, _>>()?;
-        let test_col = sidecar.test_column.as_deref().map(column).transpose()?;
-
-        let epochs = val_cols.len();
-        let dims = space.encoded_dims();
+        let columns = Columns::find(&headers, &space, &sidecar).map_err(|(f, r)| csv_err(f, r))?;
         let mut table = SurrogateTable {
             name: sidecar.name.clone(),
             metric: sidecar.metric.clone(),
             direction: sidecar.direction,
-            epochs,
+            epochs: columns.values.len(),
             values: Vec::new(),
             encoded: Vec::new(),
             curves: Vec::new(),
@@ -236,65 +244,78 @@ impl SurrogateTable {
                 Err(e) => return Err(csv_err(format!("row {}", row + 1), e.to_string())),
             }
             row += 1;
-            let number = |col: usize, what: &str| -> Result<f64, TableError> {
-                let cell = record.get(col).unwrap_or("");
-                match cell.trim().parse::<f64>() {
-                    Ok(v) if v.is_finite() => Ok(v),
-                    _ => Err(csv_err(
-                        format!("row {row}, column '{}'", &headers[col]),
-                        format!("'{cell}' is not a finite number ({what})"),
-                    )),
-                }
-            };
-            let mut values = Vec::with_capacity(param_cols.len());
-            for (p, &col) in table.space.params.iter().zip(&param_cols) {
-                let cell = record.get(col).unwrap_or("");
-                values.push(cell_value(p.value_type, &p.domain, cell).ok_or_else(|| {
-                    csv_err(
-                        format!("row {row}, column '{}'", p.name),
-                        format!("'{cell}' is not a value of this parameter"),
-                    )
-                })?);
-            }
-            let x = table.space.encode(&values).map_err(|reason| {
-                csv_err(
-                    format!("row {row}"),
-                    format!("does not match the space: {reason}"),
-                )
-            })?;
-            debug_assert_eq!(x.len(), dims);
-            table.encoded.extend_from_slice(&x);
-            table.values.push(values);
-            for &c in &val_cols {
-                table.curves.push(number(c, "metric")?);
-            }
-            let mut last = 0.0;
-            for &c in &time_cols {
-                let t = number(c, "cumulative time")?;
-                if t < 0.0 {
-                    return Err(csv_err(
-                        format!("row {row}, column '{}'", &headers[c]),
-                        format!("negative time {t}"),
-                    ));
-                }
-                if t < last {
-                    return Err(csv_err(
-                        format!("row {row}, column '{}'", &headers[c]),
-                        format!("cumulative time decreases ({t} after {last})"),
-                    ));
-                }
-                last = t;
-                table.times.push(t);
-            }
-            table.test.push(match test_col {
-                Some(c) => number(c, "test metric")?,
-                None => f64::NAN,
-            });
+            table
+                .push_row(&record, row, &headers, &columns)
+                .map_err(|(f, r)| csv_err(f, r))?;
         }
         if table.values.is_empty() {
             return Err(csv_err("(rows)".into(), "the table has no rows".into()));
         }
         Ok(table)
+    }
+
+    /// Appends CSV row number `row`: its parameter values (checked against the space and
+    /// encoded), its metric per epoch, its cumulative times (non-negative, never
+    /// decreasing) and its test metric. Errors name the row and column.
+    fn push_row(
+        &mut self,
+        record: &csv::StringRecord,
+        row: usize,
+        headers: &csv::StringRecord,
+        columns: &Columns,
+    ) -> Result<(), (String, String)> {
+        let number = |col: usize, what: &str| -> Result<f64, (String, String)> {
+            let cell = record.get(col).unwrap_or("");
+            match cell.trim().parse::<f64>() {
+                Ok(v) if v.is_finite() => Ok(v),
+                _ => Err((
+                    format!("row {row}, column '{}'", &headers[col]),
+                    format!("'{cell}' is not a finite number ({what})"),
+                )),
+            }
+        };
+        let mut values = Vec::with_capacity(columns.params.len());
+        for (p, &col) in self.space.params.iter().zip(&columns.params) {
+            let cell = record.get(col).unwrap_or("");
+            values.push(cell_value(p.value_type, &p.domain, cell).ok_or_else(|| {
+                (
+                    format!("row {row}, column '{}'", p.name),
+                    format!("'{cell}' is not a value of this parameter"),
+                )
+            })?);
+        }
+        let x = self.space.encode(&values).map_err(|reason| {
+            (
+                format!("row {row}"),
+                format!("does not match the space: {reason}"),
+            )
+        })?;
+        for &c in &columns.values {
+            self.curves.push(number(c, "metric")?);
+        }
+        let mut last = 0.0;
+        for &c in &columns.times {
+            let t = number(c, "cumulative time")?;
+            let at = || format!("row {row}, column '{}'", &headers[c]);
+            if t < 0.0 {
+                return Err((at(), format!("negative time {t}")));
+            }
+            if t < last {
+                return Err((
+                    at(),
+                    format!("cumulative time decreases ({t} after {last})"),
+                ));
+            }
+            last = t;
+            self.times.push(t);
+        }
+        self.test.push(match columns.test {
+            Some(c) => number(c, "test metric")?,
+            None => f64::NAN,
+        });
+        self.encoded.extend_from_slice(&x);
+        self.values.push(values);
+        Ok(())
     }
 
     /// Number of configurations.

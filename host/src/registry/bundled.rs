@@ -8,8 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
-use hpo_registry::{Origin, PluginEntry, PluginKind, sha256_file};
+use hpo_registry::{Origin, PluginKind, sha256_file};
 
+use super::host::entry_of;
 use super::{HostError, PluginHost};
 use crate::loader::{self, LoadOptions};
 
@@ -86,20 +87,13 @@ pub fn register_bundled(host: &mut PluginHost, dir: &Path) -> Result<Vec<String>
             continue;
         }
         seen.push(info.name.clone());
-        fresh.push(PluginEntry {
-            name: info.name,
-            version: info.version,
-            api: info.api_version,
-            kind: PluginKind::Native,
+        fresh.push(entry_of(
+            info,
+            PluginKind::Native,
             path,
             sha256,
-            arms: info.arms,
-            strategies: info.strategies,
-            description: info.description,
-            origin: Origin::Bundled,
-            limits: None,
-            precompiled: None,
-        });
+            Origin::Bundled,
+        ));
     }
     let stale: Vec<String> = host
         .registry()

@@ -15,6 +15,8 @@ use hpo_registry::{
     sha256_file,
 };
 
+use hpo_plugin_api::types::PluginInfo;
+
 use crate::loader::{self, LoadOptions, Plugin, PluginError, WasmLimits, WasmRuntime};
 
 /// Errors of the plugin commands.
@@ -208,68 +210,44 @@ impl PluginHost {
             )));
         }
         let bytes = fs::read(artifact).map_err(io_error(artifact))?;
-        let sha256 = sha256_bytes(&bytes);
-        let mut staged = Staged {
-            entry: PluginEntry {
-                name: String::new(),
-                version: String::new(),
-                api: String::new(),
-                kind,
-                path: String::new(),
-                sha256: sha256.clone(),
-                arms: vec![],
-                strategies: vec![],
-                description: String::new(),
-                origin: Origin::Installed,
-                limits: None,
-                precompiled: None,
-            },
-            written: vec![],
-        };
-        // Wasm is compiled once, to the precompiled cache, and loaded from there. Files that
-        // existed before (the same artifact installed already) are not removed on failure.
-        let mut cwasm_path = None;
-        if kind == PluginKind::Wasm {
-            let limits = WasmLimits::default();
-            let code = self
-                .runtime
-                .precompile(&bytes, limits)
-                .map_err(|e| HostError::Input(format!("{}: {e}", artifact.display())))?;
-            let engine = self.runtime.engine_key(limits)?;
-            let cwasm = self.cache_dir().join(format!("{sha256}-{engine}.cwasm"));
-            let existed = cwasm.exists();
-            write_atomically(&cwasm, &code)?;
-            if !existed {
-                staged.written.push(cwasm.clone());
+        let mut written = Vec::new();
+        match self.stage_files(artifact, kind, &bytes, options, &mut written) {
+            Ok(entry) => Ok(Staged { entry, written }),
+            Err(e) => {
+                remove_all(&written);
+                Err(e)
             }
-            cwasm_path = Some(cwasm.clone());
-            staged.entry.precompiled = Some(Precompiled {
-                path: relative_to(&cwasm, &self.registry.dir()),
-                sha256: sha256_bytes(&code),
-                engine,
-            });
         }
-        let loaded = loader::load_plugin(
+    }
+
+    /// Writes the precompiled code (wasm) and the artifact's copy under the registry,
+    /// recording in `written` every file it created (files that existed before, the same
+    /// artifact installed already, are not); returns the registry entry.
+    fn stage_files(
+        &self,
+        artifact: &Path,
+        kind: PluginKind,
+        bytes: &[u8],
+        options: InstallOptions,
+        written: &mut Vec<PathBuf>,
+    ) -> Result<PluginEntry, HostError> {
+        let sha256 = sha256_bytes(bytes);
+        // Wasm is compiled once, to the precompiled cache, and loaded from there.
+        let precompiled = match kind {
+            PluginKind::Wasm => Some(self.precompile(artifact, bytes, &sha256, written)?),
+            PluginKind::Native => None,
+        };
+        let info = loader::load_plugin(
             artifact,
             LoadOptions {
                 kind,
                 limits: None,
-                precompiled: cwasm_path.as_deref(),
+                precompiled: precompiled.as_ref().map(|(path, _)| path.as_path()),
             },
             &self.runtime,
-        );
-        let info = match loaded {
-            Ok(plugin) => plugin.info,
-            Err(e) => {
-                staged.discard();
-                return Err(e.into());
-            }
-        };
-        let checked = self.check_new(&info, artifact, options);
-        if let Err(e) = checked {
-            staged.discard();
-            return Err(e);
-        }
+        )?
+        .info;
+        self.check_new(&info, artifact, options)?;
         let dest = self.plugins_dir().join(format!(
             "{}-{}.{}",
             info.name,
@@ -280,21 +258,47 @@ impl PluginHost {
                 .unwrap_or("bin")
         ));
         let existed = dest.exists();
-        if let Err(e) = write_atomically(&dest, &bytes) {
-            staged.discard();
-            return Err(e);
-        }
+        write_atomically(&dest, bytes)?;
         if !existed {
-            staged.written.push(dest.clone());
+            written.push(dest.clone());
         }
-        staged.entry.path = relative_to(&dest, &self.registry.dir());
-        staged.entry.name = info.name;
-        staged.entry.version = info.version;
-        staged.entry.api = info.api_version;
-        staged.entry.arms = info.arms;
-        staged.entry.strategies = info.strategies;
-        staged.entry.description = info.description;
-        Ok(staged)
+        let mut entry = entry_of(
+            info,
+            kind,
+            relative_to(&dest, &self.registry.dir()),
+            sha256,
+            Origin::Installed,
+        );
+        entry.precompiled = precompiled.map(|(_, p)| p);
+        Ok(entry)
+    }
+
+    /// Compiles a wasm component into the precompiled cache (`<sha256>-<engine>.cwasm`).
+    fn precompile(
+        &self,
+        artifact: &Path,
+        bytes: &[u8],
+        sha256: &str,
+        written: &mut Vec<PathBuf>,
+    ) -> Result<(PathBuf, Precompiled), HostError> {
+        let limits = WasmLimits::default();
+        let code = self
+            .runtime
+            .precompile(bytes, limits)
+            .map_err(|e| HostError::Input(format!("{}: {e}", artifact.display())))?;
+        let engine = self.runtime.engine_key(limits)?;
+        let cwasm = self.cache_dir().join(format!("{sha256}-{engine}.cwasm"));
+        let existed = cwasm.exists();
+        write_atomically(&cwasm, &code)?;
+        if !existed {
+            written.push(cwasm.clone());
+        }
+        let precompiled = Precompiled {
+            path: relative_to(&cwasm, &self.registry.dir()),
+            sha256: sha256_bytes(&code),
+            engine,
+        };
+        Ok((cwasm, precompiled))
     }
 
     /// Checks a new plugin's info against the registry before anything is written.
@@ -399,9 +403,14 @@ struct Staged {
 
 impl Staged {
     fn discard(&self) {
-        for p in &self.written {
-            let _ = fs::remove_file(p);
-        }
+        remove_all(&self.written);
+    }
+}
+
+/// Removes the files an install wrote before it failed.
+fn remove_all(written: &[PathBuf]) {
+    for p in written {
+        let _ = fs::remove_file(p);
     }
 }
 
@@ -425,6 +434,31 @@ fn artifacts_at(path: &Path) -> Result<Vec<PathBuf>, HostError> {
         )));
     }
     Ok(found)
+}
+
+/// The registry entry of a loaded plugin's `info`, for the artifact at `path` (relative to
+/// the registry's directory, or absolute) with checksum `sha256`.
+pub(super) fn entry_of(
+    info: PluginInfo,
+    kind: PluginKind,
+    path: String,
+    sha256: String,
+    origin: Origin,
+) -> PluginEntry {
+    PluginEntry {
+        name: info.name,
+        version: info.version,
+        api: info.api_version,
+        kind,
+        path,
+        sha256,
+        arms: info.arms,
+        strategies: info.strategies,
+        description: info.description,
+        origin,
+        limits: None,
+        precompiled: None,
+    }
 }
 
 /// Writes `bytes` to `dest` atomically (see [`hpo_registry::write_atomically`]).

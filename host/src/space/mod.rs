@@ -16,6 +16,7 @@ pub mod pool;
 use std::path::Path;
 
 use hpo_plugin_api::space::{ParamKind, ParamSpec, SpaceSpec};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 /// An error in a space file, naming the file, the parameter or field, and the reason.
@@ -30,14 +31,17 @@ pub struct SpaceError {
     pub reason: String,
 }
 
-/// The declared type of a parameter's values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The declared type of a parameter's values (`type`: `int`, `float`, `str` or the seed's
+/// `unicode`, `bool`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ValueType {
     /// Integers.
     Int,
     /// Floating-point numbers.
     Float,
     /// Strings.
+    #[serde(alias = "unicode")]
     Str,
     /// Booleans.
     Bool,
@@ -113,7 +117,6 @@ const SPACE_KEYS: [&str; 7] = [
     "metric",
     "num_epoch",
 ];
-const PARAM_KEYS: [&str; 6] = ["type", "value_type", "range", "power_of", "default", "log"];
 
 impl Space {
     /// Reads and parses a space file.
@@ -424,7 +427,39 @@ fn typed(value_type: ValueType, v: f64) -> Value {
 /// Integer bounds beyond ±2^53 are not exactly representable in the encoding's floats.
 const MAX_INTEGER_BOUND: f64 = 9_007_199_254_740_992.0;
 
-fn parse_param(name: &str, spec: &Value) -> Result<Param, (String, String)> {
+/// A parameter's domain kind, as the file spells it (`value_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Kind {
+    Continuous,
+    Discrete,
+    Categorical,
+    Preordered,
+}
+
+/// One parameter as the file writes it: the seed's keys plus `log`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ParamFile {
+    #[serde(rename = "type")]
+    value_type: ValueType,
+    #[serde(rename = "value_type")]
+    kind: Kind,
+    range: Vec<Value>,
+    #[serde(default)]
+    power_of: Option<f64>,
+    #[serde(default)]
+    default: Option<Value>,
+    #[serde(default)]
+    log: Option<bool>,
+}
+
+/// A field's path and what is wrong with it.
+type FieldError = (String, String);
+
+/// Parses parameter `name` of a space: its shape by serde (unknown keys, types), then its
+/// domain and default.
+fn parse_param(name: &str, spec: &Value) -> Result<Param, FieldError> {
     if name.trim().is_empty() {
         return Err((
             format!("hyperparams.\"{name}\""),
@@ -432,199 +467,177 @@ fn parse_param(name: &str, spec: &Value) -> Result<Param, (String, String)> {
         ));
     }
     let field = |f: &str| format!("hyperparams.{name}.{f}");
-    let spec = spec
-        .as_object()
-        .ok_or_else(|| (format!("hyperparams.{name}"), "expected an object".into()))?;
-    for key in spec.keys() {
-        if !PARAM_KEYS.contains(&key.as_str()) {
+    let file: ParamFile = serde_path_to_error::deserialize(spec).map_err(|e| {
+        let path = e.path().to_string();
+        let at = if path == "." {
+            format!("hyperparams.{name}")
+        } else {
+            field(&path)
+        };
+        (at, e.into_inner().to_string())
+    })?;
+    let power_of = match file.power_of {
+        Some(b) if !(b > 0.0 && b != 1.0) => {
             return Err((
-                field(key),
-                format!("unknown key (expected one of {})", PARAM_KEYS.join(", ")),
+                field("power_of"),
+                "expected a positive base other than 1".into(),
             ));
         }
-    }
-    let value_type = match spec.get("type").and_then(Value::as_str) {
-        Some("int") => ValueType::Int,
-        Some("float") => ValueType::Float,
-        Some("str") | Some("unicode") => ValueType::Str,
-        Some("bool") => ValueType::Bool,
-        _ => {
-            return Err((
-                field("type"),
-                "expected \"int\", \"float\", \"str\" or \"bool\"".into(),
-            ));
+        b => b,
+    };
+    let log = file.log.unwrap_or(false);
+    let domain = match file.kind {
+        Kind::Continuous | Kind::Discrete => {
+            numeric_domain(&file, log, power_of).map_err(|(f, why)| (field(f), why))?
         }
-    };
-    let kind = spec
-        .get("value_type")
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            (
-                field("value_type"),
-                "expected \"continuous\", \"discrete\", \"categorical\" or \"preordered\"".into(),
-            )
-        })?;
-    let range = spec
-        .get("range")
-        .and_then(Value::as_array)
-        .ok_or_else(|| (field("range"), "expected a list".into()))?;
-    let log_flag = match spec.get("log") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err((field("log"), "expected true or false".into())),
-    };
-    let power_of = match spec.get("power_of") {
-        None | Some(Value::Null) => None,
-        Some(v) => match v.as_f64() {
-            Some(b) if b > 0.0 && b != 1.0 => Some(b),
-            _ => {
-                return Err((
-                    field("power_of"),
-                    "expected a positive base other than 1".into(),
-                ));
-            }
-        },
-    };
-    let domain = match kind {
-        "continuous" | "discrete" => {
-            if range.len() != 2 {
-                return Err((
-                    field("range"),
-                    format!("expected [min, max], got {} values", range.len()),
-                ));
-            }
-            let (Some(mut lo), Some(mut hi)) = (range[0].as_f64(), range[1].as_f64()) else {
-                return Err((field("range"), "expected two numbers".into()));
-            };
-            if !(lo.is_finite() && hi.is_finite()) {
-                return Err((field("range"), "bounds must be finite".into()));
-            }
-            if lo > hi {
-                return Err((field("range"), format!("min {lo} is greater than max {hi}")));
-            }
-            if let Some(base) = power_of {
-                lo = base.powf(lo);
-                hi = base.powf(hi);
-                if !(lo.is_finite() && hi.is_finite() && lo > 0.0) {
-                    return Err((
-                        field("range"),
-                        format!(
-                            "{base} to the power of the range's bounds is outside the floating-point range"
-                        ),
-                    ));
-                }
-                if lo > hi {
-                    (lo, hi) = (hi, lo);
-                }
-            }
-            if !(hi - lo).is_finite() {
-                return Err((
-                    field("range"),
-                    format!("the range [{lo}, {hi}] is wider than the floating-point range"),
-                ));
-            }
-            let log = log_flag || power_of.is_some();
-            if log && lo <= 0.0 {
-                return Err((
-                    field("range"),
-                    format!("a log-scale range must be positive, min is {lo}"),
-                ));
-            }
-            if kind == "continuous" {
-                if value_type != ValueType::Float {
-                    return Err((
-                        field("type"),
-                        "a continuous parameter must be \"float\"".into(),
-                    ));
-                }
-                Domain::Continuous {
-                    lower: lo,
-                    upper: hi,
-                    log,
-                }
-            } else {
-                if value_type != ValueType::Int {
-                    return Err((field("type"), "a discrete parameter must be \"int\"".into()));
-                }
-                if lo.fract() != 0.0 || hi.fract() != 0.0 {
-                    return Err((
-                        field("range"),
-                        format!("integer bounds expected, got [{lo}, {hi}]"),
-                    ));
-                }
-                if lo.abs() > MAX_INTEGER_BOUND || hi.abs() > MAX_INTEGER_BOUND {
-                    return Err((
-                        field("range"),
-                        "integer bounds must be within ±2^53 (9007199254740992)".into(),
-                    ));
-                }
-                Domain::Integer {
-                    lower: lo as i64,
-                    upper: hi as i64,
-                    log,
-                }
-            }
-        }
-        "categorical" | "preordered" => {
-            if range.is_empty() {
-                return Err((
-                    field("range"),
-                    "a categorical parameter needs at least one option".into(),
-                ));
-            }
-            if log_flag || power_of.is_some() {
+        Kind::Categorical | Kind::Preordered => {
+            if log || power_of.is_some() {
                 return Err((field("log"), "options have no log scale".into()));
             }
-            for (i, o) in range.iter().enumerate() {
-                let ok = match value_type {
-                    ValueType::Int => o.as_i64().is_some(),
-                    ValueType::Float => o.as_f64().is_some(),
-                    ValueType::Str => o.is_string(),
-                    ValueType::Bool => o.is_boolean(),
-                };
-                if !ok {
-                    return Err((
-                        field(&format!("range[{i}]")),
-                        format!("{o} is not of type {value_type:?}"),
-                    ));
-                }
-                if range[..i].contains(o) {
-                    return Err((
-                        field(&format!("range[{i}]")),
-                        format!("option {o} appears twice"),
-                    ));
-                }
-            }
-            if kind == "categorical" {
-                Domain::Categorical(range.clone())
-            } else {
-                Domain::Preordered(range.clone())
-            }
-        }
-        other => {
-            return Err((
-                field("value_type"),
-                format!("'{other}' is not continuous, discrete, categorical or preordered"),
-            ));
+            option_domain(&file).map_err(|(f, why)| (field(&f), why))?
         }
     };
     let param = Param {
         name: name.to_string(),
-        value_type,
+        value_type: file.value_type,
         domain,
-        default: spec.get("default").cloned(),
+        default: file.default,
     };
-    if let Some(default) = &param.default {
-        let probe = Space {
-            name: String::new(),
-            params: vec![param.clone()],
-            config: Map::new(),
-        };
-        probe
-            .encode(std::slice::from_ref(default))
-            .map_err(|_| (field("default"), format!("{default} is not in the range")))?;
-    }
+    check_default(&param).map_err(|why| (field("default"), why))?;
     Ok(param)
+}
+
+/// The interval of a continuous or discrete parameter: `[min, max]`, exponents of
+/// `power_of` when given, finite and in order, positive on a log scale, integers within
+/// ±2^53 for a discrete one. Errors name the key (`range` or `type`).
+fn numeric_domain(
+    file: &ParamFile,
+    log: bool,
+    power_of: Option<f64>,
+) -> Result<Domain, (&'static str, String)> {
+    let range = &file.range;
+    if range.len() != 2 {
+        return Err((
+            "range",
+            format!("expected [min, max], got {} values", range.len()),
+        ));
+    }
+    let (Some(mut lo), Some(mut hi)) = (range[0].as_f64(), range[1].as_f64()) else {
+        return Err(("range", "expected two numbers".into()));
+    };
+    if !(lo.is_finite() && hi.is_finite()) {
+        return Err(("range", "bounds must be finite".into()));
+    }
+    if lo > hi {
+        return Err(("range", format!("min {lo} is greater than max {hi}")));
+    }
+    if let Some(base) = power_of {
+        (lo, hi) = (base.powf(lo), base.powf(hi));
+        if !(lo.is_finite() && hi.is_finite() && lo > 0.0) {
+            return Err((
+                "range",
+                format!(
+                    "{base} to the power of the range's bounds is outside the floating-point range"
+                ),
+            ));
+        }
+        if lo > hi {
+            (lo, hi) = (hi, lo);
+        }
+    }
+    if !(hi - lo).is_finite() {
+        return Err((
+            "range",
+            format!("the range [{lo}, {hi}] is wider than the floating-point range"),
+        ));
+    }
+    let log = log || power_of.is_some();
+    if log && lo <= 0.0 {
+        return Err((
+            "range",
+            format!("a log-scale range must be positive, min is {lo}"),
+        ));
+    }
+    if file.kind == Kind::Continuous {
+        if file.value_type != ValueType::Float {
+            return Err(("type", "a continuous parameter must be \"float\"".into()));
+        }
+        return Ok(Domain::Continuous {
+            lower: lo,
+            upper: hi,
+            log,
+        });
+    }
+    if file.value_type != ValueType::Int {
+        return Err(("type", "a discrete parameter must be \"int\"".into()));
+    }
+    if lo.fract() != 0.0 || hi.fract() != 0.0 {
+        return Err((
+            "range",
+            format!("integer bounds expected, got [{lo}, {hi}]"),
+        ));
+    }
+    if lo.abs() > MAX_INTEGER_BOUND || hi.abs() > MAX_INTEGER_BOUND {
+        return Err((
+            "range",
+            "integer bounds must be within ±2^53 (9007199254740992)".into(),
+        ));
+    }
+    Ok(Domain::Integer {
+        lower: lo as i64,
+        upper: hi as i64,
+        log,
+    })
+}
+
+/// The options of a categorical or preordered parameter: at least one, each of the declared
+/// type, none twice. Errors name the key (`range` or `range[i]`).
+fn option_domain(file: &ParamFile) -> Result<Domain, (String, String)> {
+    let range = &file.range;
+    if range.is_empty() {
+        return Err((
+            "range".into(),
+            "a categorical parameter needs at least one option".into(),
+        ));
+    }
+    for (i, o) in range.iter().enumerate() {
+        let ok = match file.value_type {
+            ValueType::Int => o.as_i64().is_some(),
+            ValueType::Float => o.as_f64().is_some(),
+            ValueType::Str => o.is_string(),
+            ValueType::Bool => o.is_boolean(),
+        };
+        if !ok {
+            return Err((
+                format!("range[{i}]"),
+                format!("{o} is not of type {:?}", file.value_type),
+            ));
+        }
+        if range[..i].contains(o) {
+            return Err((format!("range[{i}]"), format!("option {o} appears twice")));
+        }
+    }
+    Ok(if file.kind == Kind::Categorical {
+        Domain::Categorical(range.clone())
+    } else {
+        Domain::Preordered(range.clone())
+    })
+}
+
+/// A parameter's default, when given, must be a value of its domain.
+fn check_default(param: &Param) -> Result<(), String> {
+    let Some(default) = &param.default else {
+        return Ok(());
+    };
+    let probe = Space {
+        name: String::new(),
+        params: vec![param.clone()],
+        config: Map::new(),
+    };
+    probe
+        .encode(std::slice::from_ref(default))
+        .map(|_| ())
+        .map_err(|_| format!("{default} is not in the range"))
 }
 
 #[cfg(test)]
