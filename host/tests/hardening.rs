@@ -421,7 +421,7 @@ fn a_stranger_cannot_stall_or_bloat_the_worker() {
         .unwrap();
     // Everyone else is served meanwhile.
     let started = Instant::now();
-    let good = hpo_host::objectives::remote::basic_auth("s3cret");
+    let good = hpo_host::service::protocol::basic_auth("s3cret");
     assert!(
         get(&address, &[&good]).contains("200"),
         "served while a client stalls"
@@ -454,7 +454,7 @@ fn a_stranger_cannot_stall_or_bloat_the_worker() {
 fn the_worker_checks_its_credential_as_rfc_7617_says() {
     let home = Home::new();
     let (_worker, address) = branin_worker(&home, Some("s3cret"));
-    let good = hpo_host::objectives::remote::basic_auth("s3cret");
+    let good = hpo_host::service::protocol::basic_auth("s3cret");
     let token = good.strip_prefix("Basic ").unwrap();
     assert!(get(&address, &[&good]).contains("200"));
     assert!(get(&address, &[&format!("basic {token}")]).contains("200"));

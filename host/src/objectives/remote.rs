@@ -1,6 +1,6 @@
 //! Outcome on a remote training worker (the seed's `-w URL`): the search space and the
 //! pool stay those of the local objective; each evaluation becomes a job on the worker's
-//! training-node REST protocol (see [`crate::worker`]): created, started, polled until it
+//! training-node REST protocol (see [`crate::service::protocol`]): created, started, polled until it
 //! ends, and stopped when the trial timeout passes.
 //!
 //! A worker that cannot be reached is an error (the run stops and resumes later with no
@@ -13,16 +13,8 @@ use hpo_plugin_api::types::Matrix;
 use serde_json::{Value, json};
 
 use super::{Candidate, Interim, Objective, Outcome};
+use crate::service::protocol::{JobDocument, JobRequest, JobStatus, NodeConfig, basic_auth};
 use crate::space::Space;
-
-/// The `Authorization` value a client sends for a worker's credential (RFC 7617 Basic).
-pub fn basic_auth(credential: &str) -> String {
-    use base64::Engine;
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(credential)
-    )
-}
 
 /// Timeout of one HTTP request to the worker.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -113,10 +105,14 @@ impl RemoteObjective {
         let node_type = node["spec"]["node_type"].as_str().unwrap_or("(unknown)");
         tracing::info!("worker {}: {node_type}", self.url);
         let config = self.expect(self.call("GET", "/config/", None)?, 200, "GET /config/")?;
-        let theirs: Vec<&str> = config["run_config"]["param_order"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
+        let config: NodeConfig = serde_json::from_value(config)
+            .map_err(|e| format!("worker {}: GET /config/: {e}", self.url))?;
+        let theirs: Vec<&str> = config
+            .run_config
+            .param_order
+            .iter()
+            .map(String::as_str)
+            .collect();
         let ours: Vec<&str> = self.space.params.iter().map(|p| p.name.as_str()).collect();
         if theirs != ours {
             return Err(format!(
@@ -126,8 +122,8 @@ impl RemoteObjective {
                 ours.join(", ")
             ));
         }
-        let their_rows = config["run_config"]["pool_rows"].as_u64();
-        let our_rows = self.pool.as_ref().map(|p| p.rows() as u64);
+        let their_rows = config.run_config.pool_rows;
+        let our_rows = self.pool.as_ref().map(|p| p.rows());
         if their_rows.is_some() && their_rows != our_rows {
             return Err(format!(
                 "worker {}: it replays a table of {} rows, the local objective has {}",
@@ -188,15 +184,14 @@ impl RemoteObjective {
 
     /// Creates and starts the job of `candidate`; returns its id.
     fn submit(&self, candidate: &Candidate, params: &[Value]) -> Result<String, String> {
-        let mut config = json!({});
+        let mut request = JobRequest {
+            hyperparams: self.space.to_object(params),
+            ..JobRequest::default()
+        };
         if let Candidate::Row(row) = candidate {
-            config["cand_index"] = json!(row);
+            request.config.insert("cand_index".into(), json!(row));
         }
-        let request = json!({
-            "hyperparams": Value::Object(self.space.to_object(params)),
-            "config": config,
-        });
-        let created = self.call("POST", "/jobs/", Some(&request))?;
+        let created = self.call("POST", "/jobs/", Some(&json!(request)))?;
         let job = self.expect(created, 201, "POST /jobs/")?;
         let id = job["job_id"]
             .as_str()
@@ -259,8 +254,9 @@ impl Objective for RemoteObjective {
         let mut seen = 0;
         let document = loop {
             let job = self.expect(self.call("GET", &path, None)?, 200, &format!("GET {path}"))?;
-            let status = job["status"].as_str().unwrap_or_default().to_string();
-            if matches!(status.as_str(), "done" | "failed" | "terminated") {
+            let job: JobDocument = serde_json::from_value(job)
+                .map_err(|e| format!("worker {}: GET {path}: {e}", self.url))?;
+            if job.status.ended() {
                 break job;
             }
             if started.elapsed() >= self.timeout {
@@ -274,7 +270,7 @@ impl Objective for RemoteObjective {
                     ),
                 ));
             }
-            let reported = job["lr"].as_array().map_or(0, Vec::len);
+            let reported = job.lr.len();
             poll = if reported > seen {
                 POLL_FASTEST
             } else {
@@ -298,54 +294,41 @@ fn failed(params: Vec<Value>, started: Instant, why: String) -> Outcome {
 /// The evaluation a finished job document describes: its final `value` (or, from a seed
 /// node, the best loss of its curve), the curve before it as interim reports, and its run
 /// time (the wall-clock time when the node gives none).
-fn evaluation_of(job: &Value, params: Vec<Value>, started: Instant) -> Outcome {
-    let status = job["status"].as_str().unwrap_or_default();
-    if status != "done" {
-        let why = job["error"]
-            .as_str()
-            .map_or_else(|| format!("the job ended {status}"), str::to_string);
+fn evaluation_of(job: &JobDocument, params: Vec<Value>, started: Instant) -> Outcome {
+    if job.status != JobStatus::Done {
+        let why = job.error.clone().unwrap_or_else(|| {
+            format!(
+                "the job ended {}",
+                json!(job.status).as_str().unwrap_or_default()
+            )
+        });
         return failed(params, started, format!("on the worker: {why}"));
     }
-    let floats = |key: &str| -> Vec<f64> {
-        job[key]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_f64).collect())
-            .unwrap_or_default()
-    };
-    let (curve, times) = (floats("lr"), floats("times"));
-    let epochs: Vec<usize> = job["epochs"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_u64)
-                .map(|e| e as usize)
-                .collect()
-        })
-        .unwrap_or_default();
-    let value = job["value"]
-        .as_f64()
-        .or_else(|| curve.iter().copied().reduce(f64::min));
+    let value = job
+        .value
+        .or_else(|| job.lr.iter().copied().reduce(f64::min));
     let Some(value) = value.filter(|v| v.is_finite()) else {
         return failed(params, started, "the worker reported no value".into());
     };
-    let interim = (0..curve.len().saturating_sub(1))
+    let interim = (0..job.lr.len().saturating_sub(1))
         .map(|i| Interim {
-            epoch: epochs.get(i).copied().unwrap_or(i + 1),
-            value: curve[i],
-            time: times.get(i).copied().unwrap_or(0.0),
+            epoch: job.epochs.get(i).copied().unwrap_or(i + 1),
+            value: job.lr[i],
+            time: job.times.get(i).copied().unwrap_or(0.0),
         })
         .collect();
     Outcome {
         value,
         interim,
         params,
-        cost: job["run_time"]
-            .as_f64()
+        cost: job
+            .run_time
             .unwrap_or_else(|| started.elapsed().as_secs_f64()),
-        epochs: epochs
+        epochs: job
+            .epochs
             .last()
             .copied()
-            .or_else(|| job["cur_iter"].as_u64().map(|e| e as usize)),
+            .or(Some(job.cur_iter).filter(|&e| e > 0)),
         failure: None,
     }
 }
@@ -354,27 +337,35 @@ fn evaluation_of(job: &Value, params: Vec<Value>, started: Instant) -> Outcome {
 mod tests {
     use super::*;
 
+    fn document(json: Value) -> JobDocument {
+        serde_json::from_value(json).unwrap()
+    }
+
     #[test]
     fn a_finished_job_document_becomes_an_evaluation() {
         let started = Instant::now();
         // An hpo worker's document: the final value given, the curve before it interim.
         let ours = json!({"status": "done", "value": 0.2, "lr": [0.5, 0.3, 0.2],
             "epochs": [1, 2, 3], "times": [1.0, 2.0, 3.0], "run_time": 3.0});
-        let e = evaluation_of(&ours, vec![], started);
+        let e = evaluation_of(&document(ours), vec![], started);
         assert_eq!((e.value, e.cost, e.epochs), (0.2, 3.0, Some(3)));
         assert_eq!(e.interim.len(), 2);
         assert_eq!((e.interim[1].epoch, e.interim[1].value), (2, 0.3));
         // A seed node's document: no `value`, the best loss of the curve is the result.
         let seed = json!({"status": "done", "lr": [0.5, 0.3, 0.4], "cur_iter": 3});
-        let e = evaluation_of(&seed, vec![], started);
+        let e = evaluation_of(&document(seed), vec![], started);
         assert_eq!((e.value, e.epochs), (0.3, Some(3)));
         assert!(e.failure.is_none());
         // A failed job carries the worker's reason.
         let failed = json!({"status": "failed", "error": "exited with 1"});
-        let e = evaluation_of(&failed, vec![], started);
+        let e = evaluation_of(&document(failed), vec![], started);
         assert!(e.value.is_nan());
         assert_eq!(e.failure.as_deref(), Some("on the worker: exited with 1"));
         let empty = json!({"status": "done", "lr": []});
-        assert!(evaluation_of(&empty, vec![], started).failure.is_some());
+        assert!(
+            evaluation_of(&document(empty), vec![], started)
+                .failure
+                .is_some()
+        );
     }
 }

@@ -48,39 +48,15 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::protocol::{JobDocument, JobRequest, JobStatus, NODE_TYPE, NodeConfig, RunConfigDoc};
 use crate::objectives::{Candidate, Interim, Objective, Outcome, Watch};
 use crate::space::Space;
-
-/// The node type a worker reports on `GET /`.
-pub const NODE_TYPE: &str = "Training Node";
-
-/// What a job is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Status {
-    Created,
-    Processing,
-    Done,
-    Failed,
-    Terminated,
-}
-
-impl Status {
-    fn name(self) -> &'static str {
-        match self {
-            Status::Created => "created",
-            Status::Processing => "processing",
-            Status::Done => "done",
-            Status::Failed => "failed",
-            Status::Terminated => "terminated",
-        }
-    }
-}
 
 /// One training job.
 struct Job {
     id: String,
     created: f64,
-    status: Status,
+    status: JobStatus,
     hyperparams: Map<String, Value>,
     config: Map<String, Value>,
     candidate: Candidate,
@@ -90,7 +66,7 @@ struct Job {
 }
 
 impl Job {
-    fn document(&self) -> Value {
+    fn document(&self) -> JobDocument {
         // While the job runs, the reports streamed so far (the last of them may turn out to
         // be the final value); once it succeeded, its interim reports and then the final.
         let finished = self.evaluation.as_ref().filter(|e| e.failure.is_none());
@@ -102,22 +78,22 @@ impl Job {
         }
         let last = curve.last().copied();
         let evaluation = self.evaluation.as_ref();
-        json!({
-            "job_id": self.id,
-            "created": self.created,
-            "status": self.status.name(),
-            "cur_loss": last.map(|c| c.1),
-            "cur_iter": last.map_or(0, |c| c.0),
-            "iter_unit": "epoch",
-            "lr": curve.iter().map(|c| c.1).collect::<Vec<_>>(),
-            "epochs": curve.iter().map(|c| c.0).collect::<Vec<_>>(),
-            "times": curve.iter().map(|c| c.2).collect::<Vec<_>>(),
-            "run_time": evaluation.map(|e| e.cost).or(last.map(|c| c.2)),
-            "value": evaluation.filter(|e| e.failure.is_none()).map(|e| e.value),
-            "error": evaluation.and_then(|e| e.failure.clone()),
-            "hyperparams": self.hyperparams,
-            "config": self.config,
-        })
+        JobDocument {
+            job_id: self.id.clone(),
+            created: self.created,
+            status: self.status,
+            cur_loss: last.map(|c| c.1),
+            cur_iter: last.map_or(0, |c| c.0),
+            iter_unit: "epoch".into(),
+            lr: curve.iter().map(|c| c.1).collect(),
+            epochs: curve.iter().map(|c| c.0).collect(),
+            times: curve.iter().map(|c| c.2).collect(),
+            run_time: evaluation.map(|e| e.cost).or(last.map(|c| c.2)),
+            value: finished.map(|e| e.value),
+            error: evaluation.and_then(|e| e.failure.clone()),
+            hyperparams: self.hyperparams.clone(),
+            config: self.config.clone(),
+        }
     }
 }
 
@@ -378,13 +354,13 @@ fn route(node: &Arc<Node>, method: &Method, url: &str, body: &str) -> Answer {
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
     match (method, parts.as_slice()) {
         (&Method::GET, []) => (200, describe(node)),
-        (&Method::GET, ["config"]) => (200, config(node)),
+        (&Method::GET, ["config"]) => (200, json!(config(node))),
         (&Method::GET, ["jobs"]) => (200, json!(lock(&node.jobs).keys().collect::<Vec<_>>())),
         (&Method::POST, ["jobs"]) => create_job(node, body),
         (&Method::GET, ["jobs", id]) => {
             let jobs = lock(&node.jobs);
             let job = if *id == "active" {
-                match jobs.values().find(|j| j.status == Status::Processing) {
+                match jobs.values().find(|j| j.status == JobStatus::Processing) {
                     Some(j) => Some(j),
                     None => return (204, json!({})),
                 }
@@ -392,7 +368,7 @@ fn route(node: &Arc<Node>, method: &Method, url: &str, body: &str) -> Answer {
                 jobs.get(*id)
             };
             match job {
-                Some(j) => (200, j.document()),
+                Some(j) => (200, json!(j.document())),
                 None => error(404, format!("no job '{id}'")),
             }
         }
@@ -417,8 +393,8 @@ fn route(node: &Arc<Node>, method: &Method, url: &str, body: &str) -> Answer {
             match jobs.get_mut(*id) {
                 Some(job) => {
                     job.stop.store(true, Ordering::Relaxed);
-                    if matches!(job.status, Status::Created | Status::Processing) {
-                        job.status = Status::Terminated;
+                    if matches!(job.status, JobStatus::Created | JobStatus::Processing) {
+                        job.status = JobStatus::Terminated;
                     }
                     (200, json!({ "job_id": id }))
                 }
@@ -444,33 +420,26 @@ fn describe(node: &Node) -> Value {
     })
 }
 
-fn config(node: &Node) -> Value {
+fn config(node: &Node) -> NodeConfig {
     let space = &node.space;
-    json!({
-        "run_config": {
-            "target_func": node.label,
-            "param_order": space.params.iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
-            "pool_rows": node.pool_rows,
+    NodeConfig {
+        run_config: RunConfigDoc {
+            target_func: node.label.clone(),
+            param_order: space.params.iter().map(|p| p.name.clone()).collect(),
+            pool_rows: node.pool_rows,
         },
-        "hp_config": { "name": space.name, "config": space.config },
-    })
+        hp_config: json!({ "name": space.name, "config": space.config }),
+    }
 }
 
 fn create_job(node: &Arc<Node>, body: &str) -> Answer {
-    let request: Value = match serde_json::from_str(body) {
-        Ok(v) => v,
+    let JobRequest {
+        hyperparams,
+        config,
+    } = match serde_json::from_str(body) {
+        Ok(request) => request,
         Err(e) => return error(400, format!("invalid job request: {e}")),
     };
-    let hyperparams = request
-        .get("hyperparams")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    let config = request
-        .get("config")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
     let candidate = match candidate_of(node, &hyperparams, &config) {
         Ok(c) => c,
         Err(e) => return error(400, format!("invalid job request: {e}")),
@@ -492,7 +461,7 @@ fn create_job(node: &Arc<Node>, body: &str) -> Answer {
         Job {
             id: id.clone(),
             created: now(),
-            status: Status::Created,
+            status: JobStatus::Created,
             hyperparams,
             config,
             candidate,
@@ -511,7 +480,7 @@ fn make_room(jobs: &mut BTreeMap<String, Job>, max: usize) -> bool {
     while jobs.len() >= max {
         let oldest_finished = jobs
             .iter()
-            .find(|(_, j)| !matches!(j.status, Status::Created | Status::Processing))
+            .find(|(_, j)| !matches!(j.status, JobStatus::Created | JobStatus::Processing))
             .map(|(id, _)| id.clone());
         match oldest_finished {
             Some(id) => {
@@ -559,7 +528,7 @@ fn start_job(node: &Arc<Node>, id: &str) -> Answer {
     let mut jobs = lock(&node.jobs);
     if let Some(busy) = jobs
         .values()
-        .find(|j| j.status == Status::Processing && j.id != id)
+        .find(|j| j.status == JobStatus::Processing && j.id != id)
     {
         return error(
             400,
@@ -569,18 +538,18 @@ fn start_job(node: &Arc<Node>, id: &str) -> Answer {
     let Some(job) = jobs.get_mut(id) else {
         return error(404, format!("no job '{id}'"));
     };
-    if job.status != Status::Created {
+    if job.status != JobStatus::Created {
         return error(
             400,
             format!(
                 "job '{id}' is {}: only a created job starts",
-                job.status.name()
+                json!(job.status).as_str().unwrap_or_default()
             ),
         );
     }
-    job.status = Status::Processing;
+    job.status = JobStatus::Processing;
     let candidate = job.candidate.clone();
-    let document = job.document();
+    let document = json!(job.document());
     let stop = job.stop.clone();
     drop(jobs);
 
@@ -604,11 +573,11 @@ fn start_job(node: &Arc<Node>, id: &str) -> Answer {
                 Ok(e) => e,
                 Err(e) => Outcome::failed(Vec::new(), 0.0, None, e),
             };
-            if job.status == Status::Processing {
+            if job.status == JobStatus::Processing {
                 job.status = if evaluation.failure.is_some() {
-                    Status::Failed
+                    JobStatus::Failed
                 } else {
-                    Status::Done
+                    JobStatus::Done
                 };
             }
             job.evaluation = Some(evaluation);
@@ -621,7 +590,7 @@ fn start_job(node: &Arc<Node>, id: &str) -> Answer {
 mod tests {
     use super::*;
 
-    fn job(id: usize, status: Status) -> (String, Job) {
+    fn job(id: usize, status: JobStatus) -> (String, Job) {
         let id = format!("node-cpu0-{id:06}");
         let job = Job {
             id: id.clone(),
@@ -640,10 +609,10 @@ mod tests {
     #[test]
     fn the_job_table_forgets_the_oldest_finished_jobs_and_refuses_beyond() {
         let mut jobs: BTreeMap<String, Job> = [
-            job(1, Status::Done),
-            job(2, Status::Created),
-            job(3, Status::Failed),
-            job(4, Status::Processing),
+            job(1, JobStatus::Done),
+            job(2, JobStatus::Created),
+            job(3, JobStatus::Failed),
+            job(4, JobStatus::Processing),
         ]
         .into_iter()
         .collect();
