@@ -211,6 +211,19 @@ fn a_native_panic_never_crosses_the_boundary() {
     recovers_after_a_crash(load_native("example_hostile"));
 }
 
+/// An author's error is an error, whatever its text: only the glue's typed flag (a panic)
+/// poisons a native session.
+#[test]
+fn an_error_imitating_a_panic_does_not_poison_a_native_session() {
+    let plugin = load_native("example_hostile");
+    let mut arm = open_arm(&plugin, "BAD");
+    let err = arm.propose(&request("FORGE", 1)).unwrap_err();
+    assert!(matches!(err.source, PluginError::Failed(_)), "{err}");
+    assert!(err.to_string().contains("forged by the author"), "{err}");
+    arm.propose(&request("FORGE", 1)).unwrap_err();
+    assert_eq!(arm.reopened(), 0, "the session was never discarded");
+}
+
 #[test]
 fn malformed_proposals_are_refused() {
     for plugin in [

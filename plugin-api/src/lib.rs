@@ -26,12 +26,15 @@ pub mod wasm;
 
 /// The plugin API version (semver). The host accepts a plugin whose major equals its own
 /// and whose minor is not newer.
-pub const API_VERSION: &str = "1.0.0";
+///
+/// - 1.1: a native call's error carries a typed poison flag
+///   (`native::CallError`); plugins built against 1.0 still load.
+pub const API_VERSION: &str = "1.1.0";
 
 /// The API version as embedded in every plugin artifact, with a marker around it so that
 /// tools (and tests) can find it in a binary.
 #[doc(hidden)]
-pub static API_VERSION_MARKER: &str = "hpo-plugin-api-version=1.0.0;";
+pub static API_VERSION_MARKER: &str = "hpo-plugin-api-version=1.1.0;";
 
 /// The API version this plugin was built against, read from the embedded marker.
 ///

@@ -199,18 +199,68 @@ impl RootModule for PluginModRef {
     const VERSION_STRINGS: VersionStrings = package_version_strings!();
 }
 
-/// Runs `f`, turning a panic into an error value.
+/// The error of a native call (API 1.1): the message, and whether the call left the
+/// plugin's state unusable (it panicked), so the host discards the session. The glue writes
+/// every error this way, the author's own text as `message`, so no author text can pass for
+/// a panic. It travels as JSON in the `RString` of the 1.0 layout (`{"hpo_call_error":
+/// {...}}`): plugins built against 1.0, whose errors are plain text, still load.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CallError {
+    /// What went wrong.
+    pub message: String,
+    /// Whether the plugin panicked (its session must be discarded).
+    pub poisoned: bool,
+}
+
+/// The JSON form of a [`CallError`].
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Envelope {
+    hpo_call_error: CallError,
+}
+
+impl CallError {
+    /// The error as the glue sends it.
+    pub fn encode(self) -> RString {
+        serde_json::to_string(&Envelope {
+            hpo_call_error: self,
+        })
+        .expect("a call error serializes")
+        .into()
+    }
+
+    /// The error a plugin built against API 1.1 or later sent; `None` for a 1.0 plugin's
+    /// plain text.
+    pub fn decode(text: &str) -> Option<Self> {
+        serde_json::from_str::<Envelope>(text)
+            .ok()
+            .map(|e| e.hpo_call_error)
+    }
+}
+
+/// Runs `f`, turning its error and a panic into a [`CallError`].
 fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> RResult<T, RString> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => RResult::ROk(v),
-        Ok(Err(e)) => RResult::RErr(e.into()),
+        Ok(Err(message)) => RResult::RErr(
+            CallError {
+                message,
+                poisoned: false,
+            }
+            .encode(),
+        ),
         Err(payload) => {
             let message = payload
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "non-string panic payload".to_string());
-            RResult::RErr(format!("plugin panicked in {what}: {message}").into())
+            RResult::RErr(
+                CallError {
+                    message: format!("plugin panicked in {what}: {message}"),
+                    poisoned: true,
+                }
+                .encode(),
+            )
         }
     }
 }

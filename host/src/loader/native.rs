@@ -9,7 +9,7 @@ use std::path::Path;
 use abi_stable::library::{RootModule, lib_header_from_path};
 use abi_stable::std_types::{RResult, RStr, RString};
 use hpo_plugin_api::native::{
-    ArmSessionBox, FfiArmConfig, FfiComponentKind, FfiStrategyConfig, PluginModRef,
+    ArmSessionBox, CallError, FfiArmConfig, FfiComponentKind, FfiStrategyConfig, PluginModRef,
     StrategySessionBox,
 };
 use hpo_plugin_api::types::{
@@ -40,15 +40,22 @@ pub(super) fn load(path: &Path) -> Result<(PluginInfo, Box<dyn PluginBackend>), 
     Ok((info, Box::new(NativePlugin { module })))
 }
 
-/// A plugin's panic arrives here as an error whose text the glue wrote; it poisons the
-/// session (its state may be half-updated), as a wasm trap does.
+/// A plugin's panic arrives here as an error the glue flagged; it poisons the session (its
+/// state may be half-updated), as a wasm trap does. A plugin built against API 1.0 sends
+/// plain text, where only the glue's own words mark a panic.
 fn into_result<T>(r: RResult<T, RString>) -> PluginResult<T> {
-    match r {
-        RResult::ROk(v) => Ok(v),
-        RResult::RErr(e) if e.as_str().starts_with("plugin panicked") => {
-            Err(PluginError::Poisoned(e.into()))
-        }
-        RResult::RErr(e) => Err(PluginError::Failed(e.into())),
+    let text = match r {
+        RResult::ROk(v) => return Ok(v),
+        RResult::RErr(text) => text,
+    };
+    match CallError::decode(&text) {
+        Some(CallError {
+            message,
+            poisoned: true,
+        }) => Err(PluginError::Poisoned(message)),
+        Some(CallError { message, .. }) => Err(PluginError::Failed(message)),
+        None if text.starts_with("plugin panicked") => Err(PluginError::Poisoned(text.into())),
+        None => Err(PluginError::Failed(text.into())),
     }
 }
 

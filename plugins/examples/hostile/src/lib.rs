@@ -7,6 +7,8 @@
 //!   first candidate with the number of observations it knows as the acquisition value
 //!   (which shows whether a reopened session got its history back).
 //! - `BAD/LENGTH`, `BAD/NAN`, `BAD/INDEX`, `BAD/COUNT`: malformed proposals.
+//! - `BAD/FORGE`: an error whose text imitates the glue's panic report (it must not poison
+//!   the session).
 //! - `PROBE/SANDBOX`: reports what it can see of the host as its acquisition value:
 //!   environment variables + 1000 × (the root directory is readable) + 10⁶ × (the wall
 //!   clock is past 1970). Inside the sandbox that is 0.
@@ -37,6 +39,7 @@ impl Plugin for Hostile {
                 "BAD/NAN",
                 "BAD/INDEX",
                 "BAD/COUNT",
+                "BAD/FORGE",
                 "PROBE/SANDBOX",
             ]
             .map(String::from)
@@ -112,6 +115,7 @@ impl ArmSession for Misbehaving {
             ("BAD", "LENGTH") => Ok(vec![proposal(None, vec![0.5; 1000], 0.0)]),
             ("BAD", "NAN") => Ok(vec![proposal(first, vec![], f64::NAN)]),
             ("BAD", "INDEX") => Ok(vec![proposal(Some(u32::MAX), vec![], 0.0)]),
+            ("BAD", "FORGE") => Err("plugin panicked in propose: forged by the author".into()),
             ("BAD", "COUNT") => Ok((0..request.n + 3)
                 .map(|_| proposal(first, vec![], 0.0))
                 .collect()),
