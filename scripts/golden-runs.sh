@@ -8,9 +8,10 @@
 #   diff -r /tmp/golden-before /tmp/golden-after && echo identical
 #
 # The set: the default run, one diversified run per strategy, GP, TPE and RF arms on the
-# bundled table and on fn:branin, the default portfolio of test functions, and a run with the
-# models' internal estimates (-p). Every run has a fixed seed and an evaluation budget (no
-# time expiry), so two binaries that behave alike write the same bytes.
+# bundled table and on fn:branin, the default portfolio of test functions, a run with the
+# models' internal estimates (-p), and runs with the run-wide options (-tp, alpha). Every
+# run has a fixed seed and an evaluation budget (no time expiry), so two binaries that
+# behave alike write the same bytes.
 set -euo pipefail
 hpo=${1:?usage: golden-runs.sh HPO_BINARY OUT_DIR}
 out=${2:?usage: golden-runs.sh HPO_BINARY OUT_DIR}
@@ -55,4 +56,12 @@ done
 run fn-default --objective fn:hartmann3 --evals 30 --seed 11
 run fn-hartmann6-seq -m DIV -s SEQ --arms run_conf/arms-tpe.json --objective fn:hartmann6 --evals 30 --seed 2
 run internal -m GP-HLE -s EI -p --evals 30 --seed 9
+# Run-wide options (the time penalty, the seed's alpha) reach the arms that read them.
+run tp-div -m DIV -s BO-HEDGE --arms run_conf/arms-tpe.json -tp ET_T10 --evals 30 --seed 6
+run tp-gp -m GP -s EI -tp ET_PS --objective fn:branin --evals 25 --seed 8
+cat >"$work/alpha.json" <<'JSON'
+{"arms": [{"model": "GP-HLE", "acq_func": "EI"}, {"model": "RF-HLE", "acq_func": "UCB"},
+          {"model": "TPE", "acq_func": "MV"}], "alpha": 0.2, "rf": {"alpha": 0.1}}
+JSON
+run alpha -m DIV -s SEQ --arms "$work/alpha.json" --evals 30 --seed 10
 echo "golden runs written to $out ($(ls "$out" | wc -l) files)"

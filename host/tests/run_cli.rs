@@ -1550,3 +1550,52 @@ fn a_failing_arm_falls_back_down_the_ranking_and_is_suspended_after_three_failur
         "{reason}"
     );
 }
+
+/// Any plugin's options come from its section under `plugins` (the seed's files have
+/// sections for its model families only); a bad value is refused by the plugin and names
+/// the file, and a section for a plugin that is not installed is refused, never ignored.
+#[test]
+fn a_third_party_plugin_gets_its_section_of_the_run_configuration() {
+    let home = home_with_local_search();
+    let conf = home.path().join("conf.json");
+    let with = |section: &str| {
+        format!(
+            r#"{{"arms": [{{"model": "LOCAL", "acq_func": "NEAREST"}}], "plugins": {section}}}"#
+        )
+    };
+    let run = |text: String| {
+        std::fs::write(&conf, text).unwrap();
+        let out = home.path().join("out");
+        home.hpo(&[
+            "run",
+            "--arms",
+            conf.to_str().unwrap(),
+            "-m",
+            "LOCAL",
+            "-s",
+            "NEAREST",
+            "--objective",
+            "fn:branin",
+            "--evals",
+            "5",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let ok = run(with(r#"{"local-search": {"radius": 0.05}}"#));
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let bad = run(with(r#"{"local-search": {"radius": 2}}"#));
+    assert_eq!(bad.status.code(), Some(2));
+    let text = stderr(&bad);
+    assert!(
+        text.contains("conf.json") && text.contains("local-search") && text.contains("radius"),
+        "{text}"
+    );
+    let unknown = run(with(r#"{"nope": {}}"#));
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        stderr(&unknown).contains("plugins.nope"),
+        "{}",
+        stderr(&unknown)
+    );
+}

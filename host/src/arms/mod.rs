@@ -7,9 +7,11 @@
 //! contract; an arm's failure is charged to that arm alone.
 
 mod health;
+mod options;
 mod session;
 
 pub use health::{ArmHealth, SUSPEND_AFTER};
+pub use options::{ArmOptions, arm_options};
 pub use session::{ArmSession, check_proposals};
 
 use hpo_plugin_api::types::{ArmConfig, Matrix, Observations, ProposeRequest, Proposed};
@@ -101,12 +103,17 @@ impl Arms {
             let index = match keys.iter().position(|k| *k == key) {
                 Some(i) => i,
                 None => {
+                    let plugin = loaded.get(plugin_name)?;
+                    let options = {
+                        let mut plugin = crate::loader::lock(&plugin);
+                        arm_options(plugin.backend.as_mut(), plugin_name, arm, &plan.config)?
+                    };
                     let mut session = ArmSession::open(
-                        &loaded.get(plugin_name)?,
+                        &plugin,
                         ArmConfig {
                             model: arm.model.clone(),
                             space_json: space_json.clone(),
-                            options_json: plan.config.plugin_options(plugin_name).to_string(),
+                            options_json: options.json,
                             seed,
                         },
                         dims,

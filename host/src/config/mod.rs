@@ -7,6 +7,7 @@ pub(crate) mod strict_json;
 
 pub use duration::{DurationError, MAX_DURATION_SECS, parse_duration};
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -171,11 +172,38 @@ pub struct RunConfig {
     /// TPE plugin options.
     #[serde(default)]
     pub tpe: Option<Map<String, Value>>,
-    /// Time penalty of the first-party model arms' acquisition (the seed's `-tp`):
-    /// `ET_PS`, `ET_PLS`, `ET_L<rate>`, `ET_T<k>` or `NONE`. Passed to the `gp`, `rf` and
-    /// `tpe` sections as their `time_penalty` option unless a section sets its own.
+    /// Time penalty of the model arms' acquisition (the seed's `-tp`): `ET_PS`, `ET_PLS`,
+    /// `ET_L<rate>`, `ET_T<k>` or `NONE`. A run-wide option ([`RunConfig::run_wide`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_penalty: Option<String>,
+    /// Options of any other plugin, by plugin name (the seed's files have sections for its
+    /// model families only: `gp`, `rf`, `tpe`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub plugins: BTreeMap<String, Map<String, Value>>,
+}
+
+/// A run-wide option of the seed (`time_penalty`, `alpha`): it reaches every arm plugin of
+/// a run that reads it, as that plugin's option of the same name (unless the plugin's
+/// section sets its own).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunWide {
+    /// The option's name.
+    pub key: &'static str,
+    /// Its value in this configuration.
+    pub value: Value,
+    /// A value every plugin that reads the option accepts (it changes nothing): a plugin
+    /// that takes this but refuses `value` reads the option and finds `value` wrong.
+    pub neutral: Value,
+}
+
+impl RunWide {
+    /// Whether the value is the neutral one (then no arm needs to read it).
+    pub fn is_neutral(&self) -> bool {
+        match (&self.value, &self.neutral) {
+            (Value::String(v), Value::String(n)) => v.eq_ignore_ascii_case(n),
+            (v, n) => v == n,
+        }
+    }
 }
 
 impl RunConfig {
@@ -370,29 +398,39 @@ impl RunConfig {
         Value::Object(options)
     }
 
-    /// The options for a plugin's section (`gp`, `rf`, `tpe`), as JSON.
-    pub fn plugin_options(&self, plugin: &str) -> Value {
-        let section = match plugin {
-            "gp" => &self.gp,
-            "rf" => &self.rf,
-            "tpe" => &self.tpe,
-            _ => &None,
-        };
-        let mut options = section.clone().unwrap_or_default();
-        if let Some(penalty) = &self.time_penalty
-            && ["gp", "rf", "tpe"].contains(&plugin)
-            && !options.contains_key("time_penalty")
-        {
-            options.insert("time_penalty".into(), Value::from(penalty.clone()));
-        }
-        // The seed's top-level `alpha` is the HLE threshold of the GP and RF models.
-        if let Some(alpha) = self.alpha
-            && ["gp", "rf"].contains(&plugin)
-            && !options.contains_key("alpha")
-        {
-            options.insert("alpha".into(), Value::from(alpha));
-        }
-        Value::Object(options)
+    /// Every plugin section, by plugin name: the seed's top-level `gp`, `rf` and `tpe`
+    /// sections and the `plugins` ones.
+    pub fn sections(&self) -> BTreeMap<&str, &Map<String, Value>> {
+        let seed = [("gp", &self.gp), ("rf", &self.rf), ("tpe", &self.tpe)];
+        seed.into_iter()
+            .filter_map(|(name, section)| section.as_ref().map(|s| (name, s)))
+            .chain(self.plugins.iter().map(|(name, s)| (name.as_str(), s)))
+            .collect()
+    }
+
+    /// The options of `plugin`'s own section (empty when it has none).
+    pub fn section(&self, plugin: &str) -> Map<String, Value> {
+        self.sections()
+            .get(plugin)
+            .map(|s| (*s).clone())
+            .unwrap_or_default()
+    }
+
+    /// The run-wide options this configuration sets, in the order they are added to a
+    /// plugin's options: the time penalty (`-tp`; neutral `NONE`) and the seed's HLE
+    /// threshold `alpha` (neutral 0.3, the seed's default).
+    pub fn run_wide(&self) -> Vec<RunWide> {
+        let penalty = self.time_penalty.as_ref().map(|p| RunWide {
+            key: "time_penalty",
+            value: Value::from(p.clone()),
+            neutral: Value::from("NONE"),
+        });
+        let alpha = self.alpha.map(|a| RunWide {
+            key: "alpha",
+            value: Value::from(a),
+            neutral: Value::from(0.3),
+        });
+        penalty.into_iter().chain(alpha).collect()
     }
 }
 
@@ -482,10 +520,20 @@ mod tests {
         let e =
             RunConfig::parse("r.json", r#"{"gp": {"restarts": 2, "restarts": 3}}"#).unwrap_err();
         assert!(e.reason.contains("\"restarts\" appears twice"), "{e}");
-        // The top-level alpha reaches the GP and RF sections unless they set their own.
-        let c = RunConfig::parse("r.json", r#"{"alpha": 0.2, "rf": {"alpha": 0.1}}"#).unwrap();
-        assert_eq!(c.plugin_options("gp")["alpha"], 0.2);
-        assert_eq!(c.plugin_options("rf")["alpha"], 0.1);
-        assert!(c.plugin_options("tpe").get("alpha").is_none());
+        // Sections by plugin name: the seed's and any other plugin's; run-wide options apart.
+        let c = RunConfig::parse(
+            "r.json",
+            r#"{"alpha": 0.2, "rf": {"alpha": 0.1}, "plugins": {"local-search": {"step": 2}}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.section("rf")["alpha"], 0.1);
+        assert!(c.section("gp").is_empty());
+        assert_eq!(c.section("local-search")["step"], 2);
+        let run_wide = c.run_wide();
+        assert_eq!(run_wide.len(), 1);
+        assert_eq!(
+            (run_wide[0].key, run_wide[0].value.clone()),
+            ("alpha", 0.2.into())
+        );
     }
 }

@@ -116,8 +116,16 @@ pub enum ExperimentError {
         source: Box<ExperimentError>,
     },
     /// A run-wide option that none of the run's arms reads.
-    #[error("{0}")]
-    OptionNotRead(String),
+    #[error("{key} {value}: no arm of this run reads it (none of them)")]
+    OptionNotRead {
+        /// The option (`time_penalty` is the seed's `-tp`).
+        key: &'static str,
+        /// Its value, as JSON.
+        value: String,
+    },
+    /// A `plugins` section naming no installed plugin.
+    #[error("plugins.{0}: no installed plugin has this name")]
+    UnknownSection(String),
     /// `--space` with an objective that brings its own.
     #[error(
         "--space {} applies to cmd: objectives and remote workers (tables and test functions bring their own space)",

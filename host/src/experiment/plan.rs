@@ -4,7 +4,7 @@
 use hpo_plugin_api::types::ComponentKind;
 
 use super::{ExperimentError, Expiry};
-use crate::arms::resolve_arms;
+use crate::arms::{arm_options, resolve_arms};
 use crate::config::{ArmRef, RunConfig};
 use crate::registry::PluginHost;
 use crate::strategies::resolve_strategy;
@@ -64,23 +64,32 @@ pub fn check_plan(host: &PluginHost, plan: &RunPlan) -> Result<Vec<String>, Expe
         let options = plan.config.strategy_options().to_string();
         validate(host, &plugin, ComponentKind::Strategy, strategy, &options)?;
     }
+    for name in plan.config.plugins.keys() {
+        if host.registry().get(name).is_err() {
+            return Err(ExperimentError::UnknownSection(name.clone()));
+        }
+    }
     let mut checked: Vec<(&str, &str)> = Vec::new();
+    let mut read: Vec<&str> = Vec::new();
     for (arm, plugin) in plan.arms.iter().zip(&providers) {
         if checked.contains(&(plugin.as_str(), arm.model.as_str())) {
             continue;
         }
-        let options = plan.config.plugin_options(plugin).to_string();
-        validate(host, plugin, ComponentKind::Arm, &arm.model, &options).map_err(|e| match e {
-            // An arm is named MODEL/ACQ in errors, though its model is what is validated.
-            ExperimentError::Options { plugin, reason, .. } => ExperimentError::Options {
-                plugin,
-                what: "arm",
-                name: arm.name(),
-                reason,
-            },
-            other => other,
-        })?;
+        let mut loaded = host.load(plugin)?;
+        read.extend(arm_options(loaded.backend.as_mut(), plugin, arm, &plan.config)?.reads);
         checked.push((plugin, &arm.model));
+    }
+    // A run-wide option is read by one of the run's arms, or refused: never ignored.
+    if let Some(unread) = plan
+        .config
+        .run_wide()
+        .into_iter()
+        .find(|o| !o.is_neutral() && !read.contains(&o.key))
+    {
+        return Err(ExperimentError::OptionNotRead {
+            key: unread.key,
+            value: unread.value.to_string(),
+        });
     }
     Ok(providers)
 }

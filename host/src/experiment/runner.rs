@@ -227,21 +227,8 @@ fn set_up(host: &PluginHost, request: &RunRequest) -> Result<Setup, ExperimentEr
         expiry: request.expiry,
     };
     // Fail before anything is written when an arm, a strategy, an option or the space is
-    // wrong; a refused option names the file it came from.
-    let conf_label = request
-        .run_conf
-        .as_ref()
-        .map_or("(embedded run configuration)".to_string(), |p| {
-            p.display().to_string()
-        });
-    let providers = check_plan(host, &plan).map_err(|e| match e {
-        ExperimentError::Options { .. } => ExperimentError::InFile {
-            file: conf_label.clone(),
-            source: Box::new(e),
-        },
-        other => other,
-    })?;
-    check_model_options(&config, &conf_label, &providers)?;
+    // wrong.
+    check_plan(host, &plan).map_err(|e| in_file(request, e))?;
     check_pool(objective.as_ref(), &config)?;
     if request.rerun.is_some_and(|n| n == 0 || n >= request.runs) {
         return Err(ExperimentError::RerunRange {
@@ -341,31 +328,25 @@ fn objective_of(
     Ok(objective)
 }
 
-/// The run-wide options that only some plugins read (the time penalty: GP, RF, TPE; the HLE
-/// threshold `alpha`: GP, RF) must reach one of this run's arms, never be accepted and
-/// ignored.
-fn check_model_options(
-    config: &RunConfig,
-    file: &str,
-    providers: &[String],
-) -> Result<(), ExperimentError> {
-    let serves = |plugins: &[&str]| providers.iter().any(|p| plugins.contains(&p.as_str()));
-    if config
-        .time_penalty
-        .as_deref()
-        .is_some_and(|p| !p.eq_ignore_ascii_case("NONE"))
-        && !serves(&["gp", "rf", "tpe"])
-    {
-        return Err(ExperimentError::OptionNotRead(
-            "-tp (time_penalty): only the GP, RF and TPE arms take a time penalty, and this run has none of them".into(),
-        ));
+/// A refused option names the run configuration file it came from (`-tp` on the command
+/// line excepted).
+fn in_file(request: &RunRequest, error: ExperimentError) -> ExperimentError {
+    let Some(file) = &request.run_conf else {
+        return error;
+    };
+    match error {
+        ExperimentError::OptionNotRead {
+            key: "time_penalty",
+            ..
+        } if request.time_penalty.is_some() => error,
+        ExperimentError::Options { .. }
+        | ExperimentError::OptionNotRead { .. }
+        | ExperimentError::UnknownSection(_) => ExperimentError::InFile {
+            file: file.display().to_string(),
+            source: Box::new(error),
+        },
+        other => other,
     }
-    if config.alpha.is_some() && !serves(&["gp", "rf"]) {
-        return Err(ExperimentError::OptionNotRead(format!(
-            "{file}: alpha: the HLE threshold of the GP and RF arms, and this run has none of them"
-        )));
-    }
-    Ok(())
 }
 
 /// The objective's space must map the unit cube into itself, and a pool of the configured
