@@ -102,6 +102,17 @@ fn best_by(record: &RunRecord, t: f64) -> f64 {
     best
 }
 
+/// The plot could not be drawn (plotters' error, as text).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("cannot draw the plot: {0}")]
+pub struct PlotError(String);
+
+impl PlotError {
+    fn of(error: impl std::fmt::Display) -> Self {
+        PlotError(error.to_string())
+    }
+}
+
 /// Runs the comparison. `make_objective` gives each run its own objective.
 pub fn run(
     host: &PluginHost,
@@ -280,12 +291,12 @@ pub fn csv(report: &BenchReport) -> String {
 }
 
 /// An SVG plot of the success rate over time, one line per strategy.
-pub fn svg(report: &BenchReport) -> Result<String, String> {
+pub fn svg(report: &BenchReport) -> Result<String, PlotError> {
     use plotters::prelude::*;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (800, 500)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        root.fill(&WHITE).map_err(PlotError::of)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(
                 format!(
@@ -298,13 +309,13 @@ pub fn svg(report: &BenchReport) -> Result<String, String> {
             .x_label_area_size(40)
             .y_label_area_size(50)
             .build_cartesian_2d(0.0..report.budget, 0.0..1.0)
-            .map_err(|e| e.to_string())?;
+            .map_err(PlotError::of)?;
         chart
             .configure_mesh()
             .x_desc("time (s)")
             .y_desc("success rate")
             .draw()
-            .map_err(|e| e.to_string())?;
+            .map_err(PlotError::of)?;
         for (i, s) in report.strategies.iter().enumerate() {
             let color = Palette99::pick(i).to_rgba();
             // The exact empirical curve: a step up at every run's time to target.
@@ -319,7 +330,7 @@ pub fn svg(report: &BenchReport) -> Result<String, String> {
             points.push((report.budget, reached.len() as f64 / n));
             chart
                 .draw_series(LineSeries::new(points, color.stroke_width(2)))
-                .map_err(|e| e.to_string())?
+                .map_err(PlotError::of)?
                 .label(s.strategy.clone())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
         }
@@ -328,8 +339,8 @@ pub fn svg(report: &BenchReport) -> Result<String, String> {
             .border_style(BLACK)
             .background_style(WHITE.mix(0.8))
             .draw()
-            .map_err(|e| e.to_string())?;
-        root.present().map_err(|e| e.to_string())?;
+            .map_err(PlotError::of)?;
+        root.present().map_err(PlotError::of)?;
     }
     Ok(svg)
 }

@@ -77,10 +77,7 @@ pub fn command(args: BenchArgs, registry: Option<PathBuf>) -> anyhow::Result<Exi
         args.out.join("bench.json"),
         serde_json::to_string_pretty(&report)?,
     )?;
-    std::fs::write(
-        args.out.join("bench.svg"),
-        success_rate::svg(&report).map_err(anyhow::Error::msg)?,
-    )?;
+    std::fs::write(args.out.join("bench.svg"), success_rate::svg(&report)?)?;
     print!("{markdown}");
     println!("\nfiles: {}/bench.{{md,csv,json,svg}}", args.out.display());
     Ok(ExitCode::SUCCESS)

@@ -44,21 +44,19 @@ pub fn command(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let credential = std::env::var("HPO_WORKER_CREDENTIAL")
         .ok()
         .filter(|c| !c.is_empty());
-    worker::check_exposure(&args.listen, credential.is_some(), args.insecure)
-        .map_err(anyhow::Error::msg)?;
+    worker::check_exposure(&args.listen, credential.is_some(), args.insecure)?;
     let objective = objectives::resolve(
         &args.objective,
         Some(&args.table_dir),
         space,
         Duration::from_secs_f64(args.trial_timeout),
     )?;
-    let worker =
-        Worker::bind(&args.listen, objective, credential.as_deref()).map_err(anyhow::Error::msg)?;
+    let worker = Worker::bind(&args.listen, objective, credential.as_deref())?;
     let address = worker
         .address()
         .map_or_else(|| args.listen.clone(), |a| a.to_string());
     println!("worker listening on http://{address}/");
     std::io::stdout().flush()?;
-    worker.serve().map_err(anyhow::Error::msg)?;
+    worker.serve()?;
     Ok(ExitCode::SUCCESS)
 }

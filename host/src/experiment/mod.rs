@@ -132,12 +132,20 @@ pub enum ExperimentError {
         .0.display()
     )]
     SpaceNotApplicable(PathBuf),
-    /// The objective could not be set up or failed to evaluate.
-    #[error("{0}")]
-    Objective(String),
+    /// The objective could not be set up.
+    #[error(transparent)]
+    Objective(#[from] crate::objectives::ObjectiveError),
+    /// The objective could not evaluate a candidate.
+    #[error("{label}: {source}")]
+    Evaluation {
+        /// The objective.
+        label: String,
+        /// Why.
+        source: crate::objectives::EvaluationError,
+    },
     /// The space cannot make a pool.
-    #[error("{0}")]
-    Pool(String),
+    #[error(transparent)]
+    Pool(#[from] crate::space::pool::PoolError),
     /// `-r N` outside 1..runs.
     #[error(
         "-r {n}: extends an experiment of N runs to --runs {runs}; N must be between 1 and {}",

@@ -272,9 +272,13 @@ impl<'p> Run<'p> {
         };
         let (candidate, x, row) = self.pool.take(&choice.proposal);
         let proposing = started.elapsed().as_secs_f64();
-        let outcome = objective
-            .evaluate(&candidate)
-            .map_err(|e| ExperimentError::Objective(format!("{}: {e}", objective.label())))?;
+        let outcome =
+            objective
+                .evaluate(&candidate)
+                .map_err(|source| ExperimentError::Evaluation {
+                    label: objective.label(),
+                    source,
+                })?;
         if let Some(why) = &outcome.failure {
             tracing::warn!(arm = %self.arms.names()[choice.arm], "trial failed: {why}");
         }

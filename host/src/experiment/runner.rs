@@ -303,24 +303,19 @@ fn objective_of(
     let timeout = request.trial_timeout;
     let objective: Box<dyn Objective> = match (&request.worker_url, space) {
         // A training command on the worker: the space file is all there is locally.
-        (Some(url), Some(space)) => Box::new(
-            RemoteObjective::connect_space(url, space, credential, timeout)
-                .map_err(ExperimentError::Objective)?,
-        ),
+        (Some(url), Some(space)) => Box::new(RemoteObjective::connect_space(
+            url, space, credential, timeout,
+        )?),
         (worker, space) => {
             let local = objectives::resolve(
                 &request.objective,
                 request.table_dir.as_deref(),
                 space,
                 timeout,
-            )
-            .map_err(|e| ExperimentError::Objective(e.to_string()))?;
+            )?;
             match worker {
                 // A table or a test function known here, evaluated there.
-                Some(url) => Box::new(
-                    RemoteObjective::connect(url, local, credential, timeout)
-                        .map_err(ExperimentError::Objective)?,
-                ),
+                Some(url) => Box::new(RemoteObjective::connect(url, local, credential, timeout)?),
                 None => local,
             }
         }
@@ -352,10 +347,10 @@ fn in_file(request: &RunRequest, error: ExperimentError) -> ExperimentError {
 /// The objective's space must map the unit cube into itself, and a pool of the configured
 /// size must fit in memory.
 fn check_pool(objective: &dyn Objective, config: &RunConfig) -> Result<(), ExperimentError> {
-    pool::check_space(objective.space()).map_err(ExperimentError::Pool)?;
+    pool::check_space(objective.space())?;
     if objective.pool().is_none() {
         let rows = config.pool().num_samples.unwrap_or(pool::DEFAULT_POOL_SIZE);
-        pool::check_size(objective.space(), rows).map_err(ExperimentError::Pool)?;
+        pool::check_size(objective.space(), rows)?;
     }
     Ok(())
 }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use hpo_plugin_api::types::Matrix;
 use serde_json::Value;
 
-use super::{Candidate, Interim, Objective, Outcome, Watch};
+use super::{Candidate, EvaluationError, Interim, Objective, Outcome, Watch};
 use crate::space::Space;
 
 /// Lines of stderr kept with a failed trial.
@@ -400,7 +400,7 @@ impl Objective for CommandObjective {
         None
     }
 
-    fn evaluate(&mut self, candidate: &Candidate) -> Result<Outcome, String> {
+    fn evaluate(&mut self, candidate: &Candidate) -> Result<Outcome, EvaluationError> {
         self.evaluate_watched(candidate, &Watch::default())
     }
 
@@ -408,9 +408,11 @@ impl Objective for CommandObjective {
         &mut self,
         candidate: &Candidate,
         watch: &Watch,
-    ) -> Result<Outcome, String> {
+    ) -> Result<Outcome, EvaluationError> {
         let Candidate::Point(x) = candidate else {
-            return Err("a command evaluates points, not rows".into());
+            return Err(EvaluationError::Candidate(
+                "a command evaluates points, not rows".into(),
+            ));
         };
         let params = self.space.decode(x);
         let object = self.space.to_object(&params);

@@ -72,6 +72,19 @@ impl Outcome {
     }
 }
 
+/// Why an objective could not evaluate a candidate at all (a trial that ran and failed is
+/// an [`Outcome`] with its `failure`, not an error).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EvaluationError {
+    /// A candidate this objective cannot evaluate: a row of an objective without rows, a
+    /// point of a table.
+    #[error("{0}")]
+    Candidate(String),
+    /// The training worker could not be reached, or answered outside the protocol.
+    #[error("{0}")]
+    Worker(String),
+}
+
 /// Something that evaluates configurations.
 pub trait Objective: Send + Sync {
     /// A fresh copy (each parallel run evaluates its own).
@@ -88,7 +101,7 @@ pub trait Objective: Send + Sync {
     /// The objective's own finite pool (a table's rows), if it has one.
     fn pool(&self) -> Option<Matrix>;
     /// Evaluates one candidate.
-    fn evaluate(&mut self, candidate: &Candidate) -> Result<Outcome, String>;
+    fn evaluate(&mut self, candidate: &Candidate) -> Result<Outcome, EvaluationError>;
     /// Evaluates one candidate under `watch`: interim reports are passed on as they come
     /// and the evaluation gives up (a failed trial) once the watcher asks it to stop.
     /// Objectives that evaluate at once (tables, test functions) report afterwards.
@@ -96,7 +109,7 @@ pub trait Objective: Send + Sync {
         &mut self,
         candidate: &Candidate,
         watch: &Watch,
-    ) -> Result<Outcome, String> {
+    ) -> Result<Outcome, EvaluationError> {
         let evaluation = self.evaluate(candidate)?;
         for report in &evaluation.interim {
             watch.report(*report);
@@ -188,12 +201,18 @@ impl Objective for TableObjective {
         })
     }
 
-    fn evaluate(&mut self, candidate: &Candidate) -> Result<Outcome, String> {
+    fn evaluate(&mut self, candidate: &Candidate) -> Result<Outcome, EvaluationError> {
         let row = match candidate {
             Candidate::Row(r) if *r < self.table.rows() => *r,
-            Candidate::Row(r) => return Err(format!("row {r} is outside the table")),
+            Candidate::Row(r) => {
+                return Err(EvaluationError::Candidate(format!(
+                    "row {r} is outside the table"
+                )));
+            }
             Candidate::Point(_) => {
-                return Err("a surrogate table evaluates only its own rows".into());
+                return Err(EvaluationError::Candidate(
+                    "a surrogate table evaluates only its own rows".into(),
+                ));
             }
         };
         let epochs = self.table.epochs;
@@ -269,9 +288,11 @@ impl Objective for FunctionObjective {
         None
     }
 
-    fn evaluate(&mut self, candidate: &Candidate) -> Result<Outcome, String> {
+    fn evaluate(&mut self, candidate: &Candidate) -> Result<Outcome, EvaluationError> {
         let Candidate::Point(x) = candidate else {
-            return Err("a test function evaluates points, not rows".into());
+            return Err(EvaluationError::Candidate(
+                "a test function evaluates points, not rows".into(),
+            ));
         };
         let params = self.space.decode(x);
         let raw: Vec<f64> = params
@@ -318,6 +339,9 @@ pub enum ObjectiveError {
     /// An unknown test function.
     #[error("{0}")]
     Function(String),
+    /// The training worker cannot be used.
+    #[error("{0}")]
+    Worker(String),
     /// Not an objective's spelling.
     #[error("objective '{0}': expected surrogate:NAME, fn:NAME or cmd:PROGRAM ARGS")]
     BadSpec(String),

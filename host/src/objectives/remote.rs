@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use hpo_plugin_api::types::Matrix;
 use serde_json::{Value, json};
 
-use super::{Candidate, Interim, Objective, Outcome};
+use super::{Candidate, EvaluationError, Interim, Objective, ObjectiveError, Outcome};
 use crate::service::protocol::{JobDocument, JobRequest, JobStatus, NodeConfig, basic_auth};
 use crate::space::Space;
 
@@ -52,9 +52,10 @@ impl RemoteObjective {
         local: Box<dyn Objective>,
         credential: Option<&str>,
         timeout: Duration,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ObjectiveError> {
         let (space, pool) = (local.space().clone(), local.pool());
         Self::open(url, space, pool, Some(local.into()), credential, timeout)
+            .map_err(ObjectiveError::Worker)
     }
 
     /// Connects to the worker at `url` for points of `space` (a training command on the
@@ -64,8 +65,8 @@ impl RemoteObjective {
         space: Space,
         credential: Option<&str>,
         timeout: Duration,
-    ) -> Result<Self, String> {
-        Self::open(url, space, None, None, credential, timeout)
+    ) -> Result<Self, ObjectiveError> {
+        Self::open(url, space, None, None, credential, timeout).map_err(ObjectiveError::Worker)
     }
 
     fn open(
@@ -182,6 +183,12 @@ impl RemoteObjective {
         Err(format!("worker {}: {what}: {why}", self.url))
     }
 
+    /// The job document at `path`.
+    fn poll(&self, path: &str) -> Result<JobDocument, String> {
+        let job = self.expect(self.call("GET", path, None)?, 200, &format!("GET {path}"))?;
+        serde_json::from_value(job).map_err(|e| format!("worker {}: GET {path}: {e}", self.url))
+    }
+
     /// Creates and starts the job of `candidate`; returns its id.
     fn submit(&self, candidate: &Candidate, params: &[Value]) -> Result<String, String> {
         let mut request = JobRequest {
@@ -236,26 +243,27 @@ impl Objective for RemoteObjective {
         self.pool.clone()
     }
 
-    fn evaluate(&mut self, candidate: &Candidate) -> Result<Outcome, String> {
+    fn evaluate(&mut self, candidate: &Candidate) -> Result<Outcome, EvaluationError> {
         let params = match candidate {
             Candidate::Point(x) => self.space.decode(x),
             Candidate::Row(row) => {
-                let pool = self
-                    .pool
-                    .as_ref()
-                    .ok_or("a row was proposed for an objective without rows")?;
+                let pool = self.pool.as_ref().ok_or_else(|| {
+                    EvaluationError::Candidate(
+                        "a row was proposed for an objective without rows".into(),
+                    )
+                })?;
                 self.space.decode(pool.row(*row))
             }
         };
         let started = Instant::now();
-        let id = self.submit(candidate, &params)?;
+        let id = self
+            .submit(candidate, &params)
+            .map_err(EvaluationError::Worker)?;
         let path = format!("/jobs/{id}/");
         let mut poll = POLL_FASTEST;
         let mut seen = 0;
         let document = loop {
-            let job = self.expect(self.call("GET", &path, None)?, 200, &format!("GET {path}"))?;
-            let job: JobDocument = serde_json::from_value(job)
-                .map_err(|e| format!("worker {}: GET {path}: {e}", self.url))?;
+            let job = self.poll(&path).map_err(EvaluationError::Worker)?;
             if job.status.ended() {
                 break job;
             }

@@ -6,8 +6,13 @@ use std::path::PathBuf;
 /// File name of the registry inside `HPO_HOME`.
 pub const REGISTRY_FILE: &str = "registry.toml";
 
+/// No place for the registry.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("cannot find a per-user data directory: set HPO_HOME or pass --registry")]
+pub struct NoHome;
+
 /// The registry path to use, given an explicit `--registry` value.
-pub fn registry_path(explicit: Option<PathBuf>) -> Result<PathBuf, String> {
+pub fn registry_path(explicit: Option<PathBuf>) -> Result<PathBuf, NoHome> {
     if let Some(path) = explicit {
         return Ok(path);
     }
@@ -16,7 +21,5 @@ pub fn registry_path(explicit: Option<PathBuf>) -> Result<PathBuf, String> {
     }
     dirs::data_dir()
         .map(|d| d.join("hpo").join(REGISTRY_FILE))
-        .ok_or_else(|| {
-            "cannot find a per-user data directory: set HPO_HOME or pass --registry".to_string()
-        })
+        .ok_or(NoHome)
 }

@@ -32,8 +32,8 @@ pub enum HostError {
     #[error("{0}")]
     Input(String),
     /// No place for the registry.
-    #[error("{0}")]
-    Home(String),
+    #[error(transparent)]
+    Home(#[from] super::home::NoHome),
     /// A file could not be written.
     #[error("{path}: {source}")]
     Io {

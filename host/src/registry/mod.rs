@@ -25,7 +25,7 @@ impl PluginHost {
     pub fn open_with_bundled(
         registry: Option<PathBuf>,
     ) -> Result<(PluginHost, Vec<String>), HostError> {
-        let path = home::registry_path(registry).map_err(HostError::Home)?;
+        let path = home::registry_path(registry)?;
         let mut host = PluginHost::open(path, Arc::new(WasmRuntime::new()))?;
         let changed = match bundled::executable_dir() {
             Some(dir) => bundled::register_bundled(&mut host, &dir)?,

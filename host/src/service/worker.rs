@@ -140,17 +140,21 @@ pub const MAX_JOBS: usize = 1000;
 
 /// Refuses an address beyond the loopback for a node without a credential, unless the
 /// user said `--insecure` (then it warns: anyone who can reach the node may run jobs).
-pub fn check_exposure(listen: &str, has_credential: bool, insecure: bool) -> Result<(), String> {
+pub fn check_exposure(
+    listen: &str,
+    has_credential: bool,
+    insecure: bool,
+) -> Result<(), WorkerError> {
     let addresses: Vec<SocketAddr> = listen
         .to_socket_addrs()
-        .map_err(|e| format!("--listen {listen}: {e}"))?
+        .map_err(|source| WorkerError::Address {
+            listen: listen.to_string(),
+            source,
+        })?
         .collect();
     let exposed = addresses.iter().any(|a| !a.ip().is_loopback());
     match (exposed, has_credential, insecure) {
-        (true, false, false) => Err(format!(
-            "--listen {listen} is reachable beyond this machine and the worker has no credential: \
-             set HPO_WORKER_CREDENTIAL (clients send it too), or pass --insecure to accept jobs from anyone"
-        )),
+        (true, false, false) => Err(WorkerError::Exposed(listen.to_string())),
         (true, false, true) => {
             tracing::warn!(
                 "worker on {listen} without a credential (--insecure): anyone who can reach it can run jobs"
@@ -159,6 +163,35 @@ pub fn check_exposure(listen: &str, has_credential: bool, insecure: bool) -> Res
         }
         _ => Ok(()),
     }
+}
+
+/// Why a worker cannot serve.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// `--listen` is not an address.
+    #[error("--listen {listen}: {source}")]
+    Address {
+        /// The address given.
+        listen: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Beyond the loopback without a credential or `--insecure`.
+    #[error(
+        "--listen {0} is reachable beyond this machine and the worker has no credential: set HPO_WORKER_CREDENTIAL (clients send it too), or pass --insecure to accept jobs from anyone"
+    )]
+    Exposed(String),
+    /// The address cannot be bound.
+    #[error("cannot listen on {listen}: {source}")]
+    Listen {
+        /// The address.
+        listen: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The server's runtime cannot start.
+    #[error("worker: cannot start the server: {0}")]
+    Runtime(std::io::Error),
 }
 
 fn digest(bytes: &[u8]) -> [u8; 32] {
@@ -177,12 +210,13 @@ impl Worker {
         listen: &str,
         objective: Box<dyn Objective>,
         credential: Option<&str>,
-    ) -> Result<Self, String> {
-        let listener = std::net::TcpListener::bind(listen)
-            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-        listener
-            .set_nonblocking(true)
-            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    ) -> Result<Self, WorkerError> {
+        let cannot_listen = |source| WorkerError::Listen {
+            listen: listen.to_string(),
+            source,
+        };
+        let listener = std::net::TcpListener::bind(listen).map_err(cannot_listen)?;
+        listener.set_nonblocking(true).map_err(cannot_listen)?;
         let node = Node {
             id: format!("{}-{}", NODE_TYPE.replace(' ', "-"), std::process::id()),
             label: objective.label(),
@@ -205,12 +239,12 @@ impl Worker {
     }
 
     /// Serves requests until the process ends.
-    pub fn serve(self) -> Result<(), String> {
+    pub fn serve(self) -> Result<(), WorkerError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
-            .map_err(|e| format!("worker: cannot start the server runtime: {e}"))?;
+            .map_err(WorkerError::Runtime)?;
         runtime.block_on(serve(self.listener, self.node))
     }
 }
@@ -235,10 +269,9 @@ fn app(node: Arc<Node>) -> axum::Router {
         .with_state(node)
 }
 
-async fn serve(listener: std::net::TcpListener, node: Arc<Node>) -> Result<(), String> {
+async fn serve(listener: std::net::TcpListener, node: Arc<Node>) -> Result<(), WorkerError> {
     use hyper_util::rt::{TokioIo, TokioTimer};
-    let listener = tokio::net::TcpListener::from_std(listener)
-        .map_err(|e| format!("worker: cannot listen: {e}"))?;
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(WorkerError::Runtime)?;
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let service = hyper_util::service::TowerToHyperService::new(app(node));
     loop {
@@ -571,7 +604,7 @@ fn start_job(node: &Arc<Node>, id: &str) -> Answer {
         if let Some(job) = jobs.get_mut(&job_id) {
             let evaluation = match result {
                 Ok(e) => e,
-                Err(e) => Outcome::failed(Vec::new(), 0.0, None, e),
+                Err(e) => Outcome::failed(Vec::new(), 0.0, None, e.to_string()),
             };
             if job.status == JobStatus::Processing {
                 job.status = if evaluation.failure.is_some() {

@@ -16,31 +16,63 @@ pub const MAX_POOL_SIZE: usize = 1 << 20;
 /// The most encoded cells (rows × columns) a pool may hold: 2^27 floats, 1 GiB.
 pub const MAX_POOL_CELLS: usize = 1 << 27;
 
+/// A pool that cannot be made.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PoolError {
+    /// More cells than [`MAX_POOL_CELLS`].
+    #[error(
+        "a pool of {rows} rows of the space '{space}' ({columns} encoded columns) holds {cells} numbers, more than {MAX_POOL_CELLS}: ask for fewer rows (grid.num_samples) or use fewer options"
+    )]
+    TooLarge {
+        /// The space.
+        space: String,
+        /// Rows asked for.
+        rows: usize,
+        /// Encoded columns.
+        columns: usize,
+        /// Rows × columns.
+        cells: usize,
+    },
+    /// A point of the unit cube maps outside the space.
+    #[error("space '{space}': the unit-cube point {u} maps outside the space: {reason}")]
+    OutsideSpace {
+        /// The space.
+        space: String,
+        /// The point's coordinate (every coordinate).
+        u: f64,
+        /// Why its values do not encode.
+        reason: String,
+    },
+}
+
 /// Checks that a pool of `rows` rows of `space` fits in [`MAX_POOL_CELLS`].
-pub fn check_size(space: &Space, rows: usize) -> Result<(), String> {
-    let cells = rows.saturating_mul(space.encoded_dims());
+pub fn check_size(space: &Space, rows: usize) -> Result<(), PoolError> {
+    let columns = space.encoded_dims();
+    let cells = rows.saturating_mul(columns);
     if cells > MAX_POOL_CELLS {
-        return Err(format!(
-            "a pool of {rows} rows of the space '{}' ({} encoded columns) holds {cells} numbers, more than {MAX_POOL_CELLS}: ask for fewer rows (grid.num_samples) or use fewer options",
-            space.name,
-            space.encoded_dims()
-        ));
+        return Err(PoolError::TooLarge {
+            space: space.name.clone(),
+            rows,
+            columns,
+            cells,
+        });
     }
     Ok(())
 }
 
 /// Checks that every point of the unit cube maps to values of `space` that encode (the
 /// pool's construction relies on it): the corners, the centre and points next to them.
-pub fn check_space(space: &Space) -> Result<(), String> {
+pub fn check_space(space: &Space) -> Result<(), PoolError> {
     let dims = space.params.len();
     for u in [0.0, 1e-12, 0.5, 1.0 - 1e-16, 1.0] {
         let values = space.from_unit(&vec![u; dims]);
-        space.encode(&values).map_err(|e| {
-            format!(
-                "space '{}': the unit-cube point {u} maps outside the space: {e}",
-                space.name
-            )
-        })?;
+        space
+            .encode(&values)
+            .map_err(|reason| PoolError::OutsideSpace {
+                space: space.name.clone(),
+                u,
+                reason,
+            })?;
     }
     Ok(())
 }
