@@ -14,6 +14,7 @@
 //! - [`registry`]: the installed plugins (install, verify, load by name, bundled).
 //! - [`service`]: the training-node server (`hpo worker`).
 //! - [`bench`]: success rate and regret over grids of runs.
+//! - [`trial`]: a trial's record, shared by the run loop and the store.
 
 pub mod arms;
 pub mod bench;
@@ -26,3 +27,4 @@ pub mod service;
 pub mod space;
 pub mod store;
 pub mod strategies;
+pub mod trial;

@@ -4,8 +4,8 @@
 
 use hpo_plugin_api::types::ArmStat;
 
-use crate::experiment::ArmFailures;
 use crate::loader::SessionError;
+use crate::trial::ArmFailures;
 
 /// Consecutive failures after which an arm is suspended for the run.
 pub const SUSPEND_AFTER: u32 = 3;

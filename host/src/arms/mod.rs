@@ -1,7 +1,7 @@
-//! Arms: a model plugin's session and an acquisition, as a run uses them. Which plugin
-//! serves an arm ([`resolve_arms`]), the sessions of a run's arms with one fitted model per
-//! (plugin, model) ([`Arms`]), and their health: failures counted, an arm suspended after
-//! [`SUSPEND_AFTER`] in a row ([`ArmHealth`]).
+//! Arms: a model plugin's session and an acquisition, as a run uses them. The options an
+//! arm's plugin receives ([`arm_options`]), the sessions of a run's arms with one fitted
+//! model per (plugin, model) ([`Arms`]), and their health: failures counted, an arm
+//! suspended after [`SUSPEND_AFTER`] in a row ([`ArmHealth`]).
 //!
 //! Invariant: a proposal reaches the run only after its session checked it against the
 //! contract; an arm's failure is charged to that arm alone.
@@ -11,66 +11,31 @@ mod options;
 mod session;
 
 pub use health::{ArmHealth, SUSPEND_AFTER};
-pub use options::{ArmOptions, arm_options};
+pub use options::{ArmOptions, OptionsError, arm_options};
 pub use session::{ArmSession, check_proposals};
 
 use hpo_plugin_api::types::{ArmConfig, Matrix, Observations, ProposeRequest, Proposed};
 
-use crate::config::ArmRef;
-use crate::experiment::{ExperimentError, RunPlan};
+use crate::config::{ArmRef, RunConfig};
 use crate::loader::SessionError;
-use crate::registry::{Loaded, PluginHost};
+use crate::registry::{HostError, Loaded, ProviderError, resolve_arms};
 use crate::space::Space;
-use crate::space::pool::Pool;
 
-/// Finds the plugin serving each arm (the `plugin` qualifier, else the one registered
-/// plugin that lists it); the error lists what is installed.
-pub fn resolve_arms(host: &PluginHost, arms: &[ArmRef]) -> Result<Vec<String>, ExperimentError> {
-    let registry = host.registry();
-    arms.iter()
-        .map(|arm| {
-            let name = arm.name();
-            let providers: Vec<&str> = registry
-                .plugins()
-                .iter()
-                .filter(|p| p.arms.contains(&name))
-                .filter(|p| arm.plugin.as_deref().is_none_or(|want| want == p.name))
-                .map(|p| p.name.as_str())
-                .collect();
-            match providers.as_slice() {
-                [one] => Ok(one.to_string()),
-                [] => Err(ExperimentError::NoArmProvider {
-                    arm: format!(
-                        "{name}{}",
-                        arm.plugin
-                            .as_deref()
-                            .map(|p| format!(" from plugin '{p}'"))
-                            .unwrap_or_default()
-                    ),
-                    installed: installed_list(
-                        registry
-                            .plugins()
-                            .iter()
-                            .flat_map(|p| p.arms.iter().map(move |a| format!("{a} ({})", p.name)))
-                            .collect(),
-                    ),
-                }),
-                many => Err(ExperimentError::Ambiguous {
-                    arm: name,
-                    plugins: many.join(", "),
-                }),
-            }
-        })
-        .collect()
-}
-
-/// "none", or the installed names joined.
-pub(crate) fn installed_list(names: Vec<String>) -> String {
-    if names.is_empty() {
-        "none".into()
-    } else {
-        names.join(", ")
-    }
+/// Why a run's arms cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ArmError {
+    /// No plugin (or several) serves an arm.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// A plugin could not be loaded.
+    #[error(transparent)]
+    Host(#[from] HostError),
+    /// A session could not be opened.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// A plugin refused its options.
+    #[error(transparent)]
+    Options(#[from] OptionsError),
 }
 
 /// The arms of one run: their sessions, one per (plugin, model), so that arms of one model
@@ -84,21 +49,23 @@ pub struct Arms {
 }
 
 impl Arms {
-    /// Opens the sessions of `plan`'s arms over `space`, each given the pool as shown.
+    /// Opens the sessions of `arms` over `space` with the options of `config`, each given
+    /// the pool as the arms see it (`shown`).
     pub fn open(
         loaded: &mut Loaded<'_>,
-        plan: &RunPlan,
+        arms: &[ArmRef],
+        config: &RunConfig,
         space: &Space,
-        pool: &Pool,
+        shown: &Matrix,
         seed: u64,
-    ) -> Result<Self, ExperimentError> {
-        let providers = resolve_arms(loaded.host(), &plan.arms)?;
+    ) -> Result<Self, ArmError> {
+        let providers = resolve_arms(loaded.host(), arms)?;
         let space_json = serde_json::to_string(&space.spec()).expect("space spec serializes");
         let dims = space.encoded_dims();
         let mut sessions: Vec<ArmSession> = Vec::new();
         let mut keys: Vec<(String, String)> = Vec::new();
         let mut session_of = Vec::new();
-        for (arm, plugin_name) in plan.arms.iter().zip(&providers) {
+        for (arm, plugin_name) in arms.iter().zip(&providers) {
             let key = (plugin_name.clone(), arm.model.clone());
             let index = match keys.iter().position(|k| *k == key) {
                 Some(i) => i,
@@ -106,7 +73,7 @@ impl Arms {
                     let plugin = loaded.get(plugin_name)?;
                     let options = {
                         let mut plugin = crate::loader::lock(&plugin);
-                        arm_options(plugin.backend.as_mut(), plugin_name, arm, &plan.config)?
+                        arm_options(plugin.backend.as_mut(), plugin_name, arm, config)?
                     };
                     let mut session = ArmSession::open(
                         &plugin,
@@ -118,7 +85,7 @@ impl Arms {
                         },
                         dims,
                     )?;
-                    session.set_pool(pool.shown().clone())?;
+                    session.set_pool(shown.clone())?;
                     sessions.push(session);
                     keys.push(key);
                     sessions.len() - 1
@@ -127,8 +94,8 @@ impl Arms {
             session_of.push(index);
         }
         Ok(Arms {
-            refs: plan.arms.clone(),
-            names: plan.arms.iter().map(ArmRef::name).collect(),
+            refs: arms.to_vec(),
+            names: arms.iter().map(ArmRef::name).collect(),
             sessions,
             session_of,
         })

@@ -7,8 +7,21 @@ use serde_json::Value;
 use hpo_plugin_api::types::ComponentKind;
 
 use crate::config::{ArmRef, RunConfig};
-use crate::experiment::ExperimentError;
 use crate::loader::PluginBackend;
+
+/// A plugin refused the options of an arm or a strategy.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("plugin '{plugin}', {what} '{name}': {reason}")]
+pub struct OptionsError {
+    /// The plugin.
+    pub plugin: String,
+    /// "arm" or "strategy".
+    pub what: &'static str,
+    /// The arm (`MODEL/ACQ`) or the strategy.
+    pub name: String,
+    /// Why.
+    pub reason: String,
+}
 
 /// An arm plugin's options and the run-wide options among them.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,7 +41,7 @@ pub fn arm_options(
     plugin: &str,
     arm: &ArmRef,
     config: &RunConfig,
-) -> Result<ArmOptions, ExperimentError> {
+) -> Result<ArmOptions, OptionsError> {
     let mut options = config.section(plugin);
     let mut reads = Vec::new();
     let mut accepts = |options: &serde_json::Map<String, Value>| {
@@ -54,7 +67,7 @@ pub fn arm_options(
         };
         with.insert(run_wide.key.into(), run_wide.neutral.clone());
         if accepts(&with).is_ok() {
-            return Err(ExperimentError::Options {
+            return Err(OptionsError {
                 plugin: plugin.to_string(),
                 what: "arm",
                 name: arm.name(),
@@ -62,7 +75,7 @@ pub fn arm_options(
             });
         }
     }
-    accepts(&options).map_err(|e| ExperimentError::Options {
+    accepts(&options).map_err(|e| OptionsError {
         plugin: plugin.to_string(),
         what: "arm",
         name: arm.name(),

@@ -23,6 +23,10 @@ pub const DEFAULT_RUN_CONF: &str = include_str!("../../../run_conf/arms.json");
 /// values are not error rates (docs/PERFORMANCE.md).
 pub const DEFAULT_ANY_RUN_CONF: &str = include_str!("../../../run_conf/arms-tpe.json");
 
+/// The largest pool a run configuration may ask for (`num_samples`): 2^20 rows, which
+/// every session holds a copy of.
+pub const MAX_POOL_SIZE: usize = 1 << 20;
+
 /// An error in a run configuration, naming the file, the key's path and the reason.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{file}: {field}: {reason}")]
@@ -355,14 +359,11 @@ impl RunConfig {
                 ));
             }
             if let Some(n) = settings.num_samples
-                && !(1..=crate::space::pool::MAX_POOL_SIZE).contains(&n)
+                && !(1..=MAX_POOL_SIZE).contains(&n)
             {
                 return Err((
                     format!("{key}.num_samples"),
-                    format!(
-                        "{n} is not between 1 and {}",
-                        crate::space::pool::MAX_POOL_SIZE
-                    ),
+                    format!("{n} is not between 1 and {}", MAX_POOL_SIZE),
                 ));
             }
         }

@@ -3,7 +3,6 @@
 //! - [`plan`]: what one run does ([`RunPlan`], its [`Expiry`]), checked before anything is
 //!   written.
 //! - [`run`]: one run, the loop over trials, with its bookkeeping in one place.
-//! - [`trial`]: a trial's record, shared with the store.
 //! - [`runner`]: `hpo run`'s experiment: the plan from the request, the store (resume,
 //!   rerun), the repeated runs, the results file and the summary.
 //!
@@ -13,27 +12,30 @@
 
 mod expiry;
 mod plan;
+mod pool;
 mod record;
+mod results_file;
 mod run;
 mod runner;
 mod seeds;
-mod trial;
 
+pub use crate::trial::{ArmFailures, Estimate, Trial};
 pub use expiry::{Criterion, DEFAULT_EVALS, Expiry, ExpiryError, ExpiryFlags, GoalMetric};
 pub use plan::{RunPlan, check_plan, plan_of};
 pub use record::RunRecord;
 pub use run::{RunState, TrialSink, run};
 pub use runner::{DEFAULT_OBJECTIVE, RunRequest, RunSummary, Summary, run_experiment};
 pub use seeds::run_seed;
-pub use trial::{ArmFailures, Estimate, Trial};
 
 use std::path::PathBuf;
 
+use crate::arms::{ArmError, OptionsError};
 use crate::config::RunConfigError;
 use crate::loader::SessionError;
-use crate::registry::HostError;
+use crate::registry::{HostError, ProviderError};
 use crate::space::SpaceError;
 use crate::store::StoreError;
+use crate::strategies::StrategyError;
 
 /// Errors that stop an experiment before or during a run.
 #[derive(Debug, thiserror::Error)]
@@ -71,42 +73,18 @@ pub enum ExperimentError {
     /// Several arms and no strategy.
     #[error("several arms need a strategy (e.g. -m DIV -s SEQ)")]
     NeedsStrategy,
-    /// No installed plugin serves an arm.
-    #[error("no installed plugin provides the arm {arm} (installed arms: {installed})")]
-    NoArmProvider {
-        /// The arm, with its plugin qualifier.
-        arm: String,
-        /// What is installed.
-        installed: String,
-    },
-    /// Several installed plugins serve an arm.
-    #[error("the arm {arm} is provided by several plugins ({plugins}): add \"plugin\" to the arm")]
-    Ambiguous {
-        /// The arm.
-        arm: String,
-        /// The plugins.
-        plugins: String,
-    },
-    /// No installed plugin serves a strategy.
-    #[error("no installed plugin provides the strategy {strategy} (installed: {installed})")]
-    NoStrategyProvider {
-        /// The strategy.
-        strategy: String,
-        /// What is installed.
-        installed: String,
-    },
-    /// A plugin refused the options of an arm or a strategy.
-    #[error("plugin '{plugin}', {what} '{name}': {reason}")]
-    Options {
-        /// The plugin.
-        plugin: String,
-        /// "arm" or "strategy".
-        what: &'static str,
-        /// The arm (`MODEL/ACQ`) or the strategy.
-        name: String,
-        /// Why.
-        reason: String,
-    },
+    /// No plugin (or several) provides an arm or the strategy.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// A plugin refused the options of an arm or the strategy.
+    #[error(transparent)]
+    Options(#[from] OptionsError),
+    /// The run's arms could not be opened.
+    #[error(transparent)]
+    Arms(#[from] ArmError),
+    /// The run's strategy could not be opened.
+    #[error(transparent)]
+    Strategy(#[from] StrategyError),
     /// An error in what a file says.
     #[error("{file}: {source}")]
     InFile {

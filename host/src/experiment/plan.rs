@@ -4,10 +4,9 @@
 use hpo_plugin_api::types::ComponentKind;
 
 use super::{ExperimentError, Expiry};
-use crate::arms::{arm_options, resolve_arms};
+use crate::arms::{OptionsError, arm_options};
 use crate::config::{ArmRef, RunConfig};
-use crate::registry::PluginHost;
-use crate::strategies::resolve_strategy;
+use crate::registry::{PluginHost, resolve_arms, resolve_strategy};
 
 /// What a run does.
 #[derive(Debug, Clone)]
@@ -102,10 +101,11 @@ fn validate(
     name: &str,
     options: &str,
 ) -> Result<(), ExperimentError> {
-    host.load(plugin)?
+    let mut loaded = host.load(plugin)?;
+    loaded
         .backend
         .validate(kind, name, options)
-        .map_err(|e| ExperimentError::Options {
+        .map_err(|e| OptionsError {
             plugin: plugin.to_string(),
             what: match kind {
                 ComponentKind::Arm => "arm",
@@ -113,5 +113,6 @@ fn validate(
             },
             name: name.to_string(),
             reason: e.to_string(),
-        })
+        })?;
+    Ok(())
 }

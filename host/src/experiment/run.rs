@@ -17,15 +17,15 @@ use hpo_plugin_api::types::{
     ArmStat, Feedback, Matrix, ObservationStatus, Observations, Proposed, SelectRequest,
 };
 
+use super::pool::Pool;
 use super::seeds::run_seed;
-use super::trial::{ArmFailures, Estimate, Trial};
 use super::{ExperimentError, RunRecord};
 use super::{Expiry, RunPlan};
 use crate::arms::{ArmHealth, Arms};
 use crate::objectives::{Objective, Outcome};
 use crate::registry::PluginHost;
-use crate::space::pool::Pool;
 use crate::strategies::{self, Credit, StrategySession, nomination_gains};
+use crate::trial::{ArmFailures, Estimate, Trial};
 
 /// Where each new trial goes before the next one starts (the store); an error stops the
 /// run, so no trial is ever only in memory.
@@ -201,8 +201,25 @@ impl<'p> Run<'p> {
         }
         let pool = Pool::of(objective, &plan.config.pool(), seed);
         let mut loaded = crate::registry::Loaded::new(host);
-        let arms = Arms::open(&mut loaded, plan, objective.space(), &pool, seed)?;
-        let strategy = strategies::open(&mut loaded, plan, arms.names(), seed)?;
+        let arms = Arms::open(
+            &mut loaded,
+            &plan.arms,
+            &plan.config,
+            objective.space(),
+            pool.shown(),
+            seed,
+        )?;
+        let strategy = match &plan.strategy {
+            Some(name) => Some(strategies::open(
+                &mut loaded,
+                name,
+                arms.names(),
+                &plan.config,
+                seed,
+            )?),
+            None if plan.arms.len() > 1 => return Err(ExperimentError::NeedsStrategy),
+            None => None,
+        };
         Ok(Run {
             plan,
             seed,

@@ -8,12 +8,14 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::results_file;
 use super::{ExperimentError, Expiry, RunPlan, RunRecord, Trial, check_plan, run, run_seed};
 use crate::config::{ArmRef, ConfigDefault, RunConfig};
-use crate::objectives::{self, Objective, remote::RemoteObjective};
+use crate::objectives::{self, Objective};
 use crate::registry::PluginHost;
+use crate::service::client::RemoteObjective;
 use crate::space::{Space, pool};
-use crate::store::{STORE_FILE, Store, StoredExperiment, results_file};
+use crate::store::{STORE_FILE, Store, StoredExperiment};
 
 /// What `hpo run` evaluates when neither a table name nor --objective is given.
 pub const DEFAULT_OBJECTIVE: &str = "surrogate:digits-mlp";
@@ -334,7 +336,7 @@ fn in_file(request: &RunRequest, error: ExperimentError) -> ExperimentError {
             key: "time_penalty",
             ..
         } if request.time_penalty.is_some() => error,
-        ExperimentError::Options { .. }
+        ExperimentError::Options(_)
         | ExperimentError::OptionNotRead { .. }
         | ExperimentError::UnknownSection(_) => ExperimentError::InFile {
             file: file.display().to_string(),

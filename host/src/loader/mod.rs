@@ -2,8 +2,9 @@
 //!
 //! Invariant: nothing above this module knows native from wasm. [`load_plugin`] returns a
 //! [`Plugin`]: its info plus a [`PluginBackend`], which opens sessions behind the
-//! [`ArmBackend`] and [`StrategyBackend`] traits. The [`crate::sessions`] module builds the
-//! recovery and output validation on top of these traits, once for both backends.
+//! [`ArmBackend`] and [`StrategyBackend`] traits. [`Recovering`] (reopening a dead session)
+//! serves the sessions of both kinds above them (`crate::arms`, `crate::strategies`), which
+//! also validate every output, once for both backends.
 
 mod native;
 mod recovering;

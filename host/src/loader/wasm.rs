@@ -6,7 +6,7 @@
 //! deadline (default 10 s), a memory cap (default 512 MiB) and, when the registry entry asks
 //! for it, a fuel budget. A trap of any kind kills the instance: it is dropped, the error
 //! says why, and the next call instantiates a fresh one (its sessions must be reopened,
-//! which [`crate::sessions`] does).
+//! which [`Recovering`](super::Recovering) does).
 
 use std::hash::{Hash, Hasher};
 use std::path::Path;

@@ -1,11 +1,10 @@
 //! What evaluates a configuration, behind one trait: surrogate lookup tables
 //! (`surrogate:NAME`), built-in test functions with known optima (`fn:NAME`), and the user's
-//! training command (`cmd:PROGRAM ARGS`); any of them evaluated on a remote training
-//! worker (`-w URL`, [`remote`]).
+//! training command (`cmd:PROGRAM ARGS`); any of them can also be evaluated on a remote
+//! training worker (`-w URL`, [`crate::service::client`]).
 
 pub mod command;
 pub mod functions;
-pub mod remote;
 pub mod surrogate;
 
 use std::sync::Arc;

@@ -1,5 +1,6 @@
 //! The host side of the plugin registry: where it lives ([`home`]), installing, removing,
-//! verifying and loading plugins by name ([`PluginHost`]), the first-party plugins next to
+//! verifying and loading plugins by name ([`PluginHost`]), which plugin provides an arm or a
+//! strategy ([`resolve_arms`], [`resolve_strategy`]), the first-party plugins next to
 //! the executable registered on first use ([`bundled`]), and the plugins one run has loaded
 //! ([`Loaded`]).
 //!
@@ -9,8 +10,10 @@
 pub mod bundled;
 pub mod home;
 mod host;
+mod providers;
 
 pub use host::{HostError, InstallOptions, PluginHost, VerifyReport};
+pub use providers::{ProviderError, resolve_arms, resolve_strategy};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -1,6 +1,6 @@
 //! The training node's protocol (the seed's REST resources), typed once for the server
 //! (`hpo worker`, [`super::worker`]) and the client (`hpo run -w URL`,
-//! [`crate::objectives::remote`]): the node's description and configuration, a job request
+//! [`super::client`]): the node's description and configuration, a job request
 //! and the job document, and the credential header.
 //!
 //! Reading is lenient where the seed's own nodes differ (every field of a job document has a

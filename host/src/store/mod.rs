@@ -6,14 +6,13 @@
 //! again by its key, the canonical JSON of everything that determines its runs.
 
 pub mod listing;
-pub mod results_file;
 
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
-use crate::experiment::{ArmFailures, Trial};
+use crate::trial::{ArmFailures, Trial};
 
 /// File name of the experiment store inside a results directory.
 pub const STORE_FILE: &str = "hpo-store.sqlite";
@@ -493,8 +492,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::experiment::Estimate;
     use crate::objectives::Interim;
+    use crate::trial::Estimate;
 
     fn trial(i: usize) -> Trial {
         Trial {

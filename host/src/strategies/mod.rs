@@ -1,5 +1,5 @@
-//! Strategies: the bandit that picks, trial by trial, which arm proposes. Which plugin serves
-//! a strategy ([`resolve_strategy`]), its session ([`StrategySession`]), the credit it gets
+//! Strategies: the bandit that picks, trial by trial, which arm proposes. Its session
+//! ([`open`], [`StrategySession`]), the credit it gets
 //! for a trial ([`Credit`], scale-free) and BO-HEDGE's nominations ([`nomination_gains`]).
 //!
 //! Invariant: a strategy learns only rewards in one declared unit (higher is better, the
@@ -16,51 +16,41 @@ pub use session::StrategySession;
 
 use hpo_plugin_api::types::StrategyConfig;
 
-use crate::arms::installed_list;
-use crate::experiment::{ExperimentError, RunPlan};
-use crate::registry::{Loaded, PluginHost};
+use crate::config::RunConfig;
+use crate::loader::SessionError;
+use crate::registry::{HostError, Loaded, ProviderError, resolve_strategy};
 
-/// Finds the plugin serving a strategy.
-pub fn resolve_strategy(host: &PluginHost, strategy: &str) -> Result<String, ExperimentError> {
-    let plugins = host.registry().plugins();
-    plugins
-        .iter()
-        .find(|p| p.strategies.iter().any(|s| s == strategy))
-        .map(|p| p.name.clone())
-        .ok_or_else(|| ExperimentError::NoStrategyProvider {
-            strategy: strategy.to_string(),
-            installed: installed_list(
-                plugins
-                    .iter()
-                    .flat_map(|p| p.strategies.iter().cloned())
-                    .collect(),
-            ),
-        })
+/// Why a run's strategy cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum StrategyError {
+    /// No plugin serves the strategy.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// Its plugin could not be loaded.
+    #[error(transparent)]
+    Host(#[from] HostError),
+    /// Its session could not be opened.
+    #[error(transparent)]
+    Session(#[from] SessionError),
 }
 
-/// The strategy session of `plan` over `arm_names`; none for a single arm. Several arms
-/// without a strategy are an error.
+/// The session of strategy `name` over `arm_names`, with the options of `config`.
 pub fn open(
     loaded: &mut Loaded<'_>,
-    plan: &RunPlan,
+    name: &str,
     arm_names: &[String],
+    config: &RunConfig,
     seed: u64,
-) -> Result<Option<StrategySession>, ExperimentError> {
-    let Some(name) = &plan.strategy else {
-        if plan.arms.len() > 1 {
-            return Err(ExperimentError::NeedsStrategy);
-        }
-        return Ok(None);
-    };
+) -> Result<StrategySession, StrategyError> {
     let plugin = loaded.get(&resolve_strategy(loaded.host(), name)?)?;
     let session = StrategySession::open(
         &plugin,
         StrategyConfig {
-            name: name.clone(),
+            name: name.to_string(),
             arm_names: arm_names.to_vec(),
-            options_json: plan.config.strategy_options().to_string(),
+            options_json: config.strategy_options().to_string(),
             seed,
         },
     )?;
-    Ok(Some(session))
+    Ok(session)
 }

@@ -1,6 +1,6 @@
 //! Outcome on a remote training worker (the seed's `-w URL`): the search space and the
 //! pool stay those of the local objective; each evaluation becomes a job on the worker's
-//! training-node REST protocol (see [`crate::service::protocol`]): created, started, polled until it
+//! training-node REST protocol (see [`super::protocol`]): created, started, polled until it
 //! ends, and stopped when the trial timeout passes.
 //!
 //! A worker that cannot be reached is an error (the run stops and resumes later with no
@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use hpo_plugin_api::types::Matrix;
 use serde_json::{Value, json};
 
-use super::{Candidate, EvaluationError, Interim, Objective, ObjectiveError, Outcome};
-use crate::service::protocol::{JobDocument, JobRequest, JobStatus, NodeConfig, basic_auth};
+use super::protocol::{JobDocument, JobRequest, JobStatus, NodeConfig, basic_auth};
+use crate::objectives::{Candidate, EvaluationError, Interim, Objective, ObjectiveError, Outcome};
 use crate::space::Space;
 
 /// Timeout of one HTTP request to the worker.

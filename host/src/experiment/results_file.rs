@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
 
-use crate::experiment::{Expiry, RunRecord};
+use super::{Expiry, RunRecord};
 
 /// The directory and file name of a result file (before de-duplication).
 pub fn result_path(

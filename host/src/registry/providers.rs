@@ -1,0 +1,101 @@
+//! Which installed plugin provides an arm or a strategy.
+
+use super::PluginHost;
+use crate::config::ArmRef;
+
+/// No plugin (or several) provides what a run asks for; the error lists what is installed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProviderError {
+    /// No installed plugin serves an arm.
+    #[error("no installed plugin provides the arm {arm} (installed arms: {installed})")]
+    NoArm {
+        /// The arm, with its plugin qualifier.
+        arm: String,
+        /// What is installed.
+        installed: String,
+    },
+    /// Several installed plugins serve an arm.
+    #[error("the arm {arm} is provided by several plugins ({plugins}): add \"plugin\" to the arm")]
+    Ambiguous {
+        /// The arm.
+        arm: String,
+        /// The plugins.
+        plugins: String,
+    },
+    /// No installed plugin serves a strategy.
+    #[error("no installed plugin provides the strategy {strategy} (installed: {installed})")]
+    NoStrategy {
+        /// The strategy.
+        strategy: String,
+        /// What is installed.
+        installed: String,
+    },
+}
+
+/// Finds the plugin serving each arm (the `plugin` qualifier, else the one registered
+/// plugin that lists it); the error lists what is installed.
+pub fn resolve_arms(host: &PluginHost, arms: &[ArmRef]) -> Result<Vec<String>, ProviderError> {
+    let registry = host.registry();
+    arms.iter()
+        .map(|arm| {
+            let name = arm.name();
+            let providers: Vec<&str> = registry
+                .plugins()
+                .iter()
+                .filter(|p| p.arms.contains(&name))
+                .filter(|p| arm.plugin.as_deref().is_none_or(|want| want == p.name))
+                .map(|p| p.name.as_str())
+                .collect();
+            match providers.as_slice() {
+                [one] => Ok(one.to_string()),
+                [] => Err(ProviderError::NoArm {
+                    arm: format!(
+                        "{name}{}",
+                        arm.plugin
+                            .as_deref()
+                            .map(|p| format!(" from plugin '{p}'"))
+                            .unwrap_or_default()
+                    ),
+                    installed: installed_list(
+                        registry
+                            .plugins()
+                            .iter()
+                            .flat_map(|p| p.arms.iter().map(move |a| format!("{a} ({})", p.name)))
+                            .collect(),
+                    ),
+                }),
+                many => Err(ProviderError::Ambiguous {
+                    arm: name,
+                    plugins: many.join(", "),
+                }),
+            }
+        })
+        .collect()
+}
+
+/// "none", or the installed names joined.
+fn installed_list(names: Vec<String>) -> String {
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Finds the plugin serving a strategy.
+pub fn resolve_strategy(host: &PluginHost, strategy: &str) -> Result<String, ProviderError> {
+    let plugins = host.registry().plugins();
+    plugins
+        .iter()
+        .find(|p| p.strategies.iter().any(|s| s == strategy))
+        .map(|p| p.name.clone())
+        .ok_or_else(|| ProviderError::NoStrategy {
+            strategy: strategy.to_string(),
+            installed: installed_list(
+                plugins
+                    .iter()
+                    .flat_map(|p| p.strategies.iter().cloned())
+                    .collect(),
+            ),
+        })
+}
