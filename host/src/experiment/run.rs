@@ -1,5 +1,7 @@
-//! One run of an experiment: the loop that asks the strategy for an arm, the arm for a
-//! candidate, the objective for its value, and tells every model what was observed.
+//! One run of an experiment as an ask/tell core: [`Run::ask`] asks the strategy for an arm
+//! and the arm for a candidate, [`Run::tell`] tells every model and the strategy what its
+//! evaluation observed and commits the trial; [`run`] is the sequential driver around them
+//! (one worker, each trial evaluated as soon as it is asked for).
 //!
 //! Invariants: models receive exactly what was observed; an arm that fails is recorded
 //! (count and reason) and the trial falls back to the next arm of the strategy's ranking,
@@ -22,7 +24,7 @@ use super::seeds::run_seed;
 use super::{ExperimentError, RunRecord};
 use super::{Expiry, RunPlan};
 use crate::arms::{ArmHealth, Arms};
-use crate::objectives::{Objective, Outcome};
+use crate::objectives::{Candidate, Objective, Outcome};
 use crate::registry::PluginHost;
 use crate::strategies::{self, Credit, StrategySession, nomination_gains};
 use crate::trial::{ArmFailures, Estimate, Trial};
@@ -152,6 +154,24 @@ struct Run<'p> {
     carried: f64,
 }
 
+/// What [`Run::ask`] answers.
+enum Asked {
+    /// The next trial, to evaluate and then tell.
+    Trial(Pending),
+    /// Why the run stops.
+    Stop(String),
+}
+
+/// A trial asked for and not yet told: its arm's choice and what to evaluate.
+struct Pending {
+    choice: Choice,
+    candidate: Candidate,
+    x: Vec<f64>,
+    row: Option<usize>,
+    /// Seconds the optimizer spent choosing it.
+    proposing: f64,
+}
+
 /// An arm's proposal, chosen for this trial.
 struct Choice {
     arm: usize,
@@ -175,14 +195,19 @@ pub fn run(
 ) -> Result<RunRecord, ExperimentError> {
     let mut run = Run::open(host, objective, plan, seed)?;
     run.resume(prior)?;
+    // The sequential driver: one worker, evaluating each trial as soon as it is asked for.
     let stop_reason = loop {
-        if let Some(reason) = run.should_stop() {
-            break reason;
-        }
-        match run.step(objective, sink)? {
-            Some(reason) => break reason,
-            None => continue,
-        }
+        let pending = match run.ask()? {
+            Asked::Stop(reason) => break reason,
+            Asked::Trial(pending) => pending,
+        };
+        let outcome = objective.evaluate(&pending.candidate).map_err(|source| {
+            ExperimentError::Evaluation {
+                label: objective.label(),
+                source,
+            }
+        })?;
+        run.tell(pending, outcome, sink)?;
     };
     let arm_names = run.arms.names().to_vec();
     Ok(run.state.finish(seed, arm_names, stop_reason, None))
@@ -276,26 +301,42 @@ impl<'p> Run<'p> {
         (self.pool.exhausted()).then(|| "the pool is exhausted".to_string())
     }
 
-    /// One trial: choose an arm and its proposal, evaluate it, learn from it, commit it.
-    /// Returns why the run stops when no arm could propose.
-    fn step(
-        &mut self,
-        objective: &mut dyn Objective,
-        sink: &mut TrialSink<'_>,
-    ) -> Result<Option<String>, ExperimentError> {
+    /// Asks for the next trial: chooses an arm and its proposal and takes the candidate
+    /// from the pool. Returns why the run stops instead, when it expired, the pool is
+    /// exhausted or no arm could propose.
+    fn ask(&mut self) -> Result<Asked, ExperimentError> {
+        if let Some(reason) = self.should_stop() {
+            return Ok(Asked::Stop(reason));
+        }
         let started = Instant::now();
         let Some(choice) = self.choose()? else {
-            return Ok(Some(self.every_arm_failed()));
+            return Ok(Asked::Stop(self.every_arm_failed()));
         };
         let (candidate, x, row) = self.pool.take(&choice.proposal);
-        let proposing = started.elapsed().as_secs_f64();
-        let outcome =
-            objective
-                .evaluate(&candidate)
-                .map_err(|source| ExperimentError::Evaluation {
-                    label: objective.label(),
-                    source,
-                })?;
+        Ok(Asked::Trial(Pending {
+            choice,
+            candidate,
+            x,
+            row,
+            proposing: started.elapsed().as_secs_f64(),
+        }))
+    }
+
+    /// Tells the run what evaluating `pending` observed: every model learns it, the trial is
+    /// recorded, the strategy updated, and the trial committed to the sink.
+    fn tell(
+        &mut self,
+        pending: Pending,
+        outcome: Outcome,
+        sink: &mut TrialSink<'_>,
+    ) -> Result<(), ExperimentError> {
+        let Pending {
+            choice,
+            x,
+            row,
+            proposing,
+            ..
+        } = pending;
         if let Some(why) = &outcome.failure {
             tracing::warn!(arm = %self.arms.names()[choice.arm], "trial failed: {why}");
         }
@@ -314,8 +355,7 @@ impl<'p> Run<'p> {
         let reward = self.state.record(choice.arm, trial);
         self.update_strategy(&choice, reward)?;
         self.state.charge_last(learning.elapsed().as_secs_f64());
-        self.commit(sink)?;
-        Ok(None)
+        self.commit(sink)
     }
 
     /// The arm of this trial and its proposal: the strategy's ranking, the first arm down it
