@@ -60,3 +60,45 @@ macro_rules! enum_conversions {
         }
     )*};
 }
+
+/// The conversions between the contract's records and the WIT world's, for the bindings
+/// generated at path `$wit` (the guest's wit-bindgen module or the host's wasmtime one): the
+/// one list of the WIT records, shared by both sides.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! wit_conversions {
+    ($($wit:ident)::+) => {
+        $crate::enum_conversions! {
+            $($wit)::+::ComponentKind => $crate::types::ComponentKind { Arm, Strategy }
+            $($wit)::+::ObservationStatus => $crate::types::ObservationStatus { Final, Interim, Failed }
+        }
+
+        $crate::record_conversions! {
+            $($wit)::+::Matrix => $crate::types::Matrix { cols, data }
+            $($wit)::+::PluginInfo => $crate::types::PluginInfo {
+                name, version, api_version, description, arms, strategies
+            }
+            $($wit)::+::ArmConfig => $crate::types::ArmConfig {
+                model, space_json, options_json, seed
+            }
+            $($wit)::+::Observations => $crate::types::Observations { x, y, cost, status [each] }
+            $($wit)::+::ProposeRequest => $crate::types::ProposeRequest {
+                acquisition, candidates, pending, n, seed, allow_off_pool
+            }
+            $($wit)::+::Proposed => $crate::types::Proposed {
+                pool_index, point, acquisition, mean, variance
+            }
+            $($wit)::+::Prediction => $crate::types::Prediction { mean, variance }
+            $($wit)::+::StrategyConfig => $crate::types::StrategyConfig {
+                name, arm_names, options_json, seed
+            }
+            $($wit)::+::ArmStat => $crate::types::ArmStat {
+                pulls, failures, total_reward, suspended
+            }
+            $($wit)::+::SelectRequest => $crate::types::SelectRequest {
+                iteration, elapsed, stats [each]
+            }
+            $($wit)::+::Feedback => $crate::types::Feedback { chosen, reward, gains, elapsed }
+        }
+    };
+}

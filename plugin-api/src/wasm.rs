@@ -7,10 +7,6 @@
 use std::cell::RefCell;
 
 use crate::sdk;
-use crate::types::{
-    ArmConfig, ArmStat, ComponentKind, Feedback, Matrix, ObservationStatus, Observations,
-    PluginInfo, Prediction, ProposeRequest, Proposed, SelectRequest, StrategyConfig,
-};
 
 /// The generated bindings (guest side) of the `hpo-plugin` world.
 #[allow(missing_docs, clippy::all)]
@@ -31,24 +27,7 @@ use bindings::hpo::plugin::types as wt;
 pub use wit::{ArmSession as WitArmSession, StrategySession as WitStrategySession};
 
 // The WIT world's records (wit-bindgen's spelling) and the contract's, field by field.
-enum_conversions! {
-    wt::ComponentKind => ComponentKind { Arm, Strategy }
-    wt::ObservationStatus => ObservationStatus { Final, Interim, Failed }
-}
-
-record_conversions! {
-    wt::Matrix => Matrix { cols, data }
-    wt::PluginInfo => PluginInfo { name, version, api_version, description, arms, strategies }
-    wt::ArmConfig => ArmConfig { model, space_json, options_json, seed }
-    wt::Observations => Observations { x, y, cost, status [each] }
-    wt::ProposeRequest => ProposeRequest { acquisition, candidates, pending, n, seed, allow_off_pool }
-    wt::Proposed => Proposed { pool_index, point, acquisition, mean, variance }
-    wt::Prediction => Prediction { mean, variance }
-    wt::StrategyConfig => StrategyConfig { name, arm_names, options_json, seed }
-    wt::ArmStat => ArmStat { pulls, failures, total_reward, suspended }
-    wt::SelectRequest => SelectRequest { iteration, elapsed, stats [each] }
-    wt::Feedback => Feedback { chosen, reward, gains, elapsed }
-}
+wit_conversions!(wt);
 
 /// The `arm-session` resource: an author's session behind a `RefCell` (resources are
 /// called through `&self`; a component instance is single-threaded).

@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use hpo_plugin_api::types::{
-    ArmConfig, ArmStat, ComponentKind, Feedback, Matrix, ObservationStatus, Observations,
-    PluginInfo, Prediction, ProposeRequest, Proposed, SelectRequest, StrategyConfig,
+    ArmConfig, ComponentKind, Feedback, Matrix, Observations, PluginInfo, Prediction,
+    ProposeRequest, Proposed, SelectRequest, StrategyConfig,
 };
 use hpo_registry::Limits;
 use rand::SeedableRng;
@@ -451,24 +451,7 @@ struct WasmPlugin {
 }
 
 // The WIT world's records (wasmtime's spelling) and the contract's, field by field.
-hpo_plugin_api::enum_conversions! {
-    wt::ComponentKind => ComponentKind { Arm, Strategy }
-    wt::ObservationStatus => ObservationStatus { Final, Interim, Failed }
-}
-
-hpo_plugin_api::record_conversions! {
-    wt::Matrix => Matrix { cols, data }
-    wt::PluginInfo => PluginInfo { name, version, api_version, description, arms, strategies }
-    wt::ArmConfig => ArmConfig { model, space_json, options_json, seed }
-    wt::Observations => Observations { x, y, cost, status [each] }
-    wt::ProposeRequest => ProposeRequest { acquisition, candidates, pending, n, seed, allow_off_pool }
-    wt::Proposed => Proposed { pool_index, point, acquisition, mean, variance }
-    wt::Prediction => Prediction { mean, variance }
-    wt::StrategyConfig => StrategyConfig { name, arm_names, options_json, seed }
-    wt::ArmStat => ArmStat { pulls, failures, total_reward, suspended }
-    wt::SelectRequest => SelectRequest { iteration, elapsed, stats [each] }
-    wt::Feedback => Feedback { chosen, reward, gains, elapsed }
-}
+hpo_plugin_api::wit_conversions!(wt);
 
 impl PluginBackend for WasmPlugin {
     fn validate(
