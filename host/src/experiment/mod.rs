@@ -94,11 +94,11 @@ pub enum ExperimentError {
         source: Box<ExperimentError>,
     },
     /// A run-wide option that none of the run's arms reads.
-    #[error("{key} {value}: no arm of this run reads it (none of them)")]
+    #[error("{key} = {value}: no arm of this run reads this option (none of them)")]
     OptionNotRead {
         /// The option (`time_penalty` is the seed's `-tp`).
         key: &'static str,
-        /// Its value, as JSON.
+        /// Its value.
         value: String,
     },
     /// A `plugins` section naming no installed plugin.

@@ -87,7 +87,10 @@ pub fn check_plan(host: &PluginHost, plan: &RunPlan) -> Result<Vec<String>, Expe
     {
         return Err(ExperimentError::OptionNotRead {
             key: unread.key,
-            value: unread.value.to_string(),
+            value: match unread.value {
+                serde_json::Value::String(text) => text,
+                other => other.to_string(),
+            },
         });
     }
     Ok(providers)
