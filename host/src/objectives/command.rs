@@ -27,8 +27,8 @@ use crate::space::Space;
 const STDERR_TAIL_LINES: usize = 20;
 /// Bytes of stderr kept with a failed trial (a single huge line is cut to its end).
 pub const STDERR_TAIL_BYTES: usize = 4096;
-/// How long stdout may stay open after the command exited (a background process that
-/// inherited it): reports still in the pipe are read, then hpo stops waiting.
+/// How long stdout and stderr may stay open after the command exited (a background process
+/// that inherited them): what is still in the pipes is read, then hpo stops waiting.
 const STDOUT_GRACE: Duration = Duration::from_millis(500);
 /// Longest stdout line logged (reports are parsed whole).
 const LOG_LINE_BYTES: usize = 1024;
@@ -340,10 +340,9 @@ impl Reports {
         }
     }
 
-    /// Reads what is still in the pipe once the command ended, for at most
-    /// [`STDOUT_GRACE`]; warns when stdout stays open (a background process holds it).
-    fn drain(&mut self, events: &Receiver<StdoutEvent>, label: &str) {
-        let grace = Instant::now() + STDOUT_GRACE;
+    /// Reads what is still in the pipe once the command ended, until `grace`; warns when
+    /// stdout stays open (a background process holds it).
+    fn drain(&mut self, events: &Receiver<StdoutEvent>, grace: Instant, label: &str) {
         while !self.closed && Instant::now() < grace {
             self.receive(events, Duration::from_millis(5));
         }
@@ -448,7 +447,12 @@ impl Objective for CommandObjective {
         std::thread::spawn(move || read_stdout(stdout, started, watcher, sender));
         let stderr_tail = TailBuffer::default();
         let tail_writer = stderr_tail.clone();
-        std::thread::spawn(move || read_stderr(stderr, tail_writer));
+        // The reader drops its end at the end of stderr: `stderr_read` then disconnects.
+        let (stderr_reading, stderr_read) = mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            read_stderr(stderr, tail_writer);
+            drop(stderr_reading);
+        });
 
         let deadline = started + self.timeout;
         let mut reports = Reports::default();
@@ -459,7 +463,11 @@ impl Objective for CommandObjective {
         // The whole tree goes, so that nothing keeps the output pipes open; what is still
         // in the pipe is read for a moment, never past the deadline by more than that.
         drop(group);
-        reports.drain(&events, &self.label());
+        let grace = Instant::now() + STDOUT_GRACE;
+        reports.drain(&events, grace, &self.label());
+        // stderr too is read to its end (within the same grace), so a failed trial keeps the
+        // command's last words however the two readers were scheduled.
+        let _ = stderr_read.recv_timeout(grace.saturating_duration_since(Instant::now()));
         let stderr_text = tail(&stderr_tail.contents());
         Ok(self.conclude(ending, reports.values, &stderr_text, params, started))
     }
