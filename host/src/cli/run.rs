@@ -133,8 +133,9 @@ impl RunArgs {
         )?;
         let save_internal = match self.save_internal.as_deref() {
             None => false,
-            Some(v) => boolean(v)
-                .map_err(|_| anyhow::anyhow!("--save-internal (-p) {v}: expected true or false"))?,
+            Some(v) => boolean(v).ok_or_else(|| {
+                anyhow::anyhow!("--save-internal (-p) {v}: expected true or false")
+            })?,
         };
         Ok(RunRequest {
             run_conf: self

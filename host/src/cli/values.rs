@@ -24,10 +24,10 @@ pub fn seed(text: &str) -> Result<u64, String> {
 
 /// A boolean flag value: true/false, yes/no, on/off, 1/0 (the seed took any non-empty
 /// value, even "False", as true).
-pub fn boolean(text: &str) -> Result<bool, String> {
+pub fn boolean(text: &str) -> Option<bool> {
     match text.to_ascii_lowercase().as_str() {
-        "true" | "yes" | "on" | "1" => Ok(true),
-        "false" | "no" | "off" | "0" => Ok(false),
-        _ => Err(format!("'{text}': expected true or false")),
+        "true" | "yes" | "on" | "1" => Some(true),
+        "false" | "no" | "off" | "0" => Some(false),
+        _ => None,
     }
 }

@@ -28,7 +28,7 @@ pub fn plan_of(
     config: &RunConfig,
     expiry: Expiry,
 ) -> Result<RunPlan, ExperimentError> {
-    let arms_and_strategy = match entry.split_once('/') {
+    let (arms, strategy) = match entry.split_once('/') {
         Some(("DIV", spec)) if !spec.is_empty() => {
             if config.arms.is_empty() {
                 return Err(ExperimentError::NoArmsFor(entry.to_string()));
@@ -43,7 +43,6 @@ pub fn plan_of(
             (vec![arm], None)
         }
     };
-    let (arms, strategy) = arms_and_strategy;
     Ok(RunPlan {
         arms,
         strategy,
@@ -61,7 +60,7 @@ pub fn check_plan(host: &PluginHost, plan: &RunPlan) -> Result<Vec<String>, Expe
     if let Some(strategy) = &plan.strategy {
         let plugin = resolve_strategy(host, strategy)?;
         let options = plan.config.strategy_options().to_string();
-        validate(host, &plugin, ComponentKind::Strategy, strategy, &options)?;
+        validate_strategy(host, &plugin, strategy, &options)?;
     }
     for name in plan.config.plugins.keys() {
         if host.registry().get(name).is_err() {
@@ -96,24 +95,21 @@ pub fn check_plan(host: &PluginHost, plan: &RunPlan) -> Result<Vec<String>, Expe
     Ok(providers)
 }
 
-/// Asks `plugin` whether its `kind` named `name` accepts `options` (JSON).
-fn validate(
+/// Asks `plugin` whether its strategy `name` accepts `options` (JSON). (An arm's options
+/// are checked by [`arm_options`], which also finds the run-wide options it reads.)
+fn validate_strategy(
     host: &PluginHost,
     plugin: &str,
-    kind: ComponentKind,
     name: &str,
     options: &str,
 ) -> Result<(), ExperimentError> {
     let mut loaded = host.load(plugin)?;
     loaded
         .backend
-        .validate(kind, name, options)
+        .validate(ComponentKind::Strategy, name, options)
         .map_err(|e| OptionsError {
             plugin: plugin.to_string(),
-            what: match kind {
-                ComponentKind::Arm => "arm",
-                ComponentKind::Strategy => "strategy",
-            },
+            what: "strategy",
             name: name.to_string(),
             reason: e.to_string(),
         })?;

@@ -304,12 +304,10 @@ fn failed(params: Vec<Value>, started: Instant, why: String) -> Outcome {
 /// time (the wall-clock time when the node gives none).
 fn evaluation_of(job: &JobDocument, params: Vec<Value>, started: Instant) -> Outcome {
     if job.status != JobStatus::Done {
-        let why = job.error.clone().unwrap_or_else(|| {
-            format!(
-                "the job ended {}",
-                json!(job.status).as_str().unwrap_or_default()
-            )
-        });
+        let why = job
+            .error
+            .clone()
+            .unwrap_or_else(|| format!("the job ended {}", job.status.name()));
         return failed(params, started, format!("on the worker: {why}"));
     }
     let value = job

@@ -42,6 +42,14 @@ pub enum JobStatus {
 }
 
 impl JobStatus {
+    /// The status as the protocol spells it (`done`, `failed`, ...).
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+
     /// Whether the job has ended.
     pub fn ended(self) -> bool {
         matches!(

@@ -576,7 +576,7 @@ fn start_job(node: &Arc<Node>, id: &str) -> Answer {
             400,
             format!(
                 "job '{id}' is {}: only a created job starts",
-                json!(job.status).as_str().unwrap_or_default()
+                job.status.name()
             ),
         );
     }
