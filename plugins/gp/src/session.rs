@@ -77,6 +77,10 @@ pub struct Options {
     /// Time penalty of the acquisition (`ET_PS`, `ET_PLS`, `ET_L<rate>`, `ET_T<k>`, `NONE`;
     /// see [`hpo_kit::time_penalty`]); default none.
     pub time_penalty: Option<String>,
+    /// What a point being evaluated (a parallel run's pending trial) is taken to have
+    /// observed: `incumbent` (the constant liar at the best value so far, the default) or
+    /// `mean` (the kriging believer: the model's own prediction there).
+    pub liar: Option<String>,
 }
 
 impl Options {
@@ -103,6 +107,12 @@ impl Options {
             return bad("xi", "must be a finite number");
         }
         time_penalty::parse_option("gp", o.time_penalty.as_deref())?;
+        if o.liar
+            .as_deref()
+            .is_some_and(|l| l != "incumbent" && l != "mean")
+        {
+            return bad("liar", "must be incumbent or mean");
+        }
         Ok(o)
     }
 
@@ -455,7 +465,8 @@ impl ArmSession for GpSession {
         let acquisition = options.acquisition(&request.acquisition, fitted.outputs.scale)?;
         let best = fitted.outputs.encode(observed_min);
 
-        // Constant liar: pending points are observed at the incumbent's value.
+        // Pending points are observed at the incumbent's value (the constant liar) or at the
+        // model's prediction (the kriging believer).
         let fantasy;
         let (gp, cache) = if pending_rows > 0 && request.pending.cols as usize == dims {
             let mut gp = fitted.gp.clone();
@@ -463,7 +474,14 @@ impl ArmSession for GpSession {
                 gp.append(p);
             }
             let mut targets: Vec<f64> = self.y.iter().map(|v| fitted.outputs.encode(*v)).collect();
-            targets.extend(std::iter::repeat_n(best, pending_rows));
+            let believer = options.liar.as_deref() == Some("mean");
+            targets.extend(request.pending.iter_rows().map(|p| {
+                if believer {
+                    fitted.gp.predict(p).0
+                } else {
+                    best
+                }
+            }));
             gp.set_targets(&targets);
             fantasy = gp;
             (&fantasy, None)

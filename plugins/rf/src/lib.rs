@@ -257,6 +257,31 @@ impl RfSession {
             });
         }
     }
+
+    /// The constant liar: a forest fitted as if the `pending` points (being evaluated) had
+    /// been observed at the incumbent's value, so that the next proposal looks elsewhere;
+    /// `None` when nothing is pending or the forest is not fitted yet.
+    fn with_liars(&self, pending: &Matrix) -> Option<Fitted> {
+        let fitted = self.fitted.as_ref()?;
+        if pending.rows() == 0 || pending.cols as usize != self.dims {
+            return None;
+        }
+        let incumbent = self.y.iter().copied().fold(f64::INFINITY, f64::min);
+        let mut x = self.x.clone();
+        x.extend_from_slice(&pending.data);
+        let mut y = self.y.clone();
+        y.extend(std::iter::repeat_n(incumbent, pending.rows()));
+        let targets: Vec<f64> = match &fitted.scale {
+            Some(s) => y.iter().map(|v| s.encode(*v)).collect(),
+            None => y,
+        };
+        let seed = self.seed ^ (targets.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        Some(Fitted {
+            n: fitted.n,
+            forest: Forest::fit(&x, self.dims, &targets, self.options.forest(), seed),
+            scale: fitted.scale,
+        })
+    }
 }
 
 impl ArmSession for RfSession {
@@ -308,7 +333,8 @@ impl ArmSession for RfSession {
             .map(|&i| self.x[i * self.dims..(i + 1) * self.dims].to_vec())
             .collect();
         self.update_forest();
-        let Some(forest) = &self.fitted else {
+        let liars = self.with_liars(&request.pending);
+        let Some(forest) = liars.as_ref().or(self.fitted.as_ref()) else {
             return Ok(initial_design(&request, &space, &mut rng));
         };
         let best = forest.encode(best_cost);
@@ -449,6 +475,27 @@ mod tests {
             seed,
             allow_off_pool: false,
         }
+    }
+
+    #[test]
+    fn pending_points_are_observed_at_the_incumbent_and_change_the_proposal() {
+        let (mut s, candidates) = session_with_history("RF");
+        let first = s.propose(request("EI", candidates.clone(), 1)).unwrap();
+        let row = first[0].pool_index.unwrap();
+        let mut lying = request(
+            "EI",
+            candidates.iter().copied().filter(|c| *c != row).collect(),
+            1,
+        );
+        let blind = s.propose(lying.clone()).unwrap();
+        lying.pending = Matrix::new(1, vec![row as f64 / 100.0]).unwrap();
+        let aware = s.propose(lying).unwrap();
+        // The liar sits where the forest hoped most: the next proposal moves off it.
+        let gap = |p: &[Proposed]| (p[0].pool_index.unwrap() as f64 - row as f64).abs();
+        assert!(
+            gap(&aware) >= gap(&blind) && aware != blind,
+            "row {row}: blind {blind:?}, aware {aware:?}"
+        );
     }
 
     /// A 1-d problem whose good region is x near 0.8.
