@@ -59,6 +59,24 @@ pub struct Trial {
     /// (arm, reason). Replayed on resume, so failure counts and suspensions continue.
     #[serde(skip)]
     pub arm_failures: Vec<(String, String)>,
+    /// Where and when it ran, in a parallel run (none in a sequential one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timing: Option<Timing>,
+    /// Whether it was in flight when its run was interrupted and was evaluated again after
+    /// `--resume`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub requeued: bool,
+}
+
+/// Where and when a trial of a parallel run was evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Timing {
+    /// The worker (slot) that evaluated it, from 0.
+    pub worker: usize,
+    /// When it started, seconds on the run's clock (simulated for a simulated run).
+    pub start: f64,
+    /// When it ended, seconds on the run's clock.
+    pub end: f64,
 }
 
 impl Trial {
@@ -78,6 +96,8 @@ impl Trial {
             strategy_state: None,
             failure: outcome.failure,
             arm_failures: Vec::new(),
+            timing: None,
+            requeued: false,
         }
     }
 }

@@ -1191,6 +1191,20 @@ fn values_conflicts_and_seed_keys_are_refused_with_one_line_that_names_them() {
             &["--resume", "no interrupted experiment"],
         ),
         (
+            &["-m", "BATCH", "-s", "EI", "--workers", "2"],
+            &["-m BATCH", "SYNC or ASYNC"],
+        ),
+        (&["-m", "BATCH", "-s", "SYNC"], &["-m BATCH", "--workers N"]),
+        (
+            &["--simulate", "--workers", "2", "-w", "http://127.0.0.1:9/"],
+            &["--simulate", "a table or a test function"],
+        ),
+        (
+            &["--workers", "2", "-w", "http://127.0.0.1:9/"],
+            &["--workers", "--slots K"],
+        ),
+        (&["--simulate", "FAST"], &["--simulate", "FAST"]),
+        (
             &["-r", "1", "--runs", "2", "-m", "RANDOM"],
             &["-r 1", "no finished experiment"],
         ),
@@ -1232,6 +1246,14 @@ fn values_conflicts_and_seed_keys_are_refused_with_one_line_that_names_them() {
         (
             r#"{"arms": [{"model": "RANDOM", "acq_func": "RANDOM"}], "response_shaping": "log_err"}"#,
             "response_shaping",
+        ),
+        (
+            r#"{"arms": [{"model": "RANDOM", "acq_func": "RANDOM"}], "pending": "sometimes"}"#,
+            "pending",
+        ),
+        (
+            r#"{"arms": [{"model": "RANDOM", "acq_func": "RANDOM"}], "bandits": [{"mode": "DIV", "spec": "SEQ"}, {"mode": "DIV", "spec": "EG"}]}"#,
+            "bandits[1].spec",
         ),
         (
             r#"{"arms": [{"model": "RANDOM", "acq_func": "RANDOM"}], "grid": {"num_samples": 0}}"#,

@@ -107,11 +107,12 @@ impl Arms {
     }
 
     /// Arm `a`'s one proposal among `candidates` (pool positions), or off the pool when
-    /// allowed.
+    /// allowed, knowing that the `pending` points are being evaluated.
     pub fn propose(
         &mut self,
         a: usize,
         candidates: &[u32],
+        pending: &Matrix,
         seed: u64,
         allow_off_pool: bool,
     ) -> Result<Proposed, SessionError> {
@@ -119,7 +120,7 @@ impl Arms {
         let request = ProposeRequest {
             acquisition: self.refs[a].acq_func.clone(),
             candidates: candidates.to_vec(),
-            pending: Matrix::empty(session.dims() as u32),
+            pending: pending.clone(),
             n: 1,
             seed,
             allow_off_pool,

@@ -11,6 +11,8 @@ pub mod success_rate;
 
 use rayon::prelude::*;
 
+use crate::experiment::drivers::simulated::Cluster;
+use crate::experiment::drivers::{Discard, Evaluators};
 use crate::experiment::{self, ExperimentError, RunPlan, RunRecord};
 use crate::objectives::Objective;
 use crate::registry::PluginHost;
@@ -55,13 +57,14 @@ pub fn target_value(target: &str, objective: &dyn Objective) -> Result<f64, Benc
 }
 
 /// Runs every plan `runs` times (run `r` seeded as run `r` of an experiment seeded with
-/// `seed`), in parallel, each on its own objective; the records grouped by plan, in run
-/// order. The plans are checked first.
+/// `seed`), in parallel, each on its own objective, one trial at a time or on a simulated
+/// `cluster`; the records grouped by plan, in run order. The plans are checked first.
 pub fn run_grid(
     host: &PluginHost,
     plans: &[RunPlan],
     runs: usize,
     seed: u64,
+    cluster: Option<Cluster>,
     make_objective: &(dyn Fn() -> Box<dyn Objective> + Sync),
 ) -> Result<Vec<Vec<RunRecord>>, ExperimentError> {
     for plan in plans {
@@ -75,13 +78,22 @@ pub fn run_grid(
         .map(|&(p, r)| {
             let mut objective = make_objective();
             let seed = experiment::run_seed(seed, r);
-            experiment::run(
+            let evaluators = match cluster {
+                Some(Cluster { workers, sync }) => Evaluators::Simulated {
+                    objective: objective.as_mut(),
+                    workers,
+                    sync,
+                },
+                None => Evaluators::One(objective.as_mut()),
+            };
+            experiment::drive(
                 host,
-                objective.as_mut(),
+                evaluators,
                 &plans[p],
                 seed,
                 &[],
-                &mut |_, _| Ok(()),
+                Vec::new(),
+                &mut Discard,
             )
         })
         .collect();

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::{median, run_grid};
 use crate::config::RunConfig;
+use crate::experiment::drivers::simulated::Cluster;
 use crate::experiment::{self, ExperimentError, Expiry, RunRecord};
 use crate::objectives::Objective;
 use crate::registry::PluginHost;
@@ -29,6 +30,8 @@ pub struct RegretRequest {
     pub config: RunConfig,
     /// The run configuration of the `DIV/…` entries: their arms and options.
     pub portfolio: RunConfig,
+    /// A simulated cluster the runs use (`--workers N`), else one trial at a time.
+    pub cluster: Option<Cluster>,
 }
 
 /// The figures of one arm on one problem.
@@ -85,9 +88,14 @@ pub fn measure(
             experiment::plan_of(a, config, expiry)
         })
         .collect::<Result<Vec<_>, ExperimentError>>()?;
-    let by_arm = run_grid(host, &plans, request.runs, request.seed, &|| {
-        problem.clone_box()
-    })?;
+    let by_arm = run_grid(
+        host,
+        &plans,
+        request.runs,
+        request.seed,
+        request.cluster,
+        &|| problem.clone_box(),
+    )?;
     Ok(request
         .arms
         .iter()

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::{median, run_grid};
 use crate::config::RunConfig;
+use crate::experiment::drivers::simulated::Cluster;
 use crate::experiment::{self, ExperimentError, Expiry, RunRecord};
 use crate::objectives::Objective;
 use crate::registry::PluginHost;
@@ -34,6 +35,8 @@ pub struct BenchRequest {
     pub seed: u64,
     /// Arms and options of `DIV/…` strategies.
     pub config: RunConfig,
+    /// A simulated cluster the runs use (`--workers N`), else one trial at a time.
+    pub cluster: Option<Cluster>,
 }
 
 /// One strategy's figures.
@@ -74,32 +77,28 @@ pub struct BenchReport {
     pub strategies: Vec<StrategyReport>,
 }
 
-/// The first time (Σexec + Σopt) at which the best value reached `target`.
-fn time_to_target(record: &RunRecord, target: f64) -> Option<f64> {
+/// Each trial's end on the run's time: a parallel run's clock, else Σexec + Σopt so far;
+/// with its value. Increasing: trials are recorded as they end.
+fn ends(record: &RunRecord) -> impl Iterator<Item = (f64, f64)> + '_ {
     let mut elapsed = 0.0;
-    for it in &record.trials {
+    record.trials.iter().map(move |it| {
         elapsed += it.exec_time + it.opt_time;
-        if it.value <= target {
-            return Some(elapsed);
-        }
-    }
-    None
+        (it.timing.map_or(elapsed, |t| t.end), it.value)
+    })
+}
+
+/// The first time at which the best value reached `target`.
+fn time_to_target(record: &RunRecord, target: f64) -> Option<f64> {
+    ends(record).find(|(_, v)| *v <= target).map(|(t, _)| t)
 }
 
 /// The best value reached by time `t` (infinity before the first evaluation ends).
 fn best_by(record: &RunRecord, t: f64) -> f64 {
-    let mut elapsed = 0.0;
-    let mut best = f64::INFINITY;
-    for it in &record.trials {
-        elapsed += it.exec_time + it.opt_time;
-        if elapsed > t {
-            break;
-        }
-        if it.value.is_finite() {
-            best = best.min(it.value);
-        }
-    }
-    best
+    ends(record)
+        .take_while(|(end, _)| *end <= t)
+        .map(|(_, v)| v)
+        .filter(|v| v.is_finite())
+        .fold(f64::INFINITY, f64::min)
 }
 
 /// The plot could not be drawn (plotters' error, as text).
@@ -135,7 +134,14 @@ pub fn run(
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let by_strategy = run_grid(host, &plans, request.runs, request.seed, make_objective)?;
+    let by_strategy = run_grid(
+        host,
+        &plans,
+        request.runs,
+        request.seed,
+        request.cluster,
+        make_objective,
+    )?;
     let checkpoints: Vec<f64> = CHECKPOINTS.iter().map(|f| f * request.budget).collect();
     let strategies = request
         .strategies

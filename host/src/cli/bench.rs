@@ -8,6 +8,7 @@ use std::time::Duration;
 use hpo_host::bench::success_rate::{self, BenchRequest};
 use hpo_host::bench::target_value;
 use hpo_host::config::{ConfigDefault, RunConfig};
+use hpo_host::experiment::drivers::simulated::Cluster;
 use hpo_host::objectives;
 
 use super::values::{at_least_one, duration, seed};
@@ -44,6 +45,13 @@ pub struct BenchArgs {
     /// Where bench.md, bench.csv, bench.json and bench.svg go.
     #[arg(long, default_value = "results/bench")]
     out: PathBuf,
+    /// Run each run on a simulated cluster of N workers (the seed's BATCH: a table's
+    /// recorded times, a modelled cost for fn:), ASYNC unless --sync.
+    #[arg(long, value_parser = at_least_one)]
+    workers: Option<usize>,
+    /// With --workers: SYNC rounds (a round lasts its slowest job) instead of ASYNC.
+    #[arg(long, requires = "workers")]
+    sync: bool,
 }
 
 /// Runs the protocol and writes its report.
@@ -64,6 +72,10 @@ pub fn command(args: BenchArgs, registry: Option<PathBuf>) -> anyhow::Result<Exi
         target_label: args.target.clone(),
         seed: args.seed,
         config: RunConfig::load(args.arms.as_deref(), ConfigDefault::Seed)?,
+        cluster: args.workers.map(|workers| Cluster {
+            workers,
+            sync: args.sync,
+        }),
     };
     let host = super::open_host(registry)?;
     let report = success_rate::run(&host, &request, &objective.label(), &|| {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use hpo_host::bench::regret::{self, RegretRequest};
 use hpo_host::config::{ConfigDefault, RunConfig};
+use hpo_host::experiment::drivers::simulated::Cluster;
 use hpo_host::objectives;
 
 use super::values::{at_least_one, seed};
@@ -48,6 +49,13 @@ pub struct RegretArgs {
     /// Experiment seed.
     #[arg(long, default_value_t = 1, value_parser = seed)]
     seed: u64,
+    /// Run each run on a simulated cluster of N workers (the seed's BATCH: a table's
+    /// recorded times, a modelled cost for fn:), ASYNC unless --sync.
+    #[arg(long, value_parser = at_least_one)]
+    workers: Option<usize>,
+    /// With --workers: SYNC rounds (a round lasts its slowest job) instead of ASYNC.
+    #[arg(long, requires = "workers")]
+    sync: bool,
 }
 
 /// Measures every arm on every problem and prints the table.
@@ -62,6 +70,10 @@ pub fn command(args: RegretArgs, registry: Option<PathBuf>) -> anyhow::Result<Ex
         seed: args.seed,
         config: RunConfig::load(args.conf.as_deref(), ConfigDefault::Seed)?,
         portfolio: RunConfig::load(args.arms_file.as_deref(), ConfigDefault::Seed)?,
+        cluster: args.workers.map(|workers| Cluster {
+            workers,
+            sync: args.sync,
+        }),
     };
     let table_dir = args.hp_conf_dir.clone().unwrap_or_else(|| "data".into());
     let host = super::open_host(registry)?;

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use hpo_host::experiment::{self, Criterion, Expiry, ExpiryFlags, GoalMetric, RunRequest, Summary};
+use hpo_host::experiment::{
+    self, Criterion, Expiry, ExpiryFlags, GoalMetric, Parallelism, RunRequest, Summary,
+};
 
 use super::progress::Progress;
 use super::values::{at_least_one, boolean, duration, seed};
@@ -87,11 +89,26 @@ pub struct RunArgs {
     /// Per-trial timeout of a cmd: objective: seconds, or 30m, 2h.
     #[arg(long = "trial-timeout", default_value = "1h", value_parser = duration)]
     trial_timeout: f64,
-    /// Remote training worker URL (seed: -w): evaluations run there as jobs (see `hpo
-    /// worker`); the worker's credential is $HPO_WORKER_CREDENTIAL, else the run
-    /// configuration's `credential`.
+    /// Remote training worker URL (seed: -w), repeatable: evaluations run there as jobs
+    /// (see `hpo worker`), as many at once as the workers have slots; a worker that goes
+    /// away has its trials evaluated by the others. The workers' credential is
+    /// $HPO_WORKER_CREDENTIAL, else the run configuration's `credential`.
     #[arg(short = 'w', long = "worker-url", value_name = "URL")]
-    worker_url: Option<String>,
+    worker_url: Vec<String>,
+    /// A file of remote worker URLs, one per line (# starts a comment), added to -w.
+    #[arg(long = "worker-file", value_name = "FILE")]
+    worker_file: Option<PathBuf>,
+    /// Evaluations at once: local workers (a cmd: command runs as N concurrent process
+    /// groups, each told its worker as $HPO_WORKER and {worker}), or with --simulate (and
+    /// -m BATCH) the simulated workers.
+    #[arg(long, value_parser = at_least_one)]
+    workers: Option<usize>,
+    /// Simulate --workers workers on a table or a test function (a discrete-event clock:
+    /// a table's recorded times, a modelled cost for fn:): ASYNC (default: each worker asks
+    /// as its job ends) or SYNC (rounds). The seed's form is -m BATCH -s SYNC|ASYNC.
+    #[arg(long, value_name = "SYNC|ASYNC", num_args = 0..=1, default_missing_value = "ASYNC",
+          value_parser = ["SYNC", "ASYNC"])]
+    simulate: Option<String>,
     /// Extend the finished experiment of N runs with the same settings to --runs (seed: -r).
     #[arg(short = 'r', long = "rerun", value_parser = at_least_one)]
     rerun: Option<usize>,
@@ -156,8 +173,29 @@ impl RunArgs {
             rerun: self.rerun,
             save_internal,
             time_penalty: self.time_penalty.clone(),
-            worker_url: self.worker_url.clone(),
+            worker_urls: self.worker_urls()?,
+            workers: self.workers,
+            simulate: self.simulate.as_deref().map(|s| s == "SYNC"),
         })
+    }
+
+    /// The -w URLs, then those of --worker-file.
+    fn worker_urls(&self) -> anyhow::Result<Vec<String>> {
+        let mut urls = self.worker_url.clone();
+        if let Some(file) = &self.worker_file {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| anyhow::anyhow!("--worker-file {}: {e}", file.display()))?;
+            urls.extend(
+                text.lines()
+                    .map(|l| l.split('#').next().unwrap_or_default().trim())
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_string),
+            );
+            if urls.is_empty() {
+                anyhow::bail!("--worker-file {}: lists no URL", file.display());
+            }
+        }
+        Ok(urls)
     }
 }
 
@@ -165,9 +203,10 @@ impl RunArgs {
 pub fn command(args: RunArgs, registry: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let request = args.request()?;
     let host = super::open_host(registry)?;
-    let progress = Progress::new(request.runs, request.expiry.evals);
-    let summary =
-        experiment::run_experiment(&host, &request, |run, trial| progress.trial(run, trial))?;
+    let progress = Progress::new(request.runs, request.expiry.evals, request.workers);
+    let summary = experiment::run_experiment(&host, &request, |run, trial, busy| {
+        progress.trial(run, trial, busy)
+    })?;
     progress.finish();
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
@@ -199,9 +238,17 @@ fn summary_text(summary: &Summary) -> String {
     } else {
         "evaluation time"
     };
+    // A parallel run's own clock: simulated, or the wall clock of its workers.
+    let clock_kind = match summary.parallelism {
+        Parallelism::Simulated { .. } => "simulated clock",
+        _ => "wall clock",
+    };
     for r in &summary.runs {
+        let clock = r
+            .clock_time
+            .map_or(String::new(), |t| format!(", {clock_kind} {t:.1} s"));
         out.push_str(&format!(
-            "run {}: best {} after {} evaluations ({}); {time_kind} {:.1} s, optimizer time {:.3} s\n",
+            "run {}: best {} after {} evaluations ({}); {time_kind} {:.1} s{clock}, optimizer time {:.3} s\n",
             r.run,
             r.best_value.map_or("none".to_string(), |v| format!("{v:.6}")),
             r.evals,

@@ -9,7 +9,7 @@ use hpo_host::objectives;
 use hpo_host::service::worker::{self, Worker};
 use hpo_host::space::Space;
 
-use super::values::duration;
+use super::values::{at_least_one, duration};
 
 /// `hpo worker`: a training node.
 #[derive(clap::Args)]
@@ -30,6 +30,10 @@ pub struct WorkerArgs {
     /// Directory of surrogate tables.
     #[arg(long, default_value = "data")]
     table_dir: PathBuf,
+    /// Jobs run at once (each slot with its own copy of the objective; a training command
+    /// learns its slot as $HPO_WORKER and {worker}).
+    #[arg(long, default_value_t = 1, value_parser = at_least_one)]
+    slots: usize,
     /// Serve without a credential on an address beyond the loopback (anyone who can reach
     /// it may run jobs).
     #[arg(long)]
@@ -51,7 +55,7 @@ pub fn command(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         space,
         Duration::from_secs_f64(args.trial_timeout),
     )?;
-    let worker = Worker::bind(&args.listen, objective, credential.as_deref())?;
+    let worker = Worker::bind(&args.listen, objective, args.slots, credential.as_deref())?;
     let address = worker
         .address()
         .map_or_else(|| args.listen.clone(), |a| a.to_string());

@@ -180,6 +180,10 @@ pub struct RunConfig {
     /// `ET_L<rate>`, `ET_T<k>` or `NONE`. A run-wide option ([`RunConfig::run_wide`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_penalty: Option<String>,
+    /// Whether proposals see the trials in flight of a parallel run: `aware` (the default:
+    /// the arms' liars keep workers apart) or `blind` (each proposal as if nothing ran).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
     /// Options of any other plugin, by plugin name (the seed's files have sections for its
     /// model families only: `gp`, `rf`, `tpe`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -327,10 +331,28 @@ impl RunConfig {
                 return Err((format!("bandits[{i}].spec"), "is empty".into()));
             }
         }
-        if self.bandits.len() > 1 {
+        // Several bandits are the seed's BATCH workers, one strategy each; here one strategy
+        // serves every worker of a parallel run, so they must agree.
+        if let Some((i, other)) = self
+            .bandits
+            .iter()
+            .enumerate()
+            .find(|(_, b)| b.spec != self.bandits[0].spec)
+        {
             return Err((
-                "bandits[1]".into(),
-                "several bandits are the seed's parallel BATCH workers, which this version does not run yet: list one".into(),
+                format!("bandits[{i}].spec"),
+                format!(
+                    "'{}' differs from bandits[0].spec '{}': one strategy serves every worker of a parallel run",
+                    other.spec, self.bandits[0].spec
+                ),
+            ));
+        }
+        if let Some(pending) = &self.pending
+            && !["aware", "blind"].contains(&pending.as_str())
+        {
+            return Err((
+                "pending".into(),
+                format!("'{pending}' is not aware or blind"),
             ));
         }
         if let Some(rule) = &self.early_term_rule
@@ -397,6 +419,17 @@ impl RunConfig {
             }
         }
         Value::Object(options)
+    }
+
+    /// Whether proposals see the trials in flight (the `pending` key; aware by default).
+    pub fn pending_aware(&self) -> bool {
+        self.pending.as_deref() != Some("blind")
+    }
+
+    /// The workers of the seed's BATCH mode: one per listed bandit (`None` for fewer than
+    /// two).
+    pub fn batch_workers(&self) -> Option<usize> {
+        (self.bandits.len() > 1).then_some(self.bandits.len())
     }
 
     /// Every plugin section, by plugin name: the seed's top-level `gp`, `rf` and `tpe`
@@ -492,8 +525,18 @@ mod tests {
             field(
                 r#"{"bandits": [{"mode": "DIV", "spec": "SEQ"}, {"mode": "DIV", "spec": "EG"}]}"#
             ),
-            "bandits[1]"
+            "bandits[1].spec"
         );
+        let batch =
+            r#"{"bandits": [{"mode": "DIV", "spec": "SEQ"}, {"mode": "DIV", "spec": "SEQ"}]}"#;
+        assert_eq!(
+            RunConfig::parse("r.json", batch).unwrap().batch_workers(),
+            Some(2)
+        );
+        assert_eq!(field(r#"{"pending": "maybe"}"#), "pending");
+        let blind = RunConfig::parse("r.json", r#"{"pending": "blind"}"#).unwrap();
+        assert!(!blind.pending_aware());
+        assert!(RunConfig::default().pending_aware());
         assert_eq!(
             field(r#"{"early_term_rule": "DecaTercet"}"#),
             "early_term_rule"

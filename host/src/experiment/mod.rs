@@ -2,7 +2,9 @@
 //!
 //! - [`plan`]: what one run does ([`RunPlan`], its [`Expiry`]), checked before anything is
 //!   written.
-//! - [`run`]: one run, the loop over trials, with its bookkeeping in one place.
+//! - [`run`]: one run as an ask/tell core, with its bookkeeping in one place.
+//! - [`drivers`]: the loops around the core: sequential, a pool of live workers (local or
+//!   remote), a simulated cluster.
 //! - [`runner`]: `hpo run`'s experiment: the plan from the request, the store (resume,
 //!   rerun), the repeated runs, the results file and the summary.
 //!
@@ -10,6 +12,7 @@
 //! experiment writes nothing; a run is reproducible from the experiment's seed and a resumed
 //! run continues bit for bit.
 
+pub mod drivers;
 mod expiry;
 mod plan;
 mod pool;
@@ -19,11 +22,12 @@ mod run;
 mod runner;
 mod seeds;
 
-pub use crate::trial::{ArmFailures, Estimate, Trial};
+pub use crate::trial::{ArmFailures, Estimate, Timing, Trial};
+pub use drivers::{Evaluators, Parallelism, drive};
 pub use expiry::{Criterion, DEFAULT_EVALS, Expiry, ExpiryError, ExpiryFlags, GoalMetric};
 pub use plan::{RunPlan, check_plan, plan_of};
 pub use record::RunRecord;
-pub use run::{RunState, TrialSink, run};
+pub use run::{Pending, Run, RunSink, RunState};
 pub use runner::{DEFAULT_OBJECTIVE, RunRequest, RunSummary, Summary, run_experiment};
 pub use seeds::run_seed;
 
@@ -180,6 +184,17 @@ pub enum ExperimentError {
     /// A trial could not be committed.
     #[error("cannot record the trial, stopping: {0}")]
     Sink(String),
+    /// A parallel setting that does not fit the rest of the request.
+    #[error("{flag}: {reason}")]
+    Parallel {
+        /// The flag (or the mode) at fault.
+        flag: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A stored trial in flight that cannot be read back.
+    #[error("cannot resume: a trial in flight in the store cannot be read: {0}")]
+    StoredPending(String),
     /// A problem without a known optimum in `hpo regret`.
     #[error("{0} has no known optimum")]
     NoOptimum(String),

@@ -104,11 +104,15 @@ impl Pool {
         self.candidates.retain(|&c| c != index);
         let row = self.order[index as usize];
         let x = self.rows.row(row).to_vec();
-        let candidate = if self.off_pool {
-            Candidate::Point(x.clone())
-        } else {
-            Candidate::Row(row)
-        };
-        (candidate, x, Some(row))
+        (self.candidate_of(Some(row), &x), x, Some(row))
+    }
+
+    /// What to evaluate for the encoded point `x` of row `row` (if it is one): the row of an
+    /// objective with its own pool (a table), else the point.
+    pub fn candidate_of(&self, row: Option<usize>, x: &[f64]) -> Candidate {
+        match row {
+            Some(row) if !self.off_pool => Candidate::Row(row),
+            _ => Candidate::Point(x.to_vec()),
+        }
     }
 }

@@ -2,7 +2,10 @@
 //! a JSON object keyed by run index, each run a set of equal-length per-iteration arrays
 //! (`model_idx`, `error`, `exec_time`, `opt_time`, `cum_exec_time`, `cum_opt_time`,
 //! `select_trace`, `train_epoch`) plus the run's seed, parameters, arm statistics
-//! (`count_arr`, `mean_arr`), failures and versions. Written atomically; an existing file is
+//! (`count_arr`, `mean_arr`), failures and versions; a parallel run adds `worker`,
+//! `start_time`, `end_time` per trial (the seed's BATCH files are named
+//! `<SYNC|ASYNC>-BATCH.M<N>…`, live parallel runs `<MODE>-<SPEC>.M<N>…`), and a resumed run
+//! lists the trials it evaluated again (`requeued`). Written atomically; an existing file is
 //! never overwritten: the next free name (`….1.json`, …) is claimed when the experiment
 //! starts.
 
@@ -12,13 +15,13 @@ use serde_json::{Map, Value, json};
 
 use super::{Expiry, RunRecord};
 
-/// The directory and file name of a result file (before de-duplication).
+/// The directory and file name of a result file (before de-duplication); `stem` is
+/// `MODE-SPEC` and what a parallel run adds to it.
 pub fn result_path(
     out: &Path,
     space: &str,
     expiry: &Expiry,
-    mode: &str,
-    spec: &str,
+    stem: &str,
     title: Option<&str>,
     runs: usize,
 ) -> PathBuf {
@@ -34,7 +37,7 @@ pub fn result_path(
         .unwrap_or_default();
     out.join(space)
         .join(budget)
-        .join(format!("{mode}-{spec}{title}({runs}).json"))
+        .join(format!("{stem}{title}({runs}).json"))
 }
 
 /// Claims `path`, or the first `stem.N.json` that does not exist yet, by creating it (an
@@ -115,6 +118,27 @@ pub fn run_json(record: &RunRecord, space_names: &[String], save_internal: bool)
             i.interim.iter().map(|r| json!([r.epoch, r.value, r.time])).collect::<Vec<_>>()
         }).collect::<Vec<_>>(),
     });
+    // A parallel run's trials: the worker that evaluated each, and when (the run's clock).
+    if its.iter().any(|i| i.timing.is_some()) {
+        let timing = |f: fn(&crate::trial::Timing) -> Value| {
+            its.iter()
+                .map(|i| i.timing.as_ref().map_or(Value::Null, f))
+                .collect::<Vec<_>>()
+        };
+        run["worker"] = timing(|t| t.worker.into()).into();
+        run["start_time"] = timing(|t| t.start.into()).into();
+        run["end_time"] = timing(|t| t.end.into()).into();
+    }
+    // The trials evaluated again after an interruption (they were in flight).
+    if its.iter().any(|i| i.requeued) {
+        run["requeued"] = its
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.requeued)
+            .map(|(n, _)| n)
+            .collect::<Vec<_>>()
+            .into();
+    }
     if save_internal {
         // The seed's internal estimates: the proposing model's mean, variance and
         // acquisition at each evaluated point (null during an initial design).

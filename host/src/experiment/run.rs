@@ -1,7 +1,8 @@
 //! One run of an experiment as an ask/tell core: [`Run::ask`] asks the strategy for an arm
-//! and the arm for a candidate, [`Run::tell`] tells every model and the strategy what its
-//! evaluation observed and commits the trial; [`run`] is the sequential driver around them
-//! (one worker, each trial evaluated as soon as it is asked for).
+//! and the arm for a candidate (seeing the trials in flight), [`Run::tell`] tells every model
+//! and the strategy what an evaluation observed and commits the trial. The drivers
+//! ([`super::drivers`]) are loops around the two calls: one worker, a pool of workers, a
+//! simulated cluster.
 //!
 //! Invariants: models receive exactly what was observed; an arm that fails is recorded
 //! (count and reason) and the trial falls back to the next arm of the strategy's ranking,
@@ -15,23 +16,20 @@
 
 use std::time::Instant;
 
+use serde::{Deserialize, Serialize};
+
 use hpo_plugin_api::types::{
     ArmStat, Feedback, Matrix, ObservationStatus, Observations, Proposed, SelectRequest,
 };
 
 use super::pool::Pool;
 use super::seeds::run_seed;
-use super::{ExperimentError, RunRecord};
-use super::{Expiry, RunPlan};
+use super::{ExperimentError, RunPlan, RunRecord};
 use crate::arms::{ArmHealth, Arms};
 use crate::objectives::{Candidate, Objective, Outcome};
 use crate::registry::PluginHost;
-use crate::strategies::{self, Credit, StrategySession, nomination_gains};
-use crate::trial::{ArmFailures, Estimate, Trial};
-
-/// Where each new trial goes before the next one starts (the store); an error stops the
-/// run, so no trial is ever only in memory.
-pub type TrialSink<'a> = dyn FnMut(usize, &Trial) -> Result<(), String> + 'a;
+use crate::strategies::{self, Credit, Nominee, StrategySession, nomination_gains};
+use crate::trial::{ArmFailures, Estimate, Timing, Trial};
 
 /// The bookkeeping of a run: its trials and what they add up to.
 pub struct RunState {
@@ -42,6 +40,8 @@ pub struct RunState {
     best: f64,
     cum_exec: f64,
     cum_opt: f64,
+    /// A parallel driver's clock, seconds; `None`: the run's time is Σexec + Σopt.
+    clock: Option<f64>,
 }
 
 impl RunState {
@@ -55,6 +55,7 @@ impl RunState {
             best: f64::INFINITY,
             cum_exec: 0.0,
             cum_opt: 0.0,
+            clock: None,
         }
     }
 
@@ -122,14 +123,9 @@ impl RunState {
         }
     }
 
-    /// Σexec + Σopt so far, seconds.
+    /// The run's time so far, seconds: its driver's clock, else Σexec + Σopt.
     fn elapsed(&self) -> f64 {
-        self.cum_exec + self.cum_opt
-    }
-
-    /// Why the run stops now, if it does.
-    fn expired(&self, expiry: &Expiry) -> Option<String> {
-        expiry.reached(self.trials.len(), self.elapsed(), self.best)
+        self.clock.unwrap_or(self.cum_exec + self.cum_opt)
     }
 
     /// Charges optimizer time spent after the last trial was recorded (the strategy's update
@@ -142,34 +138,69 @@ impl RunState {
     }
 }
 
-/// A run in progress: the plugins' sessions, the pool and the bookkeeping.
-struct Run<'p> {
+/// A run in progress: the plugins' sessions, the pool, the trials in flight and the
+/// bookkeeping. Drivers (sequential, worker pools, the simulated cluster) are loops around
+/// [`Run::ask`] and [`Run::tell`].
+pub struct Run<'p> {
     plan: &'p RunPlan,
     seed: u64,
     arms: Arms,
     strategy: Option<StrategySession>,
     pool: Pool,
     state: RunState,
+    /// Trials asked for so far (told or in flight): the next trial's ticket.
+    asked: usize,
+    /// The trials in flight: their tickets and encoded points.
+    in_flight: Vec<(usize, Vec<f64>)>,
+    /// Whether proposals see the points in flight (the run-wide option `pending`).
+    pending_aware: bool,
     /// The store's commit of a trial is optimizer work, charged to the next trial.
     carried: f64,
 }
 
 /// What [`Run::ask`] answers.
-enum Asked {
+pub enum Asked {
     /// The next trial, to evaluate and then tell.
-    Trial(Pending),
+    Trial(Box<Pending>),
     /// Why the run stops.
     Stop(String),
 }
 
-/// A trial asked for and not yet told: its arm's choice and what to evaluate.
-struct Pending {
-    choice: Choice,
-    candidate: Candidate,
-    x: Vec<f64>,
-    row: Option<usize>,
+/// A trial asked for and not yet told: its arm's choice and what to evaluate. It is kept
+/// in the store while it runs (serialized), so an interrupted run evaluates it again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pending {
+    /// The ask's number in the run, from 0.
+    pub ticket: usize,
+    /// The proposing arm.
+    pub arm: usize,
+    /// The proposing model's estimate at the point.
+    estimate: Option<Estimate>,
+    /// Every arm's nomination (BO-HEDGE), else empty.
+    nominees: Vec<Option<Nominee>>,
+    /// What to evaluate.
+    #[serde(skip, default = "no_candidate")]
+    pub candidate: Candidate,
+    /// The encoded point.
+    pub x: Vec<f64>,
+    /// The pool row, if it is one.
+    pub row: Option<usize>,
+    /// The arms that failed in this trial's turn before its arm proposed.
+    arm_failures: Vec<(String, String)>,
     /// Seconds the optimizer spent choosing it.
     proposing: f64,
+    /// Trials completed when it was asked for.
+    told_before: usize,
+    /// The strategy's state right after it chose this trial's arm.
+    strategy_state: Option<Vec<u8>>,
+    /// Where and since when it runs, in a parallel run.
+    pub placed: Option<(usize, f64)>,
+    /// Whether it is evaluated again after an interruption.
+    pub requeued: bool,
+}
+
+fn no_candidate() -> Candidate {
+    Candidate::Point(Vec::new())
 }
 
 /// An arm's proposal, chosen for this trial.
@@ -179,43 +210,18 @@ struct Choice {
     nominees: Vec<Option<Proposed>>,
 }
 
-/// Runs one run of `plan` on `objective` with `seed`.
-///
-/// `prior` holds the trials of this run already completed (a resumed run): they are replayed
-/// into the models, the candidate pool, the arm statistics and the strategy's saved state,
-/// and the run continues exactly where it stopped. Every new trial goes to `sink` before the
-/// next trial starts; a sink error stops the run (no trial is ever only in memory).
-pub fn run(
-    host: &PluginHost,
-    objective: &mut dyn Objective,
-    plan: &RunPlan,
-    seed: u64,
-    prior: &[Trial],
-    sink: &mut TrialSink<'_>,
-) -> Result<RunRecord, ExperimentError> {
-    let mut run = Run::open(host, objective, plan, seed)?;
-    run.resume(prior)?;
-    // The sequential driver: one worker, evaluating each trial as soon as it is asked for.
-    let stop_reason = loop {
-        let pending = match run.ask()? {
-            Asked::Stop(reason) => break reason,
-            Asked::Trial(pending) => pending,
-        };
-        let outcome = objective.evaluate(&pending.candidate).map_err(|source| {
-            ExperimentError::Evaluation {
-                label: objective.label(),
-                source,
-            }
-        })?;
-        run.tell(pending, outcome, sink)?;
-    };
-    let arm_names = run.arms.names().to_vec();
-    Ok(run.state.finish(seed, arm_names, stop_reason, None))
+/// Where a run's trials go: in flight before they are evaluated, completed after. An error
+/// stops the run, so no trial is ever only in memory.
+pub trait RunSink {
+    /// `pending` is about to be evaluated (it is placed on its worker).
+    fn asked(&mut self, pending: &Pending) -> Result<(), String>;
+    /// `trial`, the `index`-th completed trial of the run, completed `ticket`.
+    fn told(&mut self, index: usize, trial: &Trial, ticket: usize) -> Result<(), String>;
 }
 
 impl<'p> Run<'p> {
     /// Opens the sessions of `plan` and the pool of `objective`.
-    fn open(
+    pub fn open(
         host: &PluginHost,
         objective: &dyn Objective,
         plan: &'p RunPlan,
@@ -252,15 +258,52 @@ impl<'p> Run<'p> {
             arms,
             strategy,
             pool,
+            asked: 0,
+            in_flight: Vec::new(),
+            pending_aware: plan.config.pending_aware(),
             carried: 0.0,
         })
     }
 
-    /// Replays the trials a resumed run had completed.
-    fn resume(&mut self, prior: &[Trial]) -> Result<(), ExperimentError> {
-        if prior.is_empty() {
-            return Ok(());
+    /// Replays the trials a resumed run had completed, then puts back in flight the trials
+    /// that were running when it stopped (`interrupted`, in ticket order): they are returned
+    /// to be evaluated again, each marked requeued.
+    pub fn resume(
+        &mut self,
+        prior: &[Trial],
+        interrupted: Vec<Pending>,
+    ) -> Result<Vec<Pending>, ExperimentError> {
+        // Every trial asked for either completed or was in flight.
+        self.asked = prior.len() + interrupted.len();
+        if !prior.is_empty() {
+            self.replay(prior)?;
         }
+        // The strategy's last change: a choice made after the last completed trial, if any.
+        let chosen_since = interrupted
+            .iter()
+            .filter(|p| p.told_before == prior.len())
+            .max_by_key(|p| p.ticket)
+            .and_then(|p| p.strategy_state.as_deref());
+        if let (Some(s), Some(state)) = (self.strategy.as_mut(), chosen_since) {
+            s.restore(state)?;
+        }
+        let mut requeued = Vec::new();
+        for mut pending in interrupted {
+            if pending.x.len() != self.pool.dims() || pending.arm >= self.plan.arms.len() {
+                return Err(ExperimentError::StoredTrialMismatch);
+            }
+            if let Some(row) = pending.row {
+                self.pool.remove_row(row);
+            }
+            pending.candidate = self.pool.candidate_of(pending.row, &pending.x);
+            pending.requeued = true;
+            self.in_flight.push((pending.ticket, pending.x.clone()));
+            requeued.push(pending);
+        }
+        Ok(requeued)
+    }
+
+    fn replay(&mut self, prior: &[Trial]) -> Result<(), ExperimentError> {
         let dims = self.pool.dims();
         let mut replay = Observations {
             x: Matrix::empty(dims as u32),
@@ -293,18 +336,45 @@ impl<'p> Run<'p> {
         Ok(())
     }
 
+    /// The trials completed so far.
+    pub fn trials(&self) -> &[Trial] {
+        &self.state.trials
+    }
+
+    /// The best value so far (infinite before the first success).
+    pub fn best(&self) -> f64 {
+        self.state.best
+    }
+
+    /// Sets the run's clock (seconds): a parallel driver's elapsed time, which the expiry and
+    /// the strategies read instead of Σexec + Σopt.
+    pub fn set_clock(&mut self, seconds: f64) {
+        self.state.clock = Some(seconds);
+    }
+
+    /// Ends the run: its record, stopped for `stop_reason`.
+    pub fn finish(self, stop_reason: String) -> RunRecord {
+        let arm_names = self.arms.names().to_vec();
+        self.state.finish(self.seed, arm_names, stop_reason, None)
+    }
+
     /// Why the run stops before its next trial, if it does.
     fn should_stop(&self) -> Option<String> {
-        if let Some(reason) = self.state.expired(&self.plan.expiry) {
+        if let Some(reason) =
+            self.plan
+                .expiry
+                .reached(self.asked, self.state.elapsed(), self.state.best)
+        {
             return Some(reason);
         }
         (self.pool.exhausted()).then(|| "the pool is exhausted".to_string())
     }
 
-    /// Asks for the next trial: chooses an arm and its proposal and takes the candidate
-    /// from the pool. Returns why the run stops instead, when it expired, the pool is
-    /// exhausted or no arm could propose.
-    fn ask(&mut self) -> Result<Asked, ExperimentError> {
+    /// Asks for the next trial: chooses an arm and its proposal (seeing the trials in
+    /// flight) and takes the candidate from the pool; the trial is in flight until told.
+    /// Returns why the run stops instead, when it expired, the pool is exhausted or no arm
+    /// could propose.
+    pub fn ask(&mut self) -> Result<Asked, ExperimentError> {
         if let Some(reason) = self.should_stop() {
             return Ok(Asked::Stop(reason));
         }
@@ -313,55 +383,75 @@ impl<'p> Run<'p> {
             return Ok(Asked::Stop(self.every_arm_failed()));
         };
         let (candidate, x, row) = self.pool.take(&choice.proposal);
-        Ok(Asked::Trial(Pending {
-            choice,
+        // Choosing may have changed the strategy (a draw): kept with the trial in flight,
+        // so that a resumed run continues from this choice.
+        let strategy_state = match self.strategy.as_mut() {
+            Some(s) => Some(s.snapshot()?),
+            None => None,
+        };
+        let ticket = self.asked;
+        self.asked += 1;
+        self.in_flight.push((ticket, x.clone()));
+        Ok(Asked::Trial(Box::new(Pending {
+            ticket,
+            arm: choice.arm,
+            estimate: estimate_of(&choice.proposal),
+            nominees: choice
+                .nominees
+                .iter()
+                .map(|n| n.as_ref().map(Nominee::from))
+                .collect(),
             candidate,
             x,
             row,
+            arm_failures: self.state.health.take_events(),
             proposing: started.elapsed().as_secs_f64(),
-        }))
+            told_before: self.state.trials.len(),
+            strategy_state,
+            placed: None,
+            requeued: false,
+        })))
     }
 
     /// Tells the run what evaluating `pending` observed: every model learns it, the trial is
-    /// recorded, the strategy updated, and the trial committed to the sink.
-    fn tell(
+    /// recorded (with where and when it ran, in a parallel run), the strategy updated, and
+    /// the trial committed to the sink.
+    pub fn tell(
         &mut self,
         pending: Pending,
         outcome: Outcome,
-        sink: &mut TrialSink<'_>,
+        timing: Option<Timing>,
+        sink: &mut dyn RunSink,
     ) -> Result<(), ExperimentError> {
-        let Pending {
-            choice,
-            x,
-            row,
-            proposing,
-            ..
-        } = pending;
+        let arm = pending.arm;
         if let Some(why) = &outcome.failure {
-            tracing::warn!(arm = %self.arms.names()[choice.arm], "trial failed: {why}");
+            tracing::warn!(arm = %self.arms.names()[arm], "trial failed: {why}");
         }
+        self.in_flight.retain(|(t, _)| *t != pending.ticket);
         let learning = Instant::now();
-        self.arms.tell(&observed(&x, &outcome));
+        self.arms.tell(&observed(&pending.x, &outcome));
         let trial = Trial {
-            row,
-            arm: self.arms.names()[choice.arm].clone(),
-            estimate: estimate_of(&choice.proposal),
-            opt_time: self.carried + proposing,
-            x,
+            row: pending.row,
+            arm: self.arms.names()[arm].clone(),
+            estimate: pending.estimate,
+            opt_time: self.carried + pending.proposing,
+            x: pending.x,
             strategy_state: None,
-            arm_failures: self.state.health.take_events(),
+            arm_failures: pending.arm_failures,
+            timing,
+            requeued: pending.requeued,
             ..Trial::from_outcome(outcome)
         };
-        let reward = self.state.record(choice.arm, trial);
-        self.update_strategy(&choice, reward)?;
+        let reward = self.state.record(arm, trial);
+        self.update_strategy(arm, &pending.nominees, reward)?;
         self.state.charge_last(learning.elapsed().as_secs_f64());
-        self.commit(sink)
+        self.commit(pending.ticket, sink)
     }
 
     /// The arm of this trial and its proposal: the strategy's ranking, the first arm down it
     /// that proposes (BO-HEDGE: every arm nominates first). `None` when every arm failed.
     fn choose(&mut self) -> Result<Option<Choice>, ExperimentError> {
-        let proposal_seed = run_seed(self.seed, self.state.trials.len());
+        let proposal_seed = run_seed(self.seed, self.asked);
         let nominating = self
             .strategy
             .as_ref()
@@ -376,7 +466,7 @@ impl<'p> Run<'p> {
         }
         let ranking = match self.strategy.as_mut() {
             Some(s) => s.select(&SelectRequest {
-                iteration: self.state.trials.len() as u32,
+                iteration: self.asked as u32,
                 elapsed: self.state.elapsed(),
                 stats: self.state.stats.clone(),
             })?,
@@ -403,11 +493,25 @@ impl<'p> Run<'p> {
         Ok(None)
     }
 
+    /// The points in flight, as the arms are shown them (none when the run is
+    /// pending-blind).
+    fn pending_points(&self) -> Matrix {
+        let dims = self.pool.dims() as u32;
+        if !self.pending_aware {
+            return Matrix::empty(dims);
+        }
+        Matrix {
+            cols: dims,
+            data: self.in_flight.iter().flat_map(|(_, x)| x.clone()).collect(),
+        }
+    }
+
     /// Arm `a`'s proposal, or `None` after recording its failure.
     fn propose(&mut self, a: usize, seed: u64) -> Option<Proposed> {
+        let pending = self.pending_points();
         let candidates = self.pool.candidates();
         self.arms
-            .propose(a, candidates, seed, self.pool.allows_off_pool())
+            .propose(a, candidates, &pending, seed, self.pool.allows_off_pool())
             .map_err(|e| {
                 let name = &self.arms.names()[a];
                 self.state.health.failed(a, name, &e, &mut self.state.stats)
@@ -415,16 +519,21 @@ impl<'p> Run<'p> {
             .ok()
     }
 
-    /// Tells the strategy how the chosen arm did (and BO-HEDGE every nominee's gain), then
-    /// keeps its state with the trial.
-    fn update_strategy(&mut self, choice: &Choice, reward: f64) -> Result<(), ExperimentError> {
+    /// Tells the strategy how arm `arm` did (and BO-HEDGE every nominee's gain), then keeps
+    /// its state with the trial.
+    fn update_strategy(
+        &mut self,
+        arm: usize,
+        nominees: &[Option<Nominee>],
+        reward: f64,
+    ) -> Result<(), ExperimentError> {
         let Some(strategy) = self.strategy.as_mut() else {
             return Ok(());
         };
         let gains = if strategy.wants_nominations() {
             nomination_gains(
                 &mut self.arms,
-                &choice.nominees,
+                nominees,
                 self.pool.shown(),
                 &self.state.credit,
             )
@@ -432,7 +541,7 @@ impl<'p> Run<'p> {
             vec![]
         };
         strategy.update(&Feedback {
-            chosen: choice.arm as u32,
+            chosen: arm as u32,
             reward,
             gains,
             elapsed: self.state.elapsed(),
@@ -445,10 +554,11 @@ impl<'p> Run<'p> {
     }
 
     /// Sends the last trial to the sink; the commit's time is charged to the next trial.
-    fn commit(&mut self, sink: &mut TrialSink<'_>) -> Result<(), ExperimentError> {
+    fn commit(&mut self, ticket: usize, sink: &mut dyn RunSink) -> Result<(), ExperimentError> {
         let committing = Instant::now();
         let index = self.state.trials.len() - 1;
-        sink(index, &self.state.trials[index]).map_err(ExperimentError::Sink)?;
+        sink.told(index, &self.state.trials[index], ticket)
+            .map_err(ExperimentError::Sink)?;
         self.carried = committing.elapsed().as_secs_f64();
         Ok(())
     }
@@ -457,7 +567,7 @@ impl<'p> Run<'p> {
     fn every_arm_failed(&self) -> String {
         format!(
             "every arm failed at iteration {}: {}",
-            self.state.trials.len(),
+            self.asked,
             self.state
                 .health
                 .failures
@@ -492,9 +602,10 @@ fn observed(x: &[f64], outcome: &Outcome) -> Observations {
 }
 
 /// The proposing model's estimate, none during an arm's initial design (NaN mean and
-/// variance).
+/// variance) or when a figure is not finite (the store keeps estimates as JSON numbers).
 fn estimate_of(proposal: &Proposed) -> Option<Estimate> {
-    (proposal.mean.is_finite() && proposal.variance.is_finite()).then_some(Estimate {
+    let figures = [proposal.mean, proposal.variance, proposal.acquisition];
+    figures.iter().all(|f| f.is_finite()).then_some(Estimate {
         mean: proposal.mean,
         variance: proposal.variance,
         acquisition: proposal.acquisition,

@@ -8,8 +8,12 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::drivers::workers::Slot;
 use super::results_file;
-use super::{ExperimentError, Expiry, RunPlan, RunRecord, Trial, check_plan, run, run_seed};
+use super::{
+    Evaluators, ExperimentError, Expiry, Parallelism, Pending, RunPlan, RunRecord, RunSink, Trial,
+    check_plan, drive, run_seed,
+};
 use crate::config::{ArmRef, ConfigDefault, RunConfig};
 use crate::objectives::{self, Objective};
 use crate::registry::PluginHost;
@@ -56,8 +60,14 @@ pub struct RunRequest {
     /// The seed's `-tp`: the time penalty of the model arms' acquisition (overrides the run
     /// configuration's `time_penalty`).
     pub time_penalty: Option<String>,
-    /// The seed's `-w`: a training worker's URL; evaluations run there.
-    pub worker_url: Option<String>,
+    /// The seed's `-w`, repeated: training workers' URLs; evaluations run there, as many at
+    /// once as the workers have slots.
+    pub worker_urls: Vec<String>,
+    /// `--workers N`: evaluations at once (local workers, or simulated ones).
+    pub workers: Option<usize>,
+    /// `--simulate`: a simulated cluster of `--workers` workers, in rounds (`Some(true)`,
+    /// SYNC) or asynchronous (`Some(false)`); `-m BATCH -s SYNC|ASYNC` says the same.
+    pub simulate: Option<bool>,
 }
 
 /// One run in the summary.
@@ -79,6 +89,12 @@ pub struct RunSummary {
     pub opt_time: f64,
     /// Why the run stopped.
     pub stop_reason: String,
+    /// Its time on the run's clock, seconds (a parallel run: the last trial's end).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock_time: Option<f64>,
+    /// Per trial, where and when it ran (a parallel run).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub timings: Vec<crate::trial::Timing>,
 }
 
 /// The experiment's summary.
@@ -90,6 +106,8 @@ pub struct Summary {
     pub objective: String,
     /// Mode and spec, e.g. `DIV-SEQ`.
     pub mode: String,
+    /// How trials were evaluated.
+    pub parallelism: Parallelism,
     /// Per run.
     pub runs: Vec<RunSummary>,
 }
@@ -111,6 +129,9 @@ struct Setup {
     spec: String,
     plan: RunPlan,
     objective: Box<dyn Objective>,
+    /// The remote training workers (`-w`), connected.
+    remotes: Vec<RemoteObjective>,
+    parallelism: Parallelism,
     names: Vec<String>,
 }
 
@@ -118,7 +139,7 @@ impl Setup {
     /// The store key of this experiment with `runs` runs: every setting that changes what
     /// the runs do.
     fn key(&self, request: &RunRequest, runs: usize) -> String {
-        serde_json::json!({
+        let mut key = serde_json::json!({
             "objective": self.objective.label(),
             "space": self.names,
             "mode": self.mode,
@@ -128,16 +149,111 @@ impl Setup {
             "expiry": request.expiry,
             "seed": request.seed,
             "runs": runs,
-        })
-        .to_string()
+        });
+        // Local and simulated workers change what a run does; remote workers are where it
+        // runs (an interrupted run resumes on whichever workers are up).
+        if matches!(
+            self.parallelism,
+            Parallelism::Local(_) | Parallelism::Simulated { .. }
+        ) && !self.parallelism.is_sequential()
+        {
+            key["parallelism"] = serde_json::json!(self.parallelism);
+        }
+        key.to_string()
+    }
+
+    /// The results file's name before `[.title](runs).json`: `MODE-SPEC`, with the workers
+    /// of a parallel run (`.M<N>`) and the seed's `<SYNC|ASYNC>-BATCH.M<N>` for BATCH.
+    fn file_stem(&self) -> String {
+        let base = format!("{}-{}", self.mode, self.spec);
+        match &self.parallelism {
+            Parallelism::Simulated { workers, .. } if self.mode == "BATCH" => {
+                format!("{}-BATCH.M{workers}", self.spec)
+            }
+            Parallelism::Simulated { workers, sync } => {
+                format!("{base}.{}.M{workers}", if *sync { "SYNC" } else { "ASYNC" })
+            }
+            Parallelism::Local(n) if *n > 1 => format!("{base}.M{n}"),
+            _ => base,
+        }
+    }
+
+    /// What evaluates one run's trials.
+    fn evaluators(&mut self) -> Evaluators<'_> {
+        match &self.parallelism {
+            Parallelism::Simulated { workers, sync } => Evaluators::Simulated {
+                objective: self.objective.as_mut(),
+                workers: *workers,
+                sync: *sync,
+            },
+            Parallelism::Local(n) if *n > 1 => Evaluators::Pool(
+                (0..*n)
+                    .map(|i| Slot {
+                        objective: self.objective.for_worker(i),
+                        machine: i,
+                        name: format!("local worker {i}"),
+                    })
+                    .collect(),
+            ),
+            Parallelism::Remote(_) if remote_slots(&self.remotes) > 1 => Evaluators::Pool(
+                self.remotes
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(machine, remote)| {
+                        (0..remote.slots()).map(move |_| Slot {
+                            objective: remote.clone_box(),
+                            machine,
+                            name: remote.url().to_string(),
+                        })
+                    })
+                    .collect(),
+            ),
+            _ => Evaluators::One(self.objective.as_mut()),
+        }
     }
 }
 
-/// Runs the experiment and writes its results file; `progress` hears of every new trial.
+/// The job slots of the remote workers.
+fn remote_slots(remotes: &[RemoteObjective]) -> usize {
+    remotes.iter().map(RemoteObjective::slots).sum()
+}
+
+/// Where a run's trials go: the store (in flight, then completed), and the progress of the
+/// command line.
+struct StoreSink<'a> {
+    store: &'a Store,
+    experiment: i64,
+    run: usize,
+    in_flight: usize,
+    progress: &'a mut dyn FnMut(&Trial, usize),
+}
+
+impl RunSink for StoreSink<'_> {
+    fn asked(&mut self, pending: &Pending) -> Result<(), String> {
+        let text = serde_json::to_string(pending).map_err(|e| e.to_string())?;
+        self.store
+            .record_pending(self.experiment, self.run, pending.ticket, &text)
+            .map_err(|e| e.to_string())?;
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    fn told(&mut self, index: usize, trial: &Trial, ticket: usize) -> Result<(), String> {
+        self.store
+            .record_trial(self.experiment, self.run, index, trial, ticket)
+            .map_err(|e| e.to_string())?;
+        self.in_flight = self.in_flight.saturating_sub(1);
+        (self.progress)(trial, self.in_flight);
+        Ok(())
+    }
+}
+
+/// Runs the experiment and writes its results file; `progress` hears of every new trial of
+/// a run, with the number of trials still in flight.
 pub fn run_experiment(
     host: &PluginHost,
     request: &RunRequest,
-    mut progress: impl FnMut(usize, &Trial),
+    mut progress: impl FnMut(usize, &Trial, usize),
 ) -> Result<Summary, ExperimentError> {
     let mut setup = set_up(host, request)?;
     let (store, stored) = open_experiment(request, &setup)?;
@@ -146,9 +262,15 @@ pub fn run_experiment(
     let mut summaries = Vec::new();
     for index in 0..request.runs {
         let seed = run_seed(request.seed, index);
-        let record = run_or_rebuild(host, &store, &stored, &mut setup, index, seed, &mut |t| {
-            progress(index, t)
-        })?;
+        let record = run_or_rebuild(
+            host,
+            &store,
+            &stored,
+            &mut setup,
+            index,
+            seed,
+            &mut |t, busy| progress(index, t, busy),
+        )?;
         runs_json.push(results_file::run_json(
             &record,
             &setup.names,
@@ -163,6 +285,7 @@ pub fn run_experiment(
         results_file: path,
         objective: setup.objective.label(),
         mode: format!("{}-{}", setup.mode, setup.spec),
+        parallelism: setup.parallelism.clone(),
         runs: summaries,
     })
 }
@@ -176,7 +299,7 @@ fn run_or_rebuild(
     setup: &mut Setup,
     index: usize,
     seed: u64,
-    progress: &mut dyn FnMut(&Trial),
+    progress: &mut dyn FnMut(&Trial, usize),
 ) -> Result<RunRecord, ExperimentError> {
     store.start_run(stored.id, index, seed)?;
     let prior = store.trials(stored.id, index)?;
@@ -185,19 +308,29 @@ fn run_or_rebuild(
         let arm_names = setup.plan.arms.iter().map(ArmRef::name).collect();
         return RunRecord::from_trials(seed, arm_names, &prior, stop, failures);
     }
-    let mut sink = |i: usize, trial: &Trial| {
-        store
-            .record_trial(stored.id, index, i, trial)
-            .map_err(|e| e.to_string())?;
-        progress(trial);
-        Ok(())
+    let interrupted = store
+        .pending(stored.id, index)?
+        .iter()
+        .map(|text| {
+            serde_json::from_str::<Pending>(text)
+                .map_err(|e| ExperimentError::StoredPending(e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut sink = StoreSink {
+        store,
+        experiment: stored.id,
+        run: index,
+        in_flight: 0,
+        progress,
     };
-    let record = run(
+    let plan = setup.plan.clone();
+    let record = drive(
         host,
-        setup.objective.as_mut(),
-        &setup.plan,
+        setup.evaluators(),
+        &plan,
         seed,
         &prior,
+        interrupted,
         &mut sink,
     )?;
     store.finish_run(stored.id, index, &record.stop_reason, &record.failures)?;
@@ -221,7 +354,8 @@ fn set_up(host: &PluginHost, request: &RunRequest) -> Result<Setup, ExperimentEr
     if request.runs == 0 {
         return Err(ExperimentError::NoRuns);
     }
-    let objective = objective_of(request, &config)?;
+    let parallelism = parallelism_of(request, &config, &mode, &spec)?;
+    let (objective, remotes) = objective_of(request, &config)?;
     let plan = RunPlan {
         arms,
         strategy,
@@ -250,27 +384,35 @@ fn set_up(host: &PluginHost, request: &RunRequest) -> Result<Setup, ExperimentEr
         spec,
         plan,
         objective,
+        remotes,
+        parallelism,
         names,
     })
 }
 
-/// Mode, spec, arms and strategy: `DIV` runs the configuration's arms under the spec's
-/// strategy (default: the configuration's bandit, else SEQ); any other mode is one arm.
+/// Mode, spec, arms and strategy: `DIV` (and the seed's `BATCH`) run the configuration's
+/// arms under a strategy (DIV: the spec, else the configuration's bandit, else SEQ; BATCH:
+/// the configuration's bandit, else SEQ); any other mode is one arm.
 fn arms_of(
     request: &RunRequest,
     config: &RunConfig,
 ) -> Result<(String, String, Vec<ArmRef>, Option<String>), ExperimentError> {
     let mode = request.mode.clone().unwrap_or_else(|| "DIV".to_string());
-    if mode == "DIV" {
-        let spec = request
-            .spec
-            .clone()
-            .or_else(|| config.bandits.first().map(|b| b.spec.clone()))
-            .unwrap_or_else(|| "SEQ".to_string());
+    if mode == "DIV" || mode == "BATCH" {
+        let bandit = config.bandits.first().map(|b| b.spec.clone());
+        let strategy = match mode.as_str() {
+            "DIV" => request.spec.clone().or(bandit),
+            _ => bandit,
+        }
+        .unwrap_or_else(|| "SEQ".to_string());
         if config.arms.is_empty() {
             return Err(ExperimentError::NoArmsInConfig);
         }
-        return Ok((mode, spec.clone(), config.arms.clone(), Some(spec)));
+        let spec = match mode.as_str() {
+            "DIV" => strategy.clone(),
+            _ => request.spec.clone().unwrap_or_else(|| "SYNC".to_string()),
+        };
+        return Ok((mode, spec, config.arms.clone(), Some(strategy)));
     }
     let spec = request
         .spec
@@ -284,12 +426,69 @@ fn arms_of(
     Ok((mode, spec, vec![arm], None))
 }
 
-/// The objective of a request: local, or evaluated on a remote worker (`-w`).
+/// How the request's trials are evaluated: `-m BATCH -s SYNC|ASYNC` and `--simulate` on a
+/// simulated cluster of `--workers` (BATCH: or one per listed bandit), `-w URL` on remote
+/// workers, `--workers N` on local ones.
+fn parallelism_of(
+    request: &RunRequest,
+    config: &RunConfig,
+    mode: &str,
+    spec: &str,
+) -> Result<Parallelism, ExperimentError> {
+    let refuse = |flag, reason: &str| ExperimentError::Parallel {
+        flag,
+        reason: reason.to_string(),
+    };
+    let simulate = match (mode, request.simulate) {
+        ("BATCH", _) => Some(match spec {
+            "SYNC" => true,
+            "ASYNC" => false,
+            _ => return Err(refuse("-m BATCH", "its spec (-s) is SYNC or ASYNC")),
+        }),
+        (_, simulate) => simulate,
+    };
+    let remote = !request.worker_urls.is_empty();
+    if let Some(sync) = simulate {
+        let flag = if mode == "BATCH" {
+            "-m BATCH"
+        } else {
+            "--simulate"
+        };
+        if request.objective.starts_with("cmd:") || remote {
+            return Err(refuse(
+                flag,
+                "simulates workers on a table or a test function (fn:); a training command runs on real ones (--workers N, -w URL)",
+            ));
+        }
+        let workers = request
+            .workers
+            .or_else(|| (mode == "BATCH").then(|| config.batch_workers()).flatten())
+            .ok_or_else(|| {
+                refuse(
+                    flag,
+                    "how many workers? give --workers N (BATCH: or list one bandit per worker)",
+                )
+            })?;
+        return Ok(Parallelism::Simulated { workers, sync });
+    }
+    match (remote, request.workers) {
+        (true, Some(_)) => Err(refuse(
+            "--workers",
+            "counts local workers; with -w the remote workers' slots (hpo worker --slots K) are the workers",
+        )),
+        (true, None) => Ok(Parallelism::Remote(request.worker_urls.clone())),
+        (false, Some(n)) if n > 1 => Ok(Parallelism::Local(n)),
+        (false, _) => Ok(Parallelism::Sequential),
+    }
+}
+
+/// The objective of a request, and the remote workers (`-w`) that evaluate it, connected:
+/// the objective is then the first of them.
 fn objective_of(
     request: &RunRequest,
     config: &RunConfig,
-) -> Result<Box<dyn Objective>, ExperimentError> {
-    let remote = request.worker_url.is_some();
+) -> Result<(Box<dyn Objective>, Vec<RemoteObjective>), ExperimentError> {
+    let remote = !request.worker_urls.is_empty();
     let space = match &request.space {
         Some(path) if !request.objective.starts_with("cmd:") && !remote => {
             return Err(ExperimentError::SpaceNotApplicable(path.clone()));
@@ -297,32 +496,34 @@ fn objective_of(
         Some(path) => Some(Space::from_file(path)?),
         None => None,
     };
+    let timeout = request.trial_timeout;
+    let local = |space: Option<Space>| {
+        objectives::resolve(
+            &request.objective,
+            request.table_dir.as_deref(),
+            space,
+            timeout,
+        )
+    };
+    if !remote {
+        return Ok((local(space)?, Vec::new()));
+    }
     // The environment's credential overrides the run configuration's.
     let credential = std::env::var("HPO_WORKER_CREDENTIAL")
         .ok()
         .or_else(|| config.credential.clone().filter(|c| !c.is_empty()));
     let credential = credential.as_deref();
-    let timeout = request.trial_timeout;
-    let objective: Box<dyn Objective> = match (&request.worker_url, space) {
-        // A training command on the worker: the space file is all there is locally.
-        (Some(url), Some(space)) => Box::new(RemoteObjective::connect_space(
-            url, space, credential, timeout,
-        )?),
-        (worker, space) => {
-            let local = objectives::resolve(
-                &request.objective,
-                request.table_dir.as_deref(),
-                space,
-                timeout,
-            )?;
-            match worker {
-                // A table or a test function known here, evaluated there.
-                Some(url) => Box::new(RemoteObjective::connect(url, local, credential, timeout)?),
-                None => local,
-            }
-        }
-    };
-    Ok(objective)
+    let remotes = request
+        .worker_urls
+        .iter()
+        .map(|url| match &space {
+            // A training command on the worker: the space file is all there is locally.
+            Some(space) => RemoteObjective::connect_space(url, space.clone(), credential, timeout),
+            // A table or a test function known here, evaluated there.
+            None => RemoteObjective::connect(url, local(None)?, credential, timeout),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((remotes[0].clone_box(), remotes))
 }
 
 /// A refused option names the run configuration file it came from (`-tp` on the command
@@ -393,8 +594,7 @@ fn open_experiment(
         &request.out,
         &setup.objective.space().name,
         &request.expiry,
-        &setup.mode,
-        &setup.spec,
+        &setup.file_stem(),
         setup.config.title.as_deref(),
         request.runs,
     ))
@@ -453,5 +653,11 @@ fn summary_of(index: usize, record: &RunRecord, names: &[String]) -> RunSummary 
         exec_time: record.exec_time(),
         opt_time: record.opt_time(),
         stop_reason: record.stop_reason.clone(),
+        clock_time: record
+            .trials
+            .iter()
+            .filter_map(|t| t.timing.map(|t| t.end))
+            .reduce(f64::max),
+        timings: record.trials.iter().filter_map(|t| t.timing).collect(),
     }
 }

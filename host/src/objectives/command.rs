@@ -1,7 +1,10 @@
 //! The user's training command (`cmd:PROGRAM ARGS`) as an objective.
 //!
 //! Each evaluation runs the command once: the hyperparameters arrive in the environment as
-//! a JSON object (`HPO_PARAMS`) and as `{name}` placeholders in the arguments. Every stdout
+//! a JSON object (`HPO_PARAMS`) and as `{name}` placeholders in the arguments; the worker
+//! running it (from 0; several run at once under `--workers N`) as `HPO_WORKER` and the
+//! `{worker}` placeholder, so a command can pin a device (`CUDA_VISIBLE_DEVICES={worker}`).
+//! Every stdout
 //! line that is a JSON object with a numeric `value` (optionally `epoch`) is a report; the
 //! last one is the result. Other lines go to the log. A non-zero exit, a timeout or no
 //! report is a failed trial carrying the tail of stderr; the experiment goes on.
@@ -134,6 +137,8 @@ pub struct CommandObjective {
     args: Vec<String>,
     space: Space,
     timeout: Duration,
+    /// The worker this copy runs for.
+    worker: usize,
 }
 
 impl CommandObjective {
@@ -152,20 +157,26 @@ impl CommandObjective {
             args: words.collect(),
             space,
             timeout,
+            worker: 0,
         })
     }
 
+    /// The arguments with the placeholders filled: the parameters' `{name}`, then
+    /// `{worker}`.
     fn command_line(&self, params: &serde_json::Map<String, Value>) -> Vec<String> {
         self.args
             .iter()
             .map(|arg| {
-                params.iter().fold(arg.clone(), |acc, (name, value)| {
-                    let text = match value {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    acc.replace(&format!("{{{name}}}"), &text)
-                })
+                params
+                    .iter()
+                    .fold(arg.clone(), |acc, (name, value)| {
+                        let text = match value {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        acc.replace(&format!("{{{name}}}"), &text)
+                    })
+                    .replace("{worker}", &self.worker.to_string())
             })
             .collect()
     }
@@ -373,6 +384,13 @@ impl Objective for CommandObjective {
         Box::new(self.clone())
     }
 
+    fn for_worker(&self, worker: usize) -> Box<dyn Objective> {
+        Box::new(CommandObjective {
+            worker,
+            ..self.clone()
+        })
+    }
+
     /// `cmd:` and the command line as the user wrote it (words with spaces or quotes
     /// quoted, placeholders as they are).
     fn label(&self) -> String {
@@ -423,6 +441,7 @@ impl Objective for CommandObjective {
         command
             .args(self.command_line(&object))
             .env("HPO_PARAMS", Value::Object(object.clone()).to_string())
+            .env("HPO_WORKER", self.worker.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

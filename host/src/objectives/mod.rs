@@ -88,6 +88,13 @@ pub enum EvaluationError {
 pub trait Objective: Send + Sync {
     /// A fresh copy (each parallel run evaluates its own).
     fn clone_box(&self) -> Box<dyn Objective>;
+    /// A copy for worker `worker` (from 0) of a run with several: a training command
+    /// learns which one runs it (`HPO_WORKER`, `{worker}`); other objectives are the same
+    /// everywhere.
+    fn for_worker(&self, worker: usize) -> Box<dyn Objective> {
+        let _ = worker;
+        self.clone_box()
+    }
     /// The k-th best value reachable (k = 1 is the best), when known (tables).
     fn kth_best(&self, k: usize) -> Option<f64> {
         let _ = k;

@@ -21,6 +21,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Polling interval bounds: fast while the job reports, slower while it is quiet.
 const POLL_FASTEST: Duration = Duration::from_millis(10);
 const POLL_SLOWEST: Duration = Duration::from_secs(2);
+/// Most job slots used on one worker (a worker claiming more is taken at this word).
+const MAX_SLOTS: usize = 256;
 /// How long a start waits for another job on the worker to end.
 const BUSY_WAIT: Duration = Duration::from_secs(600);
 
@@ -35,6 +37,8 @@ pub struct RemoteObjective {
     agent: ureq::Agent,
     auth: Option<String>,
     timeout: Duration,
+    /// Jobs the worker runs at once (its `spec.slots`; 1 for the seed's nodes).
+    slots: usize,
 }
 
 /// A worker's answer: status and JSON body.
@@ -96,15 +100,29 @@ impl RemoteObjective {
             agent,
             auth: credential.map(basic_auth),
             timeout,
+            slots: 1,
         };
-        remote.check_worker()?;
-        Ok(remote)
+        remote.check_worker()
     }
 
-    fn check_worker(&self) -> Result<(), String> {
+    /// The worker's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Jobs the worker runs at once.
+    pub fn slots(&self) -> usize {
+        self.slots
+    }
+
+    fn check_worker(mut self) -> Result<Self, String> {
         let node = self.expect(self.call("GET", "/", None)?, 200, "GET /")?;
         let node_type = node["spec"]["node_type"].as_str().unwrap_or("(unknown)");
-        tracing::info!("worker {}: {node_type}", self.url);
+        // The seed's nodes run one job at a time and do not say.
+        self.slots = node["spec"]["slots"]
+            .as_u64()
+            .map_or(1, |k| k.clamp(1, MAX_SLOTS as u64) as usize);
+        tracing::info!("worker {}: {node_type}, {} slots", self.url, self.slots);
         let config = self.expect(self.call("GET", "/config/", None)?, 200, "GET /config/")?;
         let config: NodeConfig = serde_json::from_value(config)
             .map_err(|e| format!("worker {}: GET /config/: {e}", self.url))?;
@@ -133,7 +151,7 @@ impl RemoteObjective {
                 our_rows.map_or("no table".to_string(), |r| format!("{r} rows"))
             ));
         }
-        Ok(())
+        Ok(self)
     }
 
     /// One request; a network failure is an error naming the worker.

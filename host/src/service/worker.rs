@@ -11,13 +11,16 @@
 //! | `GET /jobs/` | `[job_id, ...]` |
 //! | `POST /jobs/` | `{hyperparams: {name: value}, config: {cand_index?}}` → `201 {job_id}` |
 //! | `GET /jobs/<id>/` (or `active`) | the job document |
-//! | `PUT /jobs/<id>/?control=start` | `202` job document; `400` while another job runs |
+//! | `PUT /jobs/<id>/?control=start` | `202` job document; `400` while every slot is busy |
 //! | `DELETE /jobs/<id>/` | stops the job: `200 {job_id}` |
 //!
 //! A job document carries the seed's fields (`job_id, created, status, cur_loss, lr,
 //! times, cur_iter, iter_unit, run_time, hyperparams, config`) plus `value` (the final
 //! value) and `error` (why a job failed). Statuses: `created`, `processing`, `done`,
-//! `failed`, `terminated`. One job runs at a time, as on the seed's nodes.
+//! `failed`, `terminated`. A node runs as many jobs at once as it has slots (`hpo worker
+//! --slots K`, reported as `spec.slots`; one by default, as on the seed's nodes); each slot
+//! evaluates with its own copy of the objective (a training command learns its slot as
+//! `HPO_WORKER` and `{worker}`).
 //!
 //! The node is exposed to its network, so (hyper + axum + tower on tokio):
 //! - the credential is checked before a request's body is read; the comparison is
@@ -60,6 +63,8 @@ struct Job {
     hyperparams: Map<String, Value>,
     config: Map<String, Value>,
     candidate: Candidate,
+    /// The slot it runs on, once started.
+    slot: Option<usize>,
     curve: Vec<Interim>,
     evaluation: Option<Outcome>,
     stop: Arc<AtomicBool>,
@@ -104,8 +109,8 @@ struct Node {
     label: String,
     space: Space,
     pool_rows: Option<usize>,
-    /// Held by the running job.
-    objective: Mutex<Box<dyn Objective>>,
+    /// One objective per slot, each held by the job running on it.
+    objectives: Vec<Mutex<Box<dyn Objective>>>,
     jobs: Mutex<BTreeMap<String, Job>>,
     next_job: Mutex<u64>,
     /// The SHA-256 digest of the credential, when the node has one.
@@ -205,10 +210,12 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Binds `listen` (e.g. `127.0.0.1:6000`; port 0 picks a free one) to serve `objective`.
+    /// Binds `listen` (e.g. `127.0.0.1:6000`; port 0 picks a free one) to serve `objective`
+    /// with `slots` jobs at once.
     pub fn bind(
         listen: &str,
         objective: Box<dyn Objective>,
+        slots: usize,
         credential: Option<&str>,
     ) -> Result<Self, WorkerError> {
         let cannot_listen = |source| WorkerError::Listen {
@@ -222,7 +229,9 @@ impl Worker {
             label: objective.label(),
             space: objective.space().clone(),
             pool_rows: objective.pool().map(|p| p.rows()),
-            objective: Mutex::new(objective),
+            objectives: (0..slots.max(1))
+                .map(|slot| Mutex::new(objective.for_worker(slot)))
+                .collect(),
             jobs: Mutex::new(BTreeMap::new()),
             next_job: Mutex::new(0),
             credential_digest: credential.map(|c| digest(c.as_bytes())),
@@ -443,7 +452,12 @@ fn route(node: &Arc<Node>, method: &Method, url: &str, body: &str) -> Answer {
 
 fn describe(node: &Node) -> Value {
     json!({
-        "spec": { "node_type": NODE_TYPE, "id": node.id, "device_id": "cpu0" },
+        "spec": {
+            "node_type": NODE_TYPE,
+            "id": node.id,
+            "device_id": "cpu0",
+            "slots": node.objectives.len(),
+        },
         "urls": [
             { "/": { "method": ["GET"] } },
             { "/config/": { "method": ["GET"] } },
@@ -498,6 +512,7 @@ fn create_job(node: &Arc<Node>, body: &str) -> Answer {
             hyperparams,
             config,
             candidate,
+            slot: None,
             curve: Vec::new(),
             evaluation: None,
             stop: Arc::default(),
@@ -559,19 +574,25 @@ fn candidate_of(
 
 fn start_job(node: &Arc<Node>, id: &str) -> Answer {
     let mut jobs = lock(&node.jobs);
-    if let Some(busy) = jobs
-        .values()
-        .find(|j| j.status == JobStatus::Processing && j.id != id)
-    {
-        return error(
-            400,
-            format!("job '{}' is processing: one job at a time", busy.id),
-        );
-    }
-    let Some(job) = jobs.get_mut(id) else {
+    let Some(job) = jobs.get(id) else {
         return error(404, format!("no job '{id}'"));
     };
-    if job.status != JobStatus::Created {
+    let busy: Vec<usize> = jobs
+        .values()
+        .filter(|j| j.status == JobStatus::Processing)
+        .filter_map(|j| j.slot)
+        .collect();
+    let free = (0..node.objectives.len()).find(|s| !busy.contains(s));
+    let Some(slot) = free.filter(|_| job.status == JobStatus::Created) else {
+        if job.status == JobStatus::Created {
+            return error(
+                400,
+                format!(
+                    "every slot is busy ({} jobs processing): start it when one ends",
+                    busy.len()
+                ),
+            );
+        }
         return error(
             400,
             format!(
@@ -579,8 +600,10 @@ fn start_job(node: &Arc<Node>, id: &str) -> Answer {
                 job.status.name()
             ),
         );
-    }
+    };
+    let job = jobs.get_mut(id).expect("looked up above");
     job.status = JobStatus::Processing;
+    job.slot = Some(slot);
     let candidate = job.candidate.clone();
     let document = json!(job.document());
     let stop = job.stop.clone();
@@ -599,7 +622,7 @@ fn start_job(node: &Arc<Node>, id: &str) -> Answer {
     let node = node.clone();
     let job_id = id.to_string();
     std::thread::spawn(move || {
-        let result = lock(&node.objective).evaluate_watched(&candidate, &watch);
+        let result = lock(&node.objectives[slot]).evaluate_watched(&candidate, &watch);
         let mut jobs = lock(&node.jobs);
         if let Some(job) = jobs.get_mut(&job_id) {
             let evaluation = match result {
@@ -632,6 +655,7 @@ mod tests {
             hyperparams: Map::new(),
             config: Map::new(),
             candidate: Candidate::Row(0),
+            slot: None,
             curve: Vec::new(),
             evaluation: None,
             stop: Arc::default(),

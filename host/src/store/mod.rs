@@ -97,17 +97,28 @@ CREATE TABLE IF NOT EXISTS trials (
     interim TEXT NOT NULL DEFAULT '[]',
     estimate TEXT,
     arm_failures TEXT NOT NULL DEFAULT '[]',
+    timing TEXT,
+    requeued INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (experiment, run, iteration)
+);
+CREATE TABLE IF NOT EXISTS pending (
+    experiment INTEGER NOT NULL REFERENCES experiments(id),
+    run INTEGER NOT NULL,
+    ticket INTEGER NOT NULL,
+    trial TEXT NOT NULL,
+    PRIMARY KEY (experiment, run, ticket)
 );
 ";
 
 /// Columns added after the first release, with their tables and definitions: a store
 /// written by an older hpo gains them when opened (its old rows get the defaults).
-const ADDED_COLUMNS: [(&str, &str, &str); 4] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 6] = [
     ("trials", "interim", "TEXT NOT NULL DEFAULT '[]'"),
     ("trials", "estimate", "TEXT"),
     ("trials", "arm_failures", "TEXT NOT NULL DEFAULT '[]'"),
     ("runs", "failures", "TEXT"),
+    ("trials", "timing", "TEXT"),
+    ("trials", "requeued", "INTEGER NOT NULL DEFAULT 0"),
 ];
 
 /// How long a write waits for another hpo process holding the store's lock.
@@ -301,21 +312,60 @@ impl Store {
             .map_err(|e| self.wrap(e))
     }
 
-    /// Commits one completed trial.
+    /// Records trial `ticket` of run `run` in flight (`trial`: what the run needs to
+    /// evaluate it again), replacing an earlier record of it.
+    pub fn record_pending(
+        &self,
+        experiment: i64,
+        run: usize,
+        ticket: usize,
+        trial: &str,
+    ) -> Result<(), StoreError> {
+        self.write(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO pending (experiment, run, ticket, trial) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![experiment, run as i64, ticket as i64, trial],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// The trials of run `run` in flight when it stopped, in ticket order.
+    pub fn pending(&self, experiment: i64, run: usize) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT trial FROM pending WHERE experiment = ?1 AND run = ?2 ORDER BY ticket")
+            .map_err(|e| self.wrap(e))?;
+        let rows = stmt
+            .query_map(params![experiment, run as i64], |r| r.get::<_, String>(0))
+            .map_err(|e| self.wrap(e))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.wrap(e))
+    }
+
+    /// Commits one completed trial, the `index`-th of its run, which completes the trial in
+    /// flight `ticket` (one transaction).
     pub fn record_trial(
         &self,
         experiment: i64,
         run: usize,
         index: usize,
         trial: &Trial,
+        ticket: usize,
     ) -> Result<(), StoreError> {
         let it = trial;
         self.write(|c| {
             c.execute(
+                "DELETE FROM pending WHERE experiment = ?1 AND run = ?2 AND ticket = ?3",
+                params![experiment, run as i64, ticket as i64],
+            )?;
+            c.execute(
                 "INSERT INTO trials (experiment, run, iteration, row_index, params, x, value, \
                  exec_time, opt_time, arm, epochs, failure, strategy_state, interim, estimate, \
-                 arm_failures) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                 arm_failures, timing, requeued) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
+                 ?17, ?18)",
                 params![
                     experiment,
                     run as i64,
@@ -334,6 +384,9 @@ impl Store {
                     it.estimate
                         .map(|e| serde_json::to_string(&e).expect("estimates serialize")),
                     serde_json::to_string(&trial.arm_failures).expect("failures serialize"),
+                    it.timing
+                        .map(|t| serde_json::to_string(&t).expect("timings serialize")),
+                    it.requeued,
                 ],
             )
             .map(|_| ())
@@ -346,7 +399,7 @@ impl Store {
             .conn
             .prepare(
                 "SELECT row_index, params, x, value, exec_time, opt_time, arm, epochs, failure, \
-                 strategy_state, interim, estimate, arm_failures FROM trials \
+                 strategy_state, interim, estimate, arm_failures, timing, requeued FROM trials \
                  WHERE experiment = ?1 AND run = ?2 ORDER BY iteration",
             )
             .map_err(|e| self.wrap(e))?;
@@ -366,6 +419,8 @@ impl Store {
                     failure: r.get(8)?,
                     strategy_state: r.get(9)?,
                     arm_failures: json_column(r, 12)?,
+                    timing: optional_json_column(r, 13)?,
+                    requeued: r.get(14)?,
                 })
             })
             .map_err(|e| self.wrap(e))?;
@@ -422,9 +477,10 @@ impl Store {
                    SELECT {to}, run, seed, stop_reason, failures FROM runs WHERE experiment = {from};
                  INSERT INTO trials (experiment, run, iteration, row_index, params, x, value,
                    exec_time, opt_time, arm, epochs, failure, strategy_state, interim, estimate,
-                   arm_failures)
+                   arm_failures, timing, requeued)
                    SELECT {to}, run, iteration, row_index, params, x, value, exec_time, opt_time,
-                   arm, epochs, failure, strategy_state, interim, estimate, arm_failures
+                   arm, epochs, failure, strategy_state, interim, estimate, arm_failures, timing,
+                   requeued
                    FROM trials WHERE experiment = {from};"
             ))
         })
@@ -522,7 +578,31 @@ mod tests {
             } else {
                 vec![]
             },
+            timing: (i == 2).then_some(crate::trial::Timing {
+                worker: 3,
+                start: 1.5,
+                end: 4.25,
+            }),
+            requeued: i == 2,
         }
+    }
+
+    #[test]
+    fn a_trial_in_flight_is_kept_until_its_completion_is_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.sqlite")).unwrap();
+        let e = store.create("k", "r.json").unwrap();
+        store.start_run(e.id, 0, 1).unwrap();
+        store.record_pending(e.id, 0, 1, "{\"b\": 1}").unwrap();
+        store.record_pending(e.id, 0, 0, "{\"a\": 0}").unwrap();
+        store.record_pending(e.id, 0, 1, "{\"b\": 2}").unwrap();
+        assert_eq!(
+            store.pending(e.id, 0).unwrap(),
+            ["{\"a\": 0}", "{\"b\": 2}"]
+        );
+        store.record_trial(e.id, 0, 0, &trial(0), 1).unwrap();
+        assert_eq!(store.pending(e.id, 0).unwrap(), ["{\"a\": 0}"]);
+        assert!(store.pending(e.id, 1).unwrap().is_empty());
     }
 
     #[test]
@@ -534,7 +614,7 @@ mod tests {
         let e = store.create("k", "results/x.json").unwrap();
         store.start_run(e.id, 0, 99).unwrap();
         for i in 0..3 {
-            store.record_trial(e.id, 0, i, &trial(i)).unwrap();
+            store.record_trial(e.id, 0, i, &trial(i), i).unwrap();
         }
         drop(store);
         let store = Store::open(&path).unwrap();
@@ -577,7 +657,9 @@ mod tests {
             .replace("    interim TEXT NOT NULL DEFAULT '[]',\n", "")
             .replace("    estimate TEXT,\n", "")
             .replace("    arm_failures TEXT NOT NULL DEFAULT '[]',\n", "")
-            .replace("    failures TEXT,\n", "");
+            .replace("    failures TEXT,\n", "")
+            .replace("    timing TEXT,\n", "")
+            .replace("    requeued INTEGER NOT NULL DEFAULT 0,\n", "");
         assert!(!old_schema.contains("interim"));
         {
             let conn = Connection::open(&path).unwrap();
@@ -596,7 +678,7 @@ mod tests {
         assert_eq!(old.len(), 1);
         assert_eq!(old[0].value, 0.25);
         assert!(old[0].interim.is_empty() && old[0].estimate.is_none());
-        store.record_trial(1, 0, 1, &trial(2)).unwrap();
+        store.record_trial(1, 0, 1, &trial(2), 1).unwrap();
         assert_eq!(store.trials(1, 0).unwrap()[1], trial(2));
     }
 
@@ -616,7 +698,7 @@ mod tests {
         ];
         t.x = hard.to_vec();
         t.params = hard.iter().map(|&v| Value::from(v)).collect();
-        store.record_trial(e.id, 0, 0, &t).unwrap();
+        store.record_trial(e.id, 0, 0, &t, 0).unwrap();
         let back = &store.trials(e.id, 0).unwrap()[0];
         for (a, b) in hard.iter().zip(&back.x) {
             assert_eq!(a.to_bits(), b.to_bits());

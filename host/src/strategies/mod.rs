@@ -11,7 +11,7 @@ mod nominations;
 mod session;
 
 pub use credit::Credit;
-pub use nominations::nomination_gains;
+pub use nominations::{Nominee, nomination_gains};
 pub use session::StrategySession;
 
 use hpo_plugin_api::types::StrategyConfig;

@@ -2,9 +2,28 @@
 //! after the observation each nominee earns a gain predicted by one reference model.
 
 use hpo_plugin_api::types::{Matrix, Proposed};
+use serde::{Deserialize, Serialize};
 
 use super::Credit;
 use crate::arms::Arms;
+
+/// Where an arm would have gone: a pool row, or a point off the pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Nominee {
+    /// The pool position proposed, if it is one.
+    pub pool_index: Option<u32>,
+    /// The encoded point, when off the pool.
+    pub point: Vec<f64>,
+}
+
+impl From<&Proposed> for Nominee {
+    fn from(p: &Proposed) -> Self {
+        Nominee {
+            pool_index: p.pool_index,
+            point: p.point.clone(),
+        }
+    }
+}
 
 /// BO-HEDGE's gains: every nominee scored by one reference model after the observation
 /// (the first model that predicts, in cost units), as GP-Hedge scores every acquisition's
@@ -12,7 +31,7 @@ use crate::arms::Arms;
 /// arms without a nominee get NaN (no gain).
 pub fn nomination_gains(
     arms: &mut Arms,
-    nominees: &[Option<Proposed>],
+    nominees: &[Option<Nominee>],
     pool: &Matrix,
     credit: &Credit,
 ) -> Vec<f64> {

@@ -77,12 +77,12 @@ impl StrategySession {
         Ok(())
     }
 
-    /// The strategy's state after the last update (or now, when there was none).
+    /// The strategy's state now (a selection may have changed it since the last update:
+    /// a draw); kept, so that a reopened instance continues from it.
     pub fn snapshot(&mut self) -> Result<Vec<u8>, SessionError> {
-        match &self.last_state {
-            Some(state) => Ok(state.clone()),
-            None => self.with_backend(|b| b.snapshot()),
-        }
+        let state = self.with_backend(|b| b.snapshot())?;
+        self.last_state = Some(state.clone());
+        Ok(state)
     }
 
     /// Restores a state written by [`StrategySession::snapshot`].
