@@ -19,7 +19,7 @@ use serde::Deserialize;
 use crate::hyper::{Data, Hyper, Noise, neg_log_posterior};
 use crate::model::Gp;
 use crate::optimize::minimize;
-use crate::pool_cache::PoolCache;
+use crate::pool_cache::{Appended, PoolCache};
 use crate::refine::refine;
 
 /// Random points scored when the pool is empty and points off it are allowed.
@@ -411,6 +411,13 @@ impl GpSession {
     }
 }
 
+/// The pool's predictions a proposal reads: the model's cache, or the cache and the rows of
+/// the pending points appended to a copy of the model.
+enum Cache<'a> {
+    Base(&'a PoolCache),
+    Appended(Appended<'a>),
+}
+
 /// A scored point: pool row or free point, acquisition value, standardized mean/variance.
 #[derive(Debug, Clone)]
 struct Scored {
@@ -484,9 +491,13 @@ impl ArmSession for GpSession {
             }));
             gp.set_targets(&targets);
             fantasy = gp;
-            (&fantasy, None)
+            let appended = fitted
+                .cache
+                .as_ref()
+                .map(|c| Cache::Appended(c.with_appended(&fantasy, &self.pool)));
+            (&fantasy, appended)
         } else {
-            (&fitted.gp, fitted.cache.as_ref())
+            (&fitted.gp, fitted.cache.as_ref().map(Cache::Base))
         };
 
         let score = |pool_index: Option<u32>, point: Vec<f64>, mean: f64, variance: f64| Scored {
@@ -509,8 +520,9 @@ impl ArmSession for GpSession {
                 .candidates
                 .iter()
                 .map(|&c| {
-                    let (m, v) = match cache {
-                        Some(cache) => cache.predict(gp, c as usize),
+                    let (m, v) = match &cache {
+                        Some(Cache::Base(cache)) => cache.predict(gp, c as usize),
+                        Some(Cache::Appended(cache)) => cache.predict(gp, c as usize),
                         None => gp.predict(self.pool.row(c as usize)),
                     };
                     score(Some(c), Vec::new(), m, v)

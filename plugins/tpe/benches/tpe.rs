@@ -43,9 +43,23 @@ fn propose(c: &mut Criterion) {
         })
         .unwrap();
     let mut group = c.benchmark_group("tpe_propose_n1000_d8");
-    for acquisition in ["EI", "MV"] {
+    // Sequential, and a parallel run's proposal with 16 points in flight (liars in g).
+    let in_flight = Matrix::new(
+        D as u32,
+        (0..16 * D)
+            .map(|i| ((i as u64 * 40_503) % 10_007) as f64 / 10_007.0)
+            .collect(),
+    )
+    .unwrap();
+    for (acquisition, pending) in [
+        ("EI", Matrix::empty(D as u32)),
+        ("MV", Matrix::empty(D as u32)),
+        ("MV_16_pending", in_flight),
+    ] {
         let mut seed = 0;
-        group.bench_function(acquisition, |b| {
+        let name = acquisition;
+        let acquisition = &acquisition[..2];
+        group.bench_function(name, |b| {
             b.iter(|| {
                 seed += 1;
                 black_box(
@@ -53,7 +67,7 @@ fn propose(c: &mut Criterion) {
                         .propose(ProposeRequest {
                             acquisition: acquisition.into(),
                             candidates: vec![],
-                            pending: Matrix::empty(D as u32),
+                            pending: pending.clone(),
                             n: 1,
                             seed,
                             allow_off_pool: true,
