@@ -37,6 +37,9 @@ pub struct BenchRequest {
     pub config: RunConfig,
     /// A simulated cluster the runs use (`--workers N`), else one trial at a time.
     pub cluster: Option<Cluster>,
+    /// Whether a run stops once it reaches the target (its success and time to target are
+    /// the same; its best values after that are the value that reached it).
+    pub stop_at_target: bool,
 }
 
 /// One strategy's figures.
@@ -129,7 +132,7 @@ pub fn run(
                 Expiry {
                     evals: None,
                     time: Some(request.budget),
-                    goal: None,
+                    goal: request.stop_at_target.then_some(request.target),
                 },
             )
         })

@@ -52,6 +52,10 @@ pub struct BenchArgs {
     /// With --workers: SYNC rounds (a round lasts its slowest job) instead of ASYNC.
     #[arg(long, requires = "workers")]
     sync: bool,
+    /// Stop each run once it reaches the target (success rates and times to target are the
+    /// same, faster; the median best values after that are those that reached it).
+    #[arg(long = "stop-at-target")]
+    stop_at_target: bool,
 }
 
 /// Runs the protocol and writes its report.
@@ -76,6 +80,7 @@ pub fn command(args: BenchArgs, registry: Option<PathBuf>) -> anyhow::Result<Exi
             workers,
             sync: args.sync,
         }),
+        stop_at_target: args.stop_at_target,
     };
     let host = super::open_host(registry)?;
     let report = success_rate::run(&host, &request, &objective.label(), &|| {
