@@ -8,39 +8,76 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{Home, WorkerProcess, results_file, run_json, stderr, stdout};
+use common::{Home, WorkerProcess, results_file, run_json, stderr, stdout, xy_space};
 use serde_json::Value;
 
-/// A two-parameter space in the unit square.
-fn xy_space(dir: &Path) -> PathBuf {
-    let path = dir.join("xy.json");
-    std::fs::write(
-        &path,
-        r#"{"hyperparams": {
-            "x": {"type": "float", "value_type": "continuous", "range": [0, 1]},
-            "y": {"type": "float", "value_type": "continuous", "range": [0, 1]}}}"#,
-    )
-    .unwrap();
-    path
+/// A training command in a temporary directory: it appends `$HPO_WORKER {worker} start
+/// end` to a log, sleeps, and reports (x − 0.3)² + (y − 0.7)².
+struct Training {
+    dir: tempfile::TempDir,
+    log: PathBuf,
+    /// `cmd:sh train.sh {x} {y} {worker}`.
+    objective: String,
+    space: PathBuf,
 }
 
-/// A training script: appends `$HPO_WORKER {worker} start end` to `log`, sleeps `sleep`
-/// seconds, and reports (x − 0.3)² + (y − 0.7)².
-fn script(dir: &Path, sleep: &str, log: &Path) -> PathBuf {
-    let path = dir.join("train.sh");
-    std::fs::write(
-        &path,
-        format!(
-            "#!/bin/sh\n\
-             start=$(date +%s.%N)\n\
-             sleep {sleep}\n\
-             echo \"$HPO_WORKER $3 $start $(date +%s.%N)\" >> {log}\n\
-             awk \"BEGIN{{printf \\\"{{\\\\\\\"value\\\\\\\": %.12f}}\\\\n\\\", ($1-0.3)^2 + ($2-0.7)^2}}\"\n",
-            log = log.display()
-        ),
-    )
-    .unwrap();
-    path
+impl Training {
+    fn new(sleep: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("workers.log");
+        let script = dir.path().join("train.sh");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\n\
+                 start=$(date +%s.%N)\n\
+                 sleep {sleep}\n\
+                 echo \"$HPO_WORKER $3 $start $(date +%s.%N)\" >> {log}\n\
+                 awk \"BEGIN{{printf \\\"{{\\\\\\\"value\\\\\\\": %.12f}}\\\\n\\\", ($1-0.3)^2 + ($2-0.7)^2}}\"\n",
+                log = log.display()
+            ),
+        )
+        .unwrap();
+        let objective = format!("cmd:sh {} {{x}} {{y}} {{worker}}", script.display());
+        let space = xy_space(dir.path());
+        Training {
+            dir,
+            log,
+            objective,
+            space,
+        }
+    }
+
+    fn space(&self) -> &str {
+        self.space.to_str().unwrap()
+    }
+
+    fn out(&self) -> PathBuf {
+        self.dir.path().join("out")
+    }
+
+    /// The logged evaluations: (HPO_WORKER, {worker}, start, end).
+    fn evaluations(&self) -> Vec<(String, String, f64, f64)> {
+        std::fs::read_to_string(&self.log)
+            .unwrap()
+            .lines()
+            .map(|line| {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                (
+                    f[0].to_string(),
+                    f[1].to_string(),
+                    f[2].parse().unwrap(),
+                    f[3].parse().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    /// The most commands that ran at one instant.
+    fn most_at_once(&self) -> usize {
+        let intervals: Vec<(f64, f64)> = self.evaluations().iter().map(|e| (e.2, e.3)).collect();
+        most_at_once(&intervals)
+    }
 }
 
 fn floats(v: &Value) -> Vec<f64> {
@@ -87,22 +124,17 @@ fn assert_values_match_params(run: &Value) {
 #[test]
 fn local_workers_run_commands_at_once_each_told_its_worker() {
     let home = Home::new();
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("workers.log");
-    let train = script(dir.path(), "0.3", &log);
-    let objective = format!("cmd:sh {} {{x}} {{y}} {{worker}}", train.display());
-    let space = xy_space(dir.path());
-    let out = dir.path().join("out");
+    let training = Training::new("0.3");
     let summary = run_json(
         &home,
-        &out,
+        &training.out(),
         &[
             "-m",
             "GP",
             "--objective",
-            &objective,
+            &training.objective,
             "--space",
-            space.to_str().unwrap(),
+            training.space(),
             "--workers",
             "4",
             "--evals",
@@ -114,18 +146,15 @@ fn local_workers_run_commands_at_once_each_told_its_worker() {
     assert_eq!(run["error"].as_array().unwrap().len(), 16);
     assert_values_match_params(run);
     // Each command saw its worker in the environment and as {worker}, from 0 to 3.
-    let lines = std::fs::read_to_string(&log).unwrap();
-    let mut intervals = Vec::new();
-    for line in lines.lines() {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        assert_eq!(fields[0], fields[1], "HPO_WORKER and {{worker}}: {line}");
-        assert!(["0", "1", "2", "3"].contains(&fields[0]), "{line}");
-        intervals.push((fields[2].parse().unwrap(), fields[3].parse().unwrap()));
+    let evaluations = training.evaluations();
+    assert_eq!(evaluations.len(), 16);
+    for (env, placeholder, _, _) in &evaluations {
+        assert_eq!(env, placeholder, "HPO_WORKER and {{worker}}");
+        assert!(["0", "1", "2", "3"].contains(&env.as_str()), "{env}");
     }
-    assert_eq!(intervals.len(), 16);
     assert!(
-        most_at_once(&intervals) >= 2,
-        "commands ran one at a time: {lines}"
+        training.most_at_once() >= 2,
+        "commands ran one at a time: {evaluations:?}"
     );
     // The results file says which worker ran each trial and when, on the run's clock.
     let workers: std::collections::BTreeSet<u64> = run["worker"]
@@ -159,22 +188,18 @@ fn local_workers_run_commands_at_once_each_told_its_worker() {
 #[test]
 fn a_remote_pool_survives_a_worker_that_dies_mid_run() {
     let home = Home::new();
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("workers.log");
-    let train = script(dir.path(), "0.2", &log);
-    let objective = format!("cmd:sh {} {{x}} {{y}} {{worker}}", train.display());
-    let space = xy_space(dir.path());
+    let training = Training::new("0.2");
     let worker_args = [
         "--objective",
-        &objective,
+        &training.objective,
         "--space",
-        space.to_str().unwrap(),
+        training.space(),
         "--slots",
         "2",
     ];
     let staying = WorkerProcess::start(&home, &worker_args, None);
     let mut leaving = WorkerProcess::start(&home, &worker_args, None);
-    let out = dir.path().join("out");
+    let out = training.out();
     let run = std::process::Command::new(common::hpo_bin())
         .args([
             "run",
@@ -184,12 +209,7 @@ fn a_remote_pool_survives_a_worker_that_dies_mid_run() {
             "-m",
             "RANDOM",
         ])
-        .args([
-            "--objective",
-            "cmd:remote",
-            "--space",
-            space.to_str().unwrap(),
-        ])
+        .args(["--objective", "cmd:remote", "--space", training.space()])
         .args(["-w", &staying.url, "-w", &leaving.url, "--evals", "24"])
         .env("HPO_HOME", home.path())
         .stdout(std::process::Stdio::piped())
@@ -212,15 +232,7 @@ fn a_remote_pool_survives_a_worker_that_dies_mid_run() {
     assert_eq!(run["error"].as_array().unwrap().len(), 24, "no trial lost");
     assert_values_match_params(run);
     // Both workers' two slots served at once; the survivor's slots finished the run.
-    let lines = std::fs::read_to_string(&log).unwrap();
-    let intervals: Vec<(f64, f64)> = lines
-        .lines()
-        .map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f[2].parse().unwrap(), f[3].parse().unwrap())
-        })
-        .collect();
-    assert!(most_at_once(&intervals) >= 3, "{lines}");
+    assert!(training.most_at_once() >= 3, "{:?}", training.evaluations());
     drop(staying);
 }
 
@@ -413,12 +425,8 @@ fn an_interrupted_simulated_run_resumes_its_jobs_in_flight_bit_for_bit() {
 #[test]
 fn a_parallel_run_killed_mid_way_resumes_with_its_trials_in_flight_evaluated_again() {
     let home = Home::new();
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("workers.log");
-    let train = script(dir.path(), "0.2", &log);
-    let objective = format!("cmd:sh {} {{x}} {{y}} {{worker}}", train.display());
-    let space = xy_space(dir.path());
-    let out = dir.path().join("out");
+    let training = Training::new("0.2");
+    let out = training.out();
     let args: Vec<String> = [
         "run",
         "--json",
@@ -429,9 +437,9 @@ fn a_parallel_run_killed_mid_way_resumes_with_its_trials_in_flight_evaluated_aga
         "-s",
         "EI",
         "--objective",
-        &objective,
+        &training.objective,
         "--space",
-        space.to_str().unwrap(),
+        training.space(),
         "--workers",
         "3",
         "--evals",

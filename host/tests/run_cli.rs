@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Home, WorkerProcess, native, results_file, run_json, stderr, stdout, wasm};
+use common::{Home, WorkerProcess, native, results_file, run_json, stderr, stdout, wasm, xy_space};
 use serde_json::Value;
 
 /// A home with the example wasm arm `LOCAL/NEAREST` installed.
@@ -343,19 +343,6 @@ fn a_time_penalty_spends_less_simulated_time_on_the_same_evaluations() {
         fastest_of_10 < 0.8 * plain,
         "ET_T10 spent {fastest_of_10} s, no penalty {plain} s"
     );
-}
-
-/// A two-parameter space for command objectives.
-fn xy_space(dir: &std::path::Path) -> std::path::PathBuf {
-    let path = dir.join("xy.json");
-    std::fs::write(
-        &path,
-        r#"{"hyperparams": {
-            "x": {"type": "float", "value_type": "continuous", "range": [0, 1]},
-            "y": {"type": "float", "value_type": "continuous", "range": [0, 1]}}}"#,
-    )
-    .unwrap();
-    path
 }
 
 /// A training script: prints a log line, then the value (x - 0.3)² + (y - 0.7)² as JSON;

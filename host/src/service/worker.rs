@@ -10,7 +10,7 @@
 //! | `GET /config/` | `{run_config: {target_func, param_order, pool_rows}, hp_config}` |
 //! | `GET /jobs/` | `[job_id, ...]` |
 //! | `POST /jobs/` | `{hyperparams: {name: value}, config: {cand_index?}}` → `201 {job_id}` |
-//! | `GET /jobs/<id>/` (or `active`) | the job document |
+//! | `GET /jobs/<id>/` (or `active`: the oldest job processing) | the job document |
 //! | `PUT /jobs/<id>/?control=start` | `202` job document; `400` while every slot is busy |
 //! | `DELETE /jobs/<id>/` | stops the job: `200 {job_id}` |
 //!

@@ -209,3 +209,16 @@ pub fn x_space(dir: &Path) -> PathBuf {
     .unwrap();
     path
 }
+
+/// A two-parameter space in the unit square (`x`, `y`) for command objectives.
+pub fn xy_space(dir: &Path) -> PathBuf {
+    let path = dir.join("xy.json");
+    std::fs::write(
+        &path,
+        r#"{"hyperparams": {
+            "x": {"type": "float", "value_type": "continuous", "range": [0, 1]},
+            "y": {"type": "float", "value_type": "continuous", "range": [0, 1]}}}"#,
+    )
+    .unwrap();
+    path
+}
