@@ -4,6 +4,7 @@ use hpo_kit::acquisition::Acquisition;
 use hpo_kit::checks::{bad_option, check_request, checked_pool, final_observations, parse_options};
 use hpo_kit::design::{initial_design, random_point, standard_normal};
 use hpo_kit::encoding::snap;
+use hpo_kit::liar::Liar;
 use hpo_kit::log_scale::LogScale;
 use hpo_kit::time_penalty::{self, TimeAware, permute};
 use hpo_kit::transform::{DEFAULT_ALPHA, Transform};
@@ -78,8 +79,8 @@ pub struct Options {
     /// see [`hpo_kit::time_penalty`]); default none.
     pub time_penalty: Option<String>,
     /// What a point being evaluated (a parallel run's pending trial) is taken to have
-    /// observed: `incumbent` (the constant liar at the best value so far, the default) or
-    /// `mean` (the kriging believer: the model's own prediction there).
+    /// observed: `mean` (the kriging believer, the default) or `incumbent` (the constant
+    /// liar at the best value so far); see [`hpo_kit::liar`].
     pub liar: Option<String>,
 }
 
@@ -472,8 +473,8 @@ impl ArmSession for GpSession {
         let acquisition = options.acquisition(&request.acquisition, fitted.outputs.scale)?;
         let best = fitted.outputs.encode(observed_min);
 
-        // Pending points are observed at the incumbent's value (the constant liar) or at the
-        // model's prediction (the kriging believer).
+        // Pending points are observed at the model's prediction (the kriging believer) or at
+        // the incumbent's value (the constant liar).
         let fantasy;
         let (gp, cache) = if pending_rows > 0 && request.pending.cols as usize == dims {
             let mut gp = fitted.gp.clone();
@@ -481,14 +482,13 @@ impl ArmSession for GpSession {
                 gp.append(p);
             }
             let mut targets: Vec<f64> = self.y.iter().map(|v| fitted.outputs.encode(*v)).collect();
-            let believer = options.liar.as_deref() == Some("mean");
-            targets.extend(request.pending.iter_rows().map(|p| {
-                if believer {
-                    fitted.gp.predict(p).0
-                } else {
-                    best
-                }
-            }));
+            let liar = Liar::parse_option("gp", options.liar.as_deref())?;
+            targets.extend(
+                request
+                    .pending
+                    .iter_rows()
+                    .map(|p| liar.value(fitted.gp.predict(p).0, best)),
+            );
             gp.set_targets(&targets);
             fantasy = gp;
             let appended = fitted

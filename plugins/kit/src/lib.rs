@@ -9,6 +9,7 @@
 //! - [`local_search`]: derivative-free refinement of an acquisition off the pool;
 //! - [`time_penalty`]: the time-penalized ranking of candidates (the seed's `-tp`) and its
 //!   time model;
+//! - [`liar`]: what a pending point is taken to have observed (parallel runs);
 //! - [`encoding`]: snapping an encoded point onto the space's grid (one-hot groups,
 //!   integers, preordered options).
 
@@ -16,6 +17,7 @@ pub mod acquisition;
 pub mod checks;
 pub mod design;
 pub mod encoding;
+pub mod liar;
 pub mod local_search;
 pub mod log_scale;
 pub mod normal;

@@ -13,6 +13,7 @@ use hpo_kit::acquisition::Acquisition;
 use hpo_kit::checks::{bad_option, check_request, checked_pool, final_observations, parse_options};
 use hpo_kit::design::initial_design;
 use hpo_kit::encoding::snap;
+use hpo_kit::liar::Liar;
 use hpo_kit::local_search::pattern_search;
 use hpo_kit::time_penalty::{self, TimeAware, permute};
 use hpo_kit::transform::{DEFAULT_ALPHA, Transform};
@@ -70,6 +71,10 @@ struct Options {
     /// Time penalty of the acquisition (`ET_PS`, `ET_PLS`, `ET_L<rate>`, `ET_T<k>`, `NONE`;
     /// see [`hpo_kit::time_penalty`]); default none.
     time_penalty: Option<String>,
+    /// What a point being evaluated (a parallel run's pending trial) is taken to have
+    /// observed: `mean` (the forest's prediction, the default) or `incumbent` (the best
+    /// value so far); see [`hpo_kit::liar`].
+    liar: Option<String>,
 }
 
 impl Options {
@@ -98,6 +103,7 @@ impl Options {
             return bad("random_fraction", "must be in [0, 1)");
         }
         time_penalty::parse_option("rf", o.time_penalty.as_deref())?;
+        Liar::parse_option("rf", o.liar.as_deref())?;
         Ok(o)
     }
 
@@ -258,23 +264,25 @@ impl RfSession {
         }
     }
 
-    /// The constant liar: a forest fitted as if the `pending` points (being evaluated) had
-    /// been observed at the incumbent's value, so that the next proposal looks elsewhere;
-    /// `None` when nothing is pending or the forest is not fitted yet.
+    /// A forest fitted as if the `pending` points (being evaluated) had been observed (at
+    /// the forest's prediction, or at the incumbent's value: the `liar` option), so that the
+    /// next proposal looks elsewhere; `None` when nothing is pending or the forest is not
+    /// fitted yet.
     fn with_liars(&self, pending: &Matrix) -> Option<Fitted> {
         let fitted = self.fitted.as_ref()?;
         if pending.rows() == 0 || pending.cols as usize != self.dims {
             return None;
         }
-        let incumbent = self.y.iter().copied().fold(f64::INFINITY, f64::min);
+        let liar = Liar::parse_option("rf", self.options.liar.as_deref()).ok()?;
+        let incumbent = fitted.encode(self.y.iter().copied().fold(f64::INFINITY, f64::min));
         let mut x = self.x.clone();
         x.extend_from_slice(&pending.data);
-        let mut y = self.y.clone();
-        y.extend(std::iter::repeat_n(incumbent, pending.rows()));
-        let targets: Vec<f64> = match &fitted.scale {
-            Some(s) => y.iter().map(|v| s.encode(*v)).collect(),
-            None => y,
-        };
+        let mut targets: Vec<f64> = self.y.iter().map(|v| fitted.encode(*v)).collect();
+        targets.extend(
+            pending
+                .iter_rows()
+                .map(|p| liar.value(fitted.predict(p).0, incumbent)),
+        );
         let seed = self.seed ^ (targets.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         Some(Fitted {
             n: fitted.n,
@@ -478,7 +486,7 @@ mod tests {
     }
 
     #[test]
-    fn pending_points_are_observed_at_the_incumbent_and_change_the_proposal() {
+    fn pending_points_change_the_proposal() {
         let (mut s, candidates) = session_with_history("RF");
         let first = s.propose(request("EI", candidates.clone(), 1)).unwrap();
         let row = first[0].pool_index.unwrap();
@@ -490,7 +498,8 @@ mod tests {
         let blind = s.propose(lying.clone()).unwrap();
         lying.pending = Matrix::new(1, vec![row as f64 / 100.0]).unwrap();
         let aware = s.propose(lying).unwrap();
-        // The liar sits where the forest hoped most: the next proposal moves off it.
+        // The forest is as sure at the pending point as at an observation: the next
+        // proposal moves off it.
         let gap = |p: &[Proposed]| (p[0].pool_index.unwrap() as f64 - row as f64).abs();
         assert!(
             gap(&aware) >= gap(&blind) && aware != blind,
