@@ -108,12 +108,7 @@ impl Options {
             return bad("xi", "must be a finite number");
         }
         time_penalty::parse_option("gp", o.time_penalty.as_deref())?;
-        if o.liar
-            .as_deref()
-            .is_some_and(|l| l != "incumbent" && l != "mean")
-        {
-            return bad("liar", "must be incumbent or mean");
-        }
+        Liar::parse_option("gp", o.liar.as_deref())?;
         Ok(o)
     }
 
