@@ -248,6 +248,28 @@ mod tests {
     }
 
     #[test]
+    fn seq_gives_workers_asking_at_once_the_next_arms_in_turn() {
+        let mut s = open("SEQ", 3);
+        let firsts: Vec<u32> = (0..4)
+            .map(|_| s.select(request(&[], 3)).unwrap()[0])
+            .collect();
+        assert_eq!(firsts, vec![0, 1, 2, 0]);
+        // Results come back in any order; the turn goes on.
+        for chosen in [2, 0, 1, 0] {
+            s.update(Feedback {
+                chosen,
+                ..Feedback::default()
+            })
+            .unwrap();
+        }
+        assert_eq!(s.select(request(&[], 3)).unwrap()[0], 1);
+        // A state written before parallel runs (no outstanding selections) still loads.
+        let mut old = open("SEQ", 3);
+        old.restore(br#"{"arms":3,"next":2}"#).unwrap();
+        assert_eq!(old.select(request(&[], 3)).unwrap()[0], 2);
+    }
+
+    #[test]
     fn every_strategy_ranks_each_active_arm_once_and_skips_suspended_ones() {
         for name in STRATEGIES {
             let mut s = open(name, 3);

@@ -8,16 +8,30 @@ use serde::{Deserialize, Serialize};
 use crate::common::{active_arms, draw_rng};
 
 /// Round robin over the arms not suspended, continuing after the arm actually evaluated.
+///
+/// The robin turns at every selection, so the workers of a parallel run that ask before any
+/// result comes back get the next arms in turn, not the same one. A result corrects the turn
+/// only when its arm was not the first of any outstanding selection (the host fell back
+/// down the ranking because that arm failed): the robin then continues after the arm used,
+/// as it does in a sequential run.
 #[derive(Serialize, Deserialize)]
 pub struct Sequential {
     arms: usize,
     next: usize,
+    /// The first arm of each selection not yet answered by a result (absent from states
+    /// written before parallel runs: none).
+    #[serde(default)]
+    outstanding: Vec<u32>,
 }
 
 impl Sequential {
     /// A round robin over `arms` arms.
     pub fn new(arms: usize) -> Self {
-        Sequential { arms, next: 0 }
+        Sequential {
+            arms,
+            next: 0,
+            outstanding: Vec::new(),
+        }
     }
 }
 
@@ -29,11 +43,26 @@ impl StrategySession for Sequential {
             .position(|&i| i as usize >= self.next)
             .unwrap_or(0);
         ranking.rotate_left(start);
+        if let Some(&first) = ranking.first() {
+            self.next = (first as usize + 1) % self.arms;
+            self.outstanding.push(first);
+        }
         Ok(ranking)
     }
 
     fn update(&mut self, feedback: Feedback) -> Result<(), String> {
-        self.next = (feedback.chosen as usize + 1) % self.arms;
+        match self.outstanding.iter().position(|&a| a == feedback.chosen) {
+            Some(i) => {
+                self.outstanding.remove(i);
+            }
+            None => {
+                // A fallback: the oldest outstanding selection is the one answered.
+                if !self.outstanding.is_empty() {
+                    self.outstanding.remove(0);
+                }
+                self.next = (feedback.chosen as usize + 1) % self.arms;
+            }
+        }
         Ok(())
     }
 
