@@ -141,7 +141,10 @@ fn local_workers_run_commands_at_once_each_told_its_worker() {
             "16",
         ],
     );
-    assert_eq!(summary["parallelism"], serde_json::json!({"Local": 4}));
+    assert_eq!(
+        summary["parallelism"],
+        serde_json::json!({"driver": "local", "workers": 4})
+    );
     let run = &results_file(&summary)["0"];
     assert_eq!(run["error"].as_array().unwrap().len(), 16);
     assert_values_match_params(run);

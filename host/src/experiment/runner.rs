@@ -154,7 +154,7 @@ impl Setup {
         // runs (an interrupted run resumes on whichever workers are up).
         if matches!(
             self.parallelism,
-            Parallelism::Local(_) | Parallelism::Simulated { .. }
+            Parallelism::Local { .. } | Parallelism::Simulated { .. }
         ) && !self.parallelism.is_sequential()
         {
             key["parallelism"] = serde_json::json!(self.parallelism);
@@ -173,7 +173,7 @@ impl Setup {
             Parallelism::Simulated { workers, sync } => {
                 format!("{base}.{}.M{workers}", if *sync { "SYNC" } else { "ASYNC" })
             }
-            Parallelism::Local(n) if *n > 1 => format!("{base}.M{n}"),
+            Parallelism::Local { workers } if *workers > 1 => format!("{base}.M{workers}"),
             _ => base,
         }
     }
@@ -186,8 +186,8 @@ impl Setup {
                 workers: *workers,
                 sync: *sync,
             },
-            Parallelism::Local(n) if *n > 1 => Evaluators::Pool(
-                (0..*n)
+            Parallelism::Local { workers } if *workers > 1 => Evaluators::Pool(
+                (0..*workers)
                     .map(|i| Slot {
                         objective: self.objective.for_worker(i),
                         machine: i,
@@ -195,7 +195,7 @@ impl Setup {
                     })
                     .collect(),
             ),
-            Parallelism::Remote(_) if remote_slots(&self.remotes) > 1 => Evaluators::Pool(
+            Parallelism::Remote { .. } if remote_slots(&self.remotes) > 1 => Evaluators::Pool(
                 self.remotes
                     .iter()
                     .enumerate()
@@ -476,8 +476,10 @@ fn parallelism_of(
             "--workers",
             "counts local workers; with -w the remote workers' slots (hpo worker --slots K) are the workers",
         )),
-        (true, None) => Ok(Parallelism::Remote(request.worker_urls.clone())),
-        (false, Some(n)) if n > 1 => Ok(Parallelism::Local(n)),
+        (true, None) => Ok(Parallelism::Remote {
+            urls: request.worker_urls.clone(),
+        }),
+        (false, Some(workers)) if workers > 1 => Ok(Parallelism::Local { workers }),
         (false, _) => Ok(Parallelism::Sequential),
     }
 }

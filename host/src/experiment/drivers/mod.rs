@@ -25,15 +25,23 @@ use super::{ExperimentError, RunPlan, RunRecord, Trial};
 use crate::objectives::Objective;
 use crate::registry::PluginHost;
 
-/// How a run's trials are evaluated.
+/// How a run's trials are evaluated; in JSON (summaries, the store's key) an object with
+/// its `driver` (`sequential`, `local`, `remote`, `simulated`) and its settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "driver", rename_all = "snake_case")]
 pub enum Parallelism {
     /// One trial at a time.
     Sequential,
-    /// Up to this many trials at once in this process.
-    Local(usize),
-    /// On the slots of remote training workers (their URLs).
-    Remote(Vec<String>),
+    /// Up to `workers` trials at once in this process.
+    Local {
+        /// Local workers.
+        workers: usize,
+    },
+    /// On the slots of remote training workers.
+    Remote {
+        /// The workers' URLs.
+        urls: Vec<String>,
+    },
     /// A simulated cluster of `workers` workers, in rounds (`sync`) or asynchronously.
     Simulated {
         /// Workers simulated.
@@ -46,7 +54,10 @@ pub enum Parallelism {
 impl Parallelism {
     /// Whether trials run one at a time.
     pub fn is_sequential(&self) -> bool {
-        matches!(self, Parallelism::Sequential | Parallelism::Local(1))
+        matches!(
+            self,
+            Parallelism::Sequential | Parallelism::Local { workers: 1 }
+        )
     }
 }
 
