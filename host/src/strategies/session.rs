@@ -1,5 +1,6 @@
 //! A strategy's session: one bandit plugin's session for one run, its rankings checked, its
-//! state kept after every update so a reopened instance (or a resumed run) continues.
+//! state kept at every snapshot (after each choice and each update) so a reopened instance
+//! (or a resumed run) continues.
 
 use std::collections::HashSet;
 
@@ -70,11 +71,10 @@ impl StrategySession {
         Ok(ranking)
     }
 
-    /// Reports the outcome of the last selection, then keeps the strategy's new state.
+    /// Reports the outcome of a selection; [`StrategySession::snapshot`] then keeps the
+    /// strategy's new state (the run takes one after every update).
     pub fn update(&mut self, feedback: &Feedback) -> Result<(), SessionError> {
-        self.with_backend(|b| b.update(feedback))?;
-        self.last_state = Some(self.with_backend(|b| b.snapshot())?);
-        Ok(())
+        self.with_backend(|b| b.update(feedback))
     }
 
     /// The strategy's state now (a selection may have changed it since the last update:
