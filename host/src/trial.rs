@@ -68,6 +68,15 @@ pub struct Trial {
     pub requeued: bool,
 }
 
+/// The latest end among `trials` that ran in parallel (a parallel run's clock when its
+/// last trial completed); `None` for a sequential run.
+pub fn last_end(trials: &[Trial]) -> Option<f64> {
+    trials
+        .iter()
+        .filter_map(|t| t.timing.map(|t| t.end))
+        .reduce(f64::max)
+}
+
 /// Where and when a trial of a parallel run was evaluated.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Timing {

@@ -336,16 +336,6 @@ impl<'p> Run<'p> {
         Ok(())
     }
 
-    /// The trials completed so far.
-    pub fn trials(&self) -> &[Trial] {
-        &self.state.trials
-    }
-
-    /// The best value so far (infinite before the first success).
-    pub fn best(&self) -> f64 {
-        self.state.best
-    }
-
     /// Sets the run's clock (seconds): a parallel driver's elapsed time, which the expiry and
     /// the strategies read instead of Σexec + Σopt.
     pub fn set_clock(&mut self, seconds: f64) {

@@ -155,8 +155,7 @@ impl Setup {
         if matches!(
             self.parallelism,
             Parallelism::Local { .. } | Parallelism::Simulated { .. }
-        ) && !self.parallelism.is_sequential()
-        {
+        ) {
             key["parallelism"] = serde_json::json!(self.parallelism);
         }
         key.to_string()
@@ -173,7 +172,7 @@ impl Setup {
             Parallelism::Simulated { workers, sync } => {
                 format!("{base}.{}.M{workers}", if *sync { "SYNC" } else { "ASYNC" })
             }
-            Parallelism::Local { workers } if *workers > 1 => format!("{base}.M{workers}"),
+            Parallelism::Local { workers } => format!("{base}.M{workers}"),
             _ => base,
         }
     }
@@ -186,7 +185,7 @@ impl Setup {
                 workers: *workers,
                 sync: *sync,
             },
-            Parallelism::Local { workers } if *workers > 1 => Evaluators::Pool(
+            Parallelism::Local { workers } => Evaluators::Pool(
                 (0..*workers)
                     .map(|i| Slot {
                         objective: self.objective.for_worker(i),
@@ -655,11 +654,7 @@ fn summary_of(index: usize, record: &RunRecord, names: &[String]) -> RunSummary 
         exec_time: record.exec_time(),
         opt_time: record.opt_time(),
         stop_reason: record.stop_reason.clone(),
-        clock_time: record
-            .trials
-            .iter()
-            .filter_map(|t| t.timing.map(|t| t.end))
-            .reduce(f64::max),
+        clock_time: crate::trial::last_end(&record.trials),
         timings: record.trials.iter().filter_map(|t| t.timing).collect(),
     }
 }

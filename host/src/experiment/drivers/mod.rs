@@ -22,8 +22,9 @@ use serde::Serialize;
 
 use super::run::{Pending, Run, RunSink};
 use super::{ExperimentError, RunPlan, RunRecord, Trial};
-use crate::objectives::Objective;
+use crate::objectives::{Candidate, Objective, Outcome};
 use crate::registry::PluginHost;
+use crate::trial::last_end;
 
 /// How a run's trials are evaluated; in JSON (summaries, the store's key) an object with
 /// its `driver` (`sequential`, `local`, `remote`, `simulated`) and its settings.
@@ -51,16 +52,6 @@ pub enum Parallelism {
     },
 }
 
-impl Parallelism {
-    /// Whether trials run one at a time.
-    pub fn is_sequential(&self) -> bool {
-        matches!(
-            self,
-            Parallelism::Sequential | Parallelism::Local { workers: 1 }
-        )
-    }
-}
-
 /// Runs one run of `plan` on `objective` with `seed`, driven by `evaluate`.
 ///
 /// `prior` holds the trials of this run already completed and `interrupted` those that were
@@ -79,10 +70,7 @@ pub fn drive(
     let mut run = Run::open(host, evaluate.objective(), plan, seed)?;
     let requeued = run.resume(prior, interrupted)?;
     // A parallel run's clock continues from the last completed trial's end.
-    let clock = prior
-        .iter()
-        .filter_map(|t| t.timing.map(|t| t.end))
-        .fold(0.0, f64::max);
+    let clock = last_end(prior).unwrap_or(0.0);
     let stop_reason = match evaluate {
         Evaluators::One(objective) => sequential::drive(&mut run, objective, requeued, sink)?,
         Evaluators::Pool(slots) => workers::drive(&mut run, slots, requeued, clock, sink)?,
@@ -100,6 +88,19 @@ pub fn drive(
         )?,
     };
     Ok(run.finish(stop_reason))
+}
+
+/// Evaluates `candidate`; an objective that cannot is an error of the run.
+fn evaluate(
+    objective: &mut dyn Objective,
+    candidate: &Candidate,
+) -> Result<Outcome, ExperimentError> {
+    objective
+        .evaluate(candidate)
+        .map_err(|source| ExperimentError::Evaluation {
+            label: objective.label(),
+            source,
+        })
 }
 
 /// A sink that keeps nothing: runs whose trials only their record needs (benchmarks).

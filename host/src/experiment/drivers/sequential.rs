@@ -23,12 +23,7 @@ pub fn drive(
             },
         };
         sink.asked(&pending).map_err(ExperimentError::Sink)?;
-        let outcome = objective.evaluate(&pending.candidate).map_err(|source| {
-            ExperimentError::Evaluation {
-                label: objective.label(),
-                source,
-            }
-        })?;
+        let outcome = super::evaluate(objective, &pending.candidate)?;
         run.tell(pending, outcome, None, sink)?;
     }
 }

@@ -135,13 +135,7 @@ fn start_job(
 ) -> Result<Job, ExperimentError> {
     pending.placed = Some((worker, start));
     sink.asked(&pending).map_err(ExperimentError::Sink)?;
-    let mut outcome =
-        objective
-            .evaluate(&pending.candidate)
-            .map_err(|source| ExperimentError::Evaluation {
-                label: objective.label(),
-                source,
-            })?;
+    let mut outcome = super::evaluate(objective, &pending.candidate)?;
     if outcome.cost <= 0.0 {
         outcome.cost = function_cost(&pending.x);
     }
