@@ -442,7 +442,9 @@ fn cause(e: &wasmtime::Error, limits: &WasmLimits) -> String {
             limits.fuel.unwrap_or_default()
         ),
         Some(trap) => format!("trap: {trap}"),
-        None => format!("{e:#}"),
+        // Our own limits (the memory cap) end the call with an error whose context is the
+        // guest's backtrace: the cause alone is what the user needs.
+        None => e.root_cause().to_string(),
     }
 }
 
