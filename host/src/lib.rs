@@ -17,8 +17,10 @@
 //! - [`trial`]: a trial's record, shared by the run loop and the store.
 
 pub mod arms;
+pub mod authoring;
 pub mod bench;
 pub mod config;
+pub mod conformance;
 pub mod experiment;
 pub mod loader;
 pub mod objectives;

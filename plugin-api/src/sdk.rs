@@ -86,3 +86,120 @@ pub trait StrategySession: Send {
         Ok(())
     }
 }
+
+/// An arm that is a function of the pool, the history and the request: implement
+/// `propose` alone and open it as `KeepHistory::boxed(arm)`, which keeps the pool and the
+/// history for it (and needs no snapshot: the host replays the history on resume).
+pub trait HistoryArm: Send + 'static {
+    /// Proposes `request.n` points knowing the `pool` and every observation `seen`.
+    fn propose(
+        &mut self,
+        pool: &Matrix,
+        seen: &Observations,
+        request: ProposeRequest,
+    ) -> Result<Vec<Proposed>, String>;
+}
+
+/// The session of a [`HistoryArm`]: keeps its pool and history.
+pub struct KeepHistory<A> {
+    arm: A,
+    pool: Matrix,
+    seen: Observations,
+}
+
+impl<A: HistoryArm> KeepHistory<A> {
+    /// The session of `arm`, boxed for [`Plugin::open_arm`].
+    pub fn boxed(arm: A) -> Box<dyn ArmSession> {
+        Box::new(KeepHistory {
+            arm,
+            pool: Matrix::default(),
+            seen: Observations::default(),
+        })
+    }
+}
+
+impl<A: HistoryArm> ArmSession for KeepHistory<A> {
+    fn set_pool(&mut self, pool: Matrix) -> Result<(), String> {
+        self.pool = pool;
+        Ok(())
+    }
+
+    fn tell(&mut self, observations: Observations) -> Result<(), String> {
+        self.seen.extend(&observations);
+        Ok(())
+    }
+
+    fn propose(&mut self, request: ProposeRequest) -> Result<Vec<Proposed>, String> {
+        self.arm.propose(&self.pool, &self.seen, request)
+    }
+}
+
+/// The squared Euclidean distance of two encoded points.
+pub fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
+/// Parses a plugin's options (JSON; empty means `{}`) into `T`. With
+/// `#[serde(deny_unknown_fields)]` on `T`, an unknown option is refused with its name, as
+/// the host's conformance kit checks.
+pub fn parse_options<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, String> {
+    let json = if json.trim().is_empty() { "{}" } else { json };
+    serde_json::from_str(json).map_err(|e| format!("options: {e}"))
+}
+
+/// SplitMix64: a small seeded generator for plugins (the sandbox has no host randomness;
+/// use the seeds the host gives).
+#[derive(Debug, Clone)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// A generator seeded with `seed`.
+    pub fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A uniform draw in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// A uniform draw in `[low, high)`.
+    pub fn uniform(&mut self, low: f64, high: f64) -> f64 {
+        low + (high - low) * self.unit()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splitmix_matches_the_reference_sequence() {
+        // Vigna's splitmix64.c from seed 0: the first output.
+        assert_eq!(SplitMix64::new(0).next_u64(), 0xE220_A839_7B1D_CDAF);
+        let u = SplitMix64::new(7).unit();
+        assert!((0.0..1.0).contains(&u));
+    }
+
+    #[test]
+    fn options_name_the_unknown_field() {
+        #[derive(serde::Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        struct O {
+            #[serde(default)]
+            _radius: f64,
+        }
+        assert!(parse_options::<O>("").is_ok());
+        let e = parse_options::<O>(r#"{"radios": 1}"#).unwrap_err();
+        assert!(e.contains("radios"), "{e}");
+    }
+}

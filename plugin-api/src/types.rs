@@ -119,6 +119,27 @@ pub struct PluginDescription {
     pub strategies: Vec<String>,
 }
 
+impl PluginDescription {
+    /// A plugin offering the arms `arms` (`MODEL/ACQUISITION`) and the strategies
+    /// `strategies`.
+    pub fn new(
+        name: &str,
+        version: &str,
+        description: &str,
+        arms: &[&str],
+        strategies: &[&str],
+    ) -> Self {
+        let owned = |names: &[&str]| names.iter().map(|s| s.to_string()).collect();
+        PluginDescription {
+            name: name.into(),
+            version: version.into(),
+            description: description.into(),
+            arms: owned(arms),
+            strategies: owned(strategies),
+        }
+    }
+}
+
 /// Which kind of component `validate` is asked about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ComponentKind {
@@ -201,6 +222,14 @@ impl Observations {
         self.cost.extend_from_slice(&other.cost);
         self.status.extend_from_slice(&other.status);
     }
+
+    /// The best (lowest) final observation: its value and point.
+    pub fn best_final(&self) -> Option<(f64, &[f64])> {
+        (0..self.len())
+            .filter(|&i| self.status[i] == ObservationStatus::Final)
+            .min_by(|&a, &b| self.y[a].total_cmp(&self.y[b]))
+            .map(|i| (self.y[i], self.x.row(i)))
+    }
 }
 
 /// One proposal request.
@@ -233,6 +262,30 @@ pub struct Proposed {
     pub mean: f64,
     /// The model's predicted variance at the point (NaN when the model has none).
     pub variance: f64,
+}
+
+impl Proposed {
+    /// Pool row `pool_index`, from a model without mean and variance (NaN).
+    pub fn row(pool_index: u32, acquisition: f64) -> Self {
+        Proposed {
+            pool_index: Some(pool_index),
+            point: Vec::new(),
+            acquisition,
+            mean: f64::NAN,
+            variance: f64::NAN,
+        }
+    }
+
+    /// An encoded point off the pool, from a model without mean and variance (NaN).
+    pub fn point(point: Vec<f64>, acquisition: f64) -> Self {
+        Proposed {
+            pool_index: None,
+            point,
+            acquisition,
+            mean: f64::NAN,
+            variance: f64::NAN,
+        }
+    }
 }
 
 /// A model's prediction at some points.

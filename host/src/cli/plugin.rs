@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use hpo_host::authoring::{self, Lang, NewPlugin, Role};
+use hpo_host::conformance::{self, KitOptions, Outcome, Report};
 use hpo_host::registry::InstallOptions;
 use hpo_registry::PluginEntry;
 
@@ -20,6 +22,43 @@ pub enum PluginCommand {
         /// Accept a native plugin: it runs unsandboxed with your permissions.
         #[arg(long)]
         allow_native: bool,
+        /// Run the conformance kit first (without its sanity runs) and install only if
+        /// every required check passes.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Run the conformance kit on an artifact (PATH) or an installed plugin (NAME): each
+    /// check passes or fails with its reason; exit code 1 when a required check fails.
+    Test {
+        /// A `.wasm` component or native library, or the name of an installed plugin.
+        target: String,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Skip the sanity runs against random search (the slowest checks).
+        #[arg(long)]
+        no_sanity: bool,
+        /// Accept a native artifact: it runs unsandboxed with your permissions.
+        #[arg(long)]
+        allow_native: bool,
+        /// The latency budget of `tell` + `propose` at 1000 observations, in milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        budget_ms: u64,
+    },
+    /// Write a ready plugin project: a Rust crate or a Python project with a working
+    /// example, its README and the plugin contract vendored in.
+    New {
+        /// The plugin's name (lowercase letters, digits and '-').
+        name: String,
+        /// What the plugin provides.
+        #[arg(long, value_enum, default_value_t = Role::Arm)]
+        role: Role,
+        /// The language of the project.
+        #[arg(long, value_enum, default_value_t = Lang::Rust)]
+        lang: Lang,
+        /// Where to write it (default: ./NAME); must not exist or be empty.
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
     /// List installed plugins.
     List,
@@ -39,13 +78,38 @@ pub enum PluginCommand {
 
 /// Carries out one plugin command.
 pub fn command(command: PluginCommand, registry: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    if let PluginCommand::New {
+        name,
+        role,
+        lang,
+        dir,
+    } = command
+    {
+        return new_project(name, role, lang, dir);
+    }
     let mut host = super::open_host(registry)?;
     match command {
         PluginCommand::Install {
             path,
             force,
             allow_native,
+            check,
         } => {
+            if check {
+                let options = KitOptions {
+                    sanity: false,
+                    ..KitOptions::default()
+                };
+                let report = conformance::test_artifact(&path, allow_native, &options)?;
+                print!("{}", report_text(&report));
+                if !report.passed {
+                    eprintln!(
+                        "error: {}: not installed, required checks failed",
+                        path.display()
+                    );
+                    return Ok(ExitCode::from(1));
+                }
+            }
             let installed = host.install(
                 &path,
                 InstallOptions {
@@ -64,6 +128,34 @@ pub fn command(command: PluginCommand, registry: Option<PathBuf>) -> anyhow::Res
                 );
             }
         }
+        PluginCommand::Test {
+            target,
+            json,
+            no_sanity,
+            allow_native,
+            budget_ms,
+        } => {
+            let options = KitOptions {
+                sanity: !no_sanity,
+                latency_budget: std::time::Duration::from_millis(budget_ms),
+                ..KitOptions::default()
+            };
+            let path = Path::new(&target);
+            let report = if path.exists() {
+                conformance::test_artifact(path, allow_native, &options)?
+            } else {
+                conformance::test_plugin(&host, &target, &options)?
+            };
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                print!("{}", report_text(&report));
+            }
+            if !report.passed {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        PluginCommand::New { .. } => unreachable!("handled above"),
         PluginCommand::List => print!("{}", list_table(host.registry().plugins())),
         PluginCommand::Info { name } => {
             let entry = host.registry().get(&name)?;
@@ -176,5 +268,69 @@ fn info_text(entry: &PluginEntry, artifact: &Path) -> String {
     if let Some(pre) = &entry.precompiled {
         out.push_str(&format!("precompiled: {} ({})\n", pre.path, pre.engine));
     }
+    out
+}
+
+/// `hpo plugin new`: writes the project and says what to do next.
+fn new_project(
+    name: String,
+    role: Role,
+    lang: Lang,
+    dir: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+    let new = NewPlugin {
+        name,
+        role,
+        lang,
+        dir: dir.clone(),
+    };
+    let files = authoring::create(&new)?;
+    println!("wrote {} files in {}", files.len(), dir.display());
+    let build = match lang {
+        Lang::Rust => "cargo build --release --target wasm32-wasip2",
+        Lang::Python => "./build.sh",
+    };
+    println!(
+        "next: cd {} && {build}; then see README.md to test and install it",
+        dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The kit's report as a table: one line per check, then the counts.
+fn report_text(report: &Report) -> String {
+    let mut out = format!(
+        "conformance of {} {} ({}, api {})\n",
+        report.plugin, report.version, report.kind, report.api
+    );
+    let width = report
+        .checks
+        .iter()
+        .map(|c| c.subject.len())
+        .max()
+        .unwrap_or(0);
+    for c in &report.checks {
+        out.push_str(&format!(
+            "  {:<4}  {:<width$}  {}: {}\n",
+            c.outcome.label(),
+            c.subject,
+            c.check,
+            c.detail
+        ));
+    }
+    out.push_str(&format!(
+        "{} checks: {} passed, {} failed, {} warnings, {} skipped; {}\n",
+        report.checks.len(),
+        report.count(Outcome::Pass),
+        report.count(Outcome::Fail),
+        report.count(Outcome::Warn),
+        report.count(Outcome::Skip),
+        if report.passed {
+            "conforms"
+        } else {
+            "does NOT conform"
+        }
+    ));
     out
 }
