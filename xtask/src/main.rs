@@ -5,7 +5,10 @@
 //!   native code quickly at install). Artifacts land under the cargo target directory:
 //!   `<target>/<profile>/hpo`, `<target>/<profile>/libhpo_*.so`, and
 //!   `<target>/wasm32-wasip2/release/*.wasm`.
-//! - `cargo xtask test`: `build`, then every test of the workspace.
+//! - `cargo xtask test`: `build`, then every test of the workspace. The Python plugin
+//!   tests need componentize-py: `$HPO_COMPONENTIZE_PY`, else one on the PATH of the
+//!   pinned minor version, else it is installed from PyPI into a virtual environment under
+//!   the target directory (kept between runs).
 //! - `cargo xtask lint`: `cargo fmt --check` and clippy with warnings denied.
 //! - `cargo xtask bench`: the criterion benchmarks (release).
 
@@ -53,6 +56,49 @@ fn ensure_wasm_target() -> Result<(), String> {
     }
 }
 
+/// The componentize-py version the Python plugins are built with.
+const COMPONENTIZE_PY: &str = "0.25.1";
+
+/// A componentize-py to build Python plugins with (see the module's doc).
+fn componentize_py() -> Result<String, String> {
+    if let Ok(program) = std::env::var("HPO_COMPONENTIZE_PY") {
+        return Ok(program);
+    }
+    let minor = &COMPONENTIZE_PY[..COMPONENTIZE_PY.rfind('.').unwrap_or(0)];
+    let version = |program: &str| {
+        Command::new(program)
+            .arg("--version")
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    if version("componentize-py").contains(&format!(" {minor}.")) {
+        return Ok("componentize-py".into());
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .unwrap_or_else(|_| format!("{}/../target", env!("CARGO_MANIFEST_DIR")));
+    let venv = format!("{target}/componentize-py-{COMPONENTIZE_PY}");
+    let program = format!("{venv}/bin/componentize-py");
+    if !version(&program).contains(COMPONENTIZE_PY) {
+        run(Command::new("python3").args(["-m", "venv", &venv]))?;
+        run(Command::new(format!("{venv}/bin/pip")).args([
+            "install",
+            "--quiet",
+            &format!("componentize-py=={COMPONENTIZE_PY}"),
+        ]))?;
+    }
+    Ok(program)
+}
+
+fn test() -> Result<(), String> {
+    build(false)?;
+    let componentize_py = componentize_py()?;
+    run(cargo()
+        .args(["test", "--workspace", "--exclude", "xtask"])
+        .env("HPO_COMPONENTIZE_PY", componentize_py))
+}
+
 fn build(release: bool) -> Result<(), String> {
     ensure_wasm_target()?;
     let mut native = cargo();
@@ -90,8 +136,7 @@ fn main() -> ExitCode {
     let release = args.iter().any(|a| a == "--release");
     let result = match args.first().map(String::as_str) {
         Some("build") => build(release),
-        Some("test") => build(false)
-            .and_then(|()| run(cargo().args(["test", "--workspace", "--exclude", "xtask"]))),
+        Some("test") => test(),
         Some("lint") => run(cargo().args(["fmt", "--all", "--", "--check"]))
             .and_then(|()| {
                 run(cargo().args([

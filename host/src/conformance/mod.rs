@@ -109,9 +109,14 @@ impl Default for KitOptions {
 pub(crate) struct Checks(Vec<Check>);
 
 impl Checks {
-    /// Failed checks so far.
-    pub(crate) fn failures(&self) -> usize {
-        self.0.iter().filter(|c| c.outcome == Outcome::Fail).count()
+    /// Checks so far.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The checks from the `first`-th on.
+    pub(crate) fn since(&self, first: usize) -> &[Check] {
+        &self.0[first..]
     }
 
     pub(crate) fn push(&mut self, subject: &str, check: &str, outcome: Outcome, detail: String) {

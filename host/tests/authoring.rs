@@ -1,0 +1,310 @@
+//! Third-party authoring end to end: `hpo plugin new` projects built with their own
+//! toolchains (cargo for Rust, componentize-py for Python), checked by `hpo plugin test`,
+//! installed with `--check`, and used in diversified runs; the Python example arm chosen
+//! by BO-HEDGE beside GP and TPE.
+//!
+//! The Python tests need componentize-py 0.25 (`pip install 'componentize-py==0.25.*'`, as
+//! `.ci/run` does): on the PATH, or named by `$HPO_COMPONENTIZE_PY`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{Home, run_json, stderr, stdout, target_dir};
+
+/// The componentize-py command.
+fn componentize_py() -> PathBuf {
+    let program = std::env::var_os("HPO_COMPONENTIZE_PY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("componentize-py"));
+    let works = Command::new(&program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        works,
+        "componentize-py ({}) does not run: install it with \
+         `pip install 'componentize-py==0.25.*'` or set HPO_COMPONENTIZE_PY",
+        program.display()
+    );
+    program
+}
+
+/// `hpo plugin new NAME ARGS` into `dir`/NAME; the project's directory.
+fn generate(home: &Home, dir: &Path, name: &str, args: &[&str]) -> PathBuf {
+    let project = dir.join(name);
+    let mut full = vec!["plugin", "new", name, "--dir", project.to_str().unwrap()];
+    full.extend_from_slice(args);
+    let out = home.hpo(&full);
+    assert!(out.status.success(), "{}", stderr(&out));
+    project
+}
+
+/// Builds a generated Rust project for wasm; its component.
+fn build_rust(project: &Path, crate_name: &str) -> PathBuf {
+    // One target directory for every generated project, inside ours (kept between runs,
+    // never shared with a workspace build).
+    let target = target_dir().join("plugin-templates");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["build", "--release", "--target", "wasm32-wasip2"])
+        .current_dir(project)
+        .env("CARGO_TARGET_DIR", &target)
+        .env_remove("RUSTFLAGS")
+        .output()
+        .expect("cargo runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    target.join(format!("wasm32-wasip2/release/{crate_name}.wasm"))
+}
+
+/// Builds a generated Python project with its own `build.sh`; its component.
+fn build_python(project: &Path, name: &str) -> PathBuf {
+    let tool = componentize_py();
+    let dir = tool.parent().filter(|d| !d.as_os_str().is_empty());
+    let path = match dir {
+        Some(d) => format!(
+            "{}:{}",
+            d.display(),
+            std::env::var("PATH").unwrap_or_default()
+        ),
+        None => std::env::var("PATH").unwrap_or_default(),
+    };
+    let out = Command::new("sh")
+        .arg("build.sh")
+        .current_dir(project)
+        .env("PATH", path)
+        .output()
+        .expect("sh runs");
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    project.join(format!("{name}.wasm"))
+}
+
+/// `hpo plugin test ARTIFACT --no-sanity --json`, which must pass: the report.
+fn conforms(home: &Home, artifact: &Path) -> serde_json::Value {
+    let out = home.hpo(&[
+        "plugin",
+        "test",
+        artifact.to_str().unwrap(),
+        "--no-sanity",
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out))
+        .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&out), stderr(&out)));
+    let failed: Vec<&serde_json::Value> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["outcome"] == "fail")
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    assert!(out.status.success() && report["passed"] == true);
+    report
+}
+
+/// Installs with `--check` (the kit first), which must succeed.
+fn install_checked(home: &Home, artifact: &Path) {
+    let out = home.hpo(&["plugin", "install", "--check", artifact.to_str().unwrap()]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("conforms"), "{}", stdout(&out));
+}
+
+/// A BO-HEDGE run over GP-HLE/EI, TPE/EI and `arm` on fn:branin: how often `arm` was
+/// chosen.
+fn chosen_beside_gp_and_tpe(home: &Home, dir: &Path, model: &str, acq: &str) -> usize {
+    let conf = dir.join(format!("{model}.json"));
+    let arms = format!(
+        r#"{{"title": "third-party", "arms": [{{"model": "GP-HLE", "acq_func": "EI"}},
+            {{"model": "TPE", "acq_func": "EI"}}, {{"model": "{model}", "acq_func": "{acq}"}}],
+            "bandits": [{{"mode": "DIV", "spec": "BO-HEDGE"}}]}}"#
+    );
+    std::fs::write(&conf, arms).unwrap();
+    let out = dir.join(format!("out-{model}"));
+    let summary = run_json(
+        home,
+        &out,
+        &[
+            "--arms",
+            conf.to_str().unwrap(),
+            "--objective",
+            "fn:branin",
+            "--evals",
+            "30",
+        ],
+    );
+    let results = common::results_file(&summary);
+    let arm = format!("{model}/{acq}");
+    results["0"]["select_trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a.as_str() == Some(arm.as_str()))
+        .count()
+}
+
+#[test]
+fn a_rust_arm_project_builds_conforms_and_runs_diversified() {
+    let home = Home::new();
+    let dir = tempfile::tempdir().unwrap();
+    let project = generate(&home, dir.path(), "near-rs", &["--role", "arm"]);
+    let artifact = build_rust(&project, "near_rs");
+    let report = conforms(&home, &artifact);
+    assert_eq!(report["plugin"], "near-rs");
+    install_checked(&home, &artifact);
+    assert!(chosen_beside_gp_and_tpe(&home, dir.path(), "NEAR-RS", "NEAREST") > 0);
+}
+
+#[test]
+fn a_rust_strategy_project_builds_conforms_and_runs_diversified() {
+    let home = Home::new();
+    let dir = tempfile::tempdir().unwrap();
+    let project = generate(&home, dir.path(), "greedy-rs", &["--role", "strategy"]);
+    let artifact = build_rust(&project, "greedy_rs");
+    conforms(&home, &artifact);
+    install_checked(&home, &artifact);
+    let summary = run_json(
+        &home,
+        &dir.path().join("out"),
+        &[
+            "-m",
+            "DIV",
+            "-s",
+            "GREEDY-RS",
+            "--objective",
+            "fn:branin",
+            "--evals",
+            "12",
+        ],
+    );
+    assert_eq!(summary["runs"][0]["evals"], 12);
+    assert_eq!(summary["mode"], "DIV-GREEDY-RS");
+}
+
+#[test]
+fn python_arm_and_strategy_projects_build_conform_and_run() {
+    let home = Home::new();
+    let dir = tempfile::tempdir().unwrap();
+    let arm = generate(&home, dir.path(), "near-py", &["--lang", "python"]);
+    let arm = build_python(&arm, "near-py");
+    conforms(&home, &arm);
+    install_checked(&home, &arm);
+    assert!(chosen_beside_gp_and_tpe(&home, dir.path(), "NEAR-PY", "NEAREST") > 0);
+
+    let strategy = generate(
+        &home,
+        dir.path(),
+        "greedy-py",
+        &["--lang", "python", "--role", "strategy"],
+    );
+    let strategy = build_python(&strategy, "greedy-py");
+    conforms(&home, &strategy);
+    install_checked(&home, &strategy);
+    let summary = run_json(
+        &home,
+        &dir.path().join("out"),
+        &[
+            "-m",
+            "DIV",
+            "-s",
+            "GREEDY-PY",
+            "--objective",
+            "fn:branin",
+            "--evals",
+            "12",
+        ],
+    );
+    assert_eq!(summary["runs"][0]["evals"], 12);
+}
+
+#[test]
+fn the_python_example_arm_is_chosen_by_bo_hedge_beside_gp_and_tpe() {
+    let home = Home::new();
+    let dir = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/examples/python-es");
+    let artifact = dir.path().join("py-es.wasm");
+    let tool = componentize_py();
+    let api = example.join("../../../plugin-api");
+    let out = Command::new(&tool)
+        .args(["-d", api.join("wit").to_str().unwrap(), "-w", "hpo-plugin"])
+        .args(["componentize", "app", "-p", example.to_str().unwrap()])
+        .args([
+            "-p",
+            api.join("python").to_str().unwrap(),
+            "-o",
+            artifact.to_str().unwrap(),
+        ])
+        .output()
+        .expect("componentize-py runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    conforms(&home, &artifact);
+    install_checked(&home, &artifact);
+    let chosen = chosen_beside_gp_and_tpe(&home, dir.path(), "ES", "ONE-FIFTH");
+    assert!(chosen > 0, "BO-HEDGE never chose ES/ONE-FIFTH");
+}
+
+#[test]
+fn new_refuses_bad_names_roles_and_occupied_directories() {
+    let home = Home::new();
+    let dir = tempfile::tempdir().unwrap();
+    let out = home.hpo(&[
+        "plugin",
+        "new",
+        "Bad_Name",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("plugin name 'Bad_Name'"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = home.hpo(&["plugin", "new", "stop", "--role", "stopper"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("stopper role"), "{}", stderr(&out));
+
+    std::fs::write(dir.path().join("mine.txt"), "keep").unwrap();
+    let out = home.hpo(&["plugin", "new", "x", "--dir", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("not empty"), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "nothing written"
+    );
+}
+
+#[test]
+fn python_plugins_import_in_plain_cpython_for_unit_tests() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/examples/python-es");
+    let api = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-api/python");
+    let script = r#"
+import app, hpo_plugin as hp
+s = app.Es.open_arm(hp.ArmConfig(model="ES", space={}, options={}, seed=1))
+s.set_pool([[0.1, 0.2], [0.5, 0.5], [0.9, 0.9]])
+s.tell(hp.Observations(x=[[0.5, 0.5]], y=[1.0], cost=[1.0], status=["final"]))
+print([p.pool_index for p in s.propose(hp.ProposeRequest("ONE-FIFTH", [0, 2], [], 2, 7, False))])
+try:
+    app.Es.validate("arm", "ES", {"stepp": 0.1})
+except hp.PluginError as e:
+    print(e)
+"#;
+    let out = Command::new("python3")
+        .args(["-B", "-c", script])
+        .current_dir(&example)
+        .env("PYTHONPATH", &api)
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    // Two distinct rows among the candidates, and the unknown option named.
+    assert!(
+        text.starts_with("[0, 2]") || text.starts_with("[2, 0]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("unknown option 'stepp' (known: step)"),
+        "{text}"
+    );
+}
