@@ -57,7 +57,15 @@ fn every_bundled_plugin_conforms() {
 #[test]
 fn wasm_builds_conform_too() {
     let home = Home::new();
-    for name in ["example_local_search", "hpo_tpe", "hpo_bandit"] {
+    // Not hpo_gp.wasm: the kit finds that its GP and GP-NM models exceed the 10 s deadline
+    // when 1000 observations arrive at once (a resumed run), docs/PERFORMANCE.md.
+    for name in [
+        "example_local_search",
+        "hpo_random",
+        "hpo_rf",
+        "hpo_tpe",
+        "hpo_bandit",
+    ] {
         let path = wasm(name);
         let (code, r) = report(&home, &[path.to_str().unwrap(), "--no-sanity"]);
         assert_eq!(code, Some(0), "{name}: {:?}", failures(&r));
