@@ -352,3 +352,64 @@ fn a_trap_in_one_arm_costs_its_healthy_siblings_nothing() {
     // The session that trapped recovers on its own next call too.
     assert!(crashing.propose(&request("PANIC", 1)).is_ok());
 }
+
+/// A history of `n` observations of a smooth function at scattered points.
+fn scattered(n: usize) -> Observations {
+    let mut state = 7u64;
+    let mut unit = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let x: Vec<f64> = (0..2 * n).map(|_| unit()).collect();
+    let y = x
+        .chunks(2)
+        .map(|p| (p[0] - 0.3).powi(2) + (p[1] - 0.6).powi(2))
+        .collect();
+    Observations {
+        x: Matrix::new(2, x).unwrap(),
+        y,
+        cost: vec![1.0; n],
+        status: vec![ObservationStatus::Final; n],
+    }
+}
+
+/// Fuel per call (deterministic, unlike a deadline): more than any call of a chunked
+/// replay of `scattered(1000)` costs the GP (measured: under 1.5e11; its costliest call is
+/// one full hyperparameter refit near n = 200), less than the whole replay in one call
+/// (over 3e11).
+const REPLAY_FUEL: u64 = 200_000_000_000;
+
+/// A resumed run tells a long history at once. The GP walks its refit schedule as it is
+/// told; the host tells a long history in chunks, so each call does bounded work. In one
+/// call the same work exceeds the budget that every chunked call stays within.
+#[test]
+fn a_long_history_is_replayed_in_calls_of_bounded_work() {
+    let limits = Limits {
+        timeout_ms: Some(600_000),
+        memory_mib: None,
+        fuel: Some(REPLAY_FUEL),
+    };
+    let history = scattered(1000);
+    let plugin = load_wasm("hpo_gp", limits);
+    let config = ArmConfig {
+        model: "GP".into(),
+        space_json: serde_json::to_string(&space()).unwrap(),
+        options_json: "{}".into(),
+        seed: 5,
+    };
+    let mut whole = hpo_host::loader::lock(&plugin)
+        .backend
+        .open_arm(&config)
+        .unwrap();
+    let pool = Matrix::new(2, (0..20).map(|i| (i as f64) / 20.0).collect()).unwrap();
+    whole.set_pool(&pool).unwrap();
+    let err = whole.tell(&history).unwrap_err();
+    assert!(err.to_string().contains("fuel budget"), "{err}");
+    drop(whole);
+
+    let mut chunked = open_arm(&plugin, "GP");
+    chunked.tell(&history).unwrap();
+    chunked.propose(&request("EI", 1)).unwrap();
+}

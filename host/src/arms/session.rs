@@ -108,7 +108,10 @@ impl ArmSession {
             // The replay on the next call includes these observations.
             return Ok(());
         }
-        self.with_backend(|b| b.tell(observations))
+        for chunk in chunks(observations) {
+            self.with_backend(|b| b.tell(&chunk))?;
+        }
+        Ok(())
     }
 
     /// Asks for proposals and checks them against the request.
@@ -170,8 +173,8 @@ impl Recovering for ArmSession {
         if self.pool.rows() > 0 {
             fresh.set_pool(&self.pool).map_err(|e| self.error(e))?;
         }
-        if !self.history.is_empty() {
-            fresh.tell(&self.history).map_err(|e| self.error(e))?;
+        for chunk in chunks(&self.history) {
+            fresh.tell(&chunk).map_err(|e| self.error(e))?;
         }
         self.reopened += 1;
         tracing::info!(
@@ -191,6 +194,31 @@ impl Recovering for ArmSession {
             source,
         }
     }
+}
+
+/// Most observations one `tell` carries. A replayed history (a resumed run, a reopened
+/// session) goes in calls of this size, so that a model which learns as it is told (the GP
+/// refits on its schedule) does bounded work per call, inside the sandbox's deadline.
+pub const TELL_CHUNK: usize = 16;
+
+/// `observations` in pieces of at most [`TELL_CHUNK`] (none when empty).
+fn chunks(observations: &Observations) -> Vec<Observations> {
+    let cols = observations.x.cols as usize;
+    (0..observations.len())
+        .step_by(TELL_CHUNK)
+        .map(|start| {
+            let end = (start + TELL_CHUNK).min(observations.len());
+            Observations {
+                x: Matrix {
+                    cols: observations.x.cols,
+                    data: observations.x.data[start * cols..end * cols].to_vec(),
+                },
+                y: observations.y[start..end].to_vec(),
+                cost: observations.cost[start..end].to_vec(),
+                status: observations.status[start..end].to_vec(),
+            }
+        })
+        .collect()
 }
 
 /// Checks proposals against the contract: the number asked for (fewer only when the pool

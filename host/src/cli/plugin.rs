@@ -41,9 +41,12 @@ pub enum PluginCommand {
         /// Accept a native artifact: it runs unsandboxed with your permissions.
         #[arg(long)]
         allow_native: bool,
-        /// The latency budget of `tell` + `propose` at 1000 observations, in milliseconds.
+        /// The latency budget of `tell` + `propose` at the largest history, in milliseconds.
         #[arg(long, default_value_t = 1000)]
         budget_ms: u64,
+        /// History sizes of the latency report, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "10,100,1000")]
+        latency_sizes: Vec<usize>,
     },
     /// Write a ready plugin project: a Rust crate or a Python project with a working
     /// example, its README and the plugin contract vendored in.
@@ -134,10 +137,13 @@ pub fn command(command: PluginCommand, registry: Option<PathBuf>) -> anyhow::Res
             no_sanity,
             allow_native,
             budget_ms,
+            mut latency_sizes,
         } => {
+            latency_sizes.sort_unstable();
             let options = KitOptions {
                 sanity: !no_sanity,
                 latency_budget: std::time::Duration::from_millis(budget_ms),
+                latency_sizes,
                 ..KitOptions::default()
             };
             let path = Path::new(&target);

@@ -17,8 +17,6 @@ use crate::loader::{PluginError, SessionError, SharedPlugin};
 const BATCH: u32 = 4;
 /// Observations in the validity checks' histories.
 const HISTORY: usize = 20;
-/// Observation counts of the latency report.
-const LATENCY_SIZES: [usize; 3] = [10, 100, 1000];
 
 /// Runs every arm check of the plugin.
 pub(super) fn run(
@@ -68,7 +66,8 @@ pub(super) fn run(
         }
     }
     siblings.check(&traps, &good, checks);
-    let large = Fixture::continuous(LATENCY_SIZES[2] + 256);
+    let largest = options.latency_sizes.iter().copied().max().unwrap_or(0);
+    let large = Fixture::continuous(largest + 256);
     for model in models {
         let arm = info
             .arms
@@ -89,7 +88,7 @@ pub(super) fn run(
             model,
             acquisition,
         };
-        latency(&probe, &large, options.latency_budget, checks);
+        latency(&probe, &large, options, checks);
     }
 }
 
@@ -446,11 +445,11 @@ impl Siblings {
 }
 
 /// The time of `tell` + `propose` at growing histories, against the budget at the largest.
-fn latency(probe: &Probe<'_>, fixture: &Fixture, budget: Duration, checks: &mut Checks) {
+fn latency(probe: &Probe<'_>, fixture: &Fixture, options: &KitOptions, checks: &mut Checks) {
     let subject = format!("model {}", probe.model);
     let mut parts = Vec::new();
     let mut slowest = Duration::ZERO;
-    for n in LATENCY_SIZES {
+    for &n in &options.latency_sizes {
         let result = (|| {
             let mut session = probe.open(fixture, fixture.pool.clone())?;
             let opened = Instant::now();
@@ -465,7 +464,7 @@ fn latency(probe: &Probe<'_>, fixture: &Fixture, budget: Duration, checks: &mut 
         })();
         match result {
             Ok(took) => {
-                slowest = took;
+                slowest = slowest.max(took);
                 parts.push(format!("n={n}: {:.1} ms", took.as_secs_f64() * 1e3));
             }
             Err(e) => {
@@ -479,6 +478,7 @@ fn latency(probe: &Probe<'_>, fixture: &Fixture, budget: Duration, checks: &mut 
             }
         }
     }
+    let budget = options.latency_budget;
     let outcome = if slowest <= budget {
         Outcome::Pass
     } else {
@@ -492,7 +492,7 @@ fn latency(probe: &Probe<'_>, fixture: &Fixture, budget: Duration, checks: &mut 
             "tell + propose {} (budget {} ms at n={})",
             parts.join(", "),
             budget.as_millis(),
-            LATENCY_SIZES[2]
+            options.latency_sizes.last().copied().unwrap_or(0)
         ),
     );
 }

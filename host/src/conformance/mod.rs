@@ -88,8 +88,11 @@ impl Report {
 pub struct KitOptions {
     /// Run the sanity comparisons against random search (the slowest part).
     pub sanity: bool,
-    /// The latency budget of one `propose` at 1000 observations.
+    /// The latency budget of `tell` + `propose` at the largest of `latency_sizes`.
     pub latency_budget: Duration,
+    /// Observation counts of the latency report (the history told at once, as when a run
+    /// resumes), ascending.
+    pub latency_sizes: Vec<usize>,
     /// Seeds of each sanity comparison (medians over them).
     pub sanity_seeds: usize,
 }
@@ -99,6 +102,7 @@ impl Default for KitOptions {
         KitOptions {
             sanity: true,
             latency_budget: Duration::from_secs(1),
+            latency_sizes: vec![10, 100, 1000],
             sanity_seeds: 5,
         }
     }

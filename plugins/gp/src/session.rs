@@ -134,6 +134,16 @@ pub fn next_refit(n: usize) -> usize {
     n + (n / 20).max(1)
 }
 
+/// One hyperparameter fit of the refit schedule.
+#[derive(Clone)]
+struct Refit {
+    /// History length it was fitted on.
+    at: usize,
+    hyper: Hyper,
+    /// Whether the targets are warped (log-scaled).
+    warp: bool,
+}
+
 /// The model of the current history.
 #[derive(Clone)]
 struct Fitted {
@@ -201,6 +211,8 @@ pub struct GpSession {
     costs: Vec<f64>,
     /// The costs transformed (LE, HLE) as the whole history reads them.
     y: Vec<f64>,
+    /// The last hyperparameter fit of the refit schedule.
+    schedule: Option<Refit>,
     fitted: Option<Fitted>,
     /// Observed evaluation times and the time penalty of the acquisition.
     time: TimeAware,
@@ -228,6 +240,7 @@ impl GpSession {
             x: Vec::new(),
             costs: Vec::new(),
             y: Vec::new(),
+            schedule: None,
             fitted: None,
         })
     }
@@ -347,34 +360,52 @@ impl GpSession {
         best.unwrap_or_else(|| (f64::INFINITY, Hyper::prior_mode(self.dims)))
     }
 
+    /// Walks the refit schedule up to the current history, each hyperparameter fit
+    /// warm-started from the previous one. Only the hyperparameters: the factor is built
+    /// when a proposal or a prediction needs it ([`GpSession::update_model`]).
+    fn walk_schedule(&mut self) {
+        let n = self.y.len();
+        if n < self.options.initial_design() {
+            return;
+        }
+        let mut last = self.schedule.take();
+        loop {
+            let next = last.as_ref().map_or(2, |r| next_refit(r.at));
+            if next > n {
+                break;
+            }
+            let previous_warp = last.as_ref().is_some_and(|r| r.warp);
+            let full = last.as_ref().is_none_or(|r| {
+                next <= FULL_REFIT_LIMIT || r.at / FULL_REFIT_BLOCK != next / FULL_REFIT_BLOCK
+            });
+            let (hyper, warp) = self.fit_hyper(next, last.map(|r| r.hyper), previous_warp, full);
+            last = Some(Refit {
+                at: next,
+                hyper,
+                warp,
+            });
+        }
+        self.schedule = last;
+    }
+
     /// Brings the model up to the current history; false during the initial design.
     fn update_model(&mut self) -> Result<bool, String> {
         let n = self.y.len();
         if n < self.options.initial_design() {
             return Ok(false);
         }
-        // Walk the refit schedule up to n, each fit warm-started from the previous one.
-        let mut last = self
+        self.walk_schedule();
+        let Refit {
+            at: fitted_at,
+            hyper,
+            warp,
+        } = self.schedule.clone().expect("n ≥ 2 fits at least once");
+        let refitted = self
             .fitted
             .as_ref()
-            .map(|f| (f.fitted_at, f.gp.hyper.clone(), f.outputs.warp.is_some()));
-        let mut refitted = false;
-        loop {
-            let next = last.as_ref().map_or(2, |(at, _, _)| next_refit(*at));
-            if next > n {
-                break;
-            }
-            let previous_warp = last.as_ref().is_some_and(|(_, _, w)| *w);
-            let full = last.as_ref().is_none_or(|(at, _, _)| {
-                next <= FULL_REFIT_LIMIT || at / FULL_REFIT_BLOCK != next / FULL_REFIT_BLOCK
-            });
-            let (hyper, warp) = self.fit_hyper(next, last.map(|(_, h, _)| h), previous_warp, full);
-            last = Some((next, hyper, warp));
-            refitted = true;
-        }
-        let (fitted_at, hyper, warp) = last.expect("n ≥ 2 fits at least once");
+            .is_none_or(|f| f.fitted_at != fitted_at);
         let (y, outputs) = Outputs::of(&self.y[..n], warp);
-        if refitted || self.fitted.is_none() {
+        if refitted {
             // The factor is built on the observations of the refit and grown row by row
             // from there, whenever this call comes: the model is a function of the history
             // alone, so a resumed run (one call after a replay of many observations)
@@ -427,6 +458,7 @@ struct Scored {
 impl ArmSession for GpSession {
     fn set_pool(&mut self, pool: Matrix) -> Result<(), String> {
         self.pool = checked_pool(pool, self.dims)?;
+        self.schedule = None;
         self.fitted = None;
         Ok(())
     }
@@ -438,6 +470,11 @@ impl ArmSession for GpSession {
         }
         self.y = self.transform.apply_all(&self.costs);
         self.time.observe(&observations);
+        // Fit the hyperparameters now rather than at the next proposal: they are a function
+        // of the history alone, so the result is the same, and a long replayed history told
+        // in bounded chunks (as the host does) costs a bounded time per call instead of the
+        // whole refit schedule in one proposal (which exceeded the wasm deadline at n = 1000).
+        self.walk_schedule();
         Ok(())
     }
 
