@@ -142,6 +142,23 @@ fn chosen_beside_gp_and_tpe(home: &Home, dir: &Path, model: &str, acq: &str) -> 
         .count()
 }
 
+/// A 12-evaluation diversified run on fn:branin under `strategy` (the default arms).
+fn runs_diversified(home: &Home, dir: &Path, strategy: &str) {
+    let args = [
+        "-m",
+        "DIV",
+        "-s",
+        strategy,
+        "--objective",
+        "fn:branin",
+        "--evals",
+        "12",
+    ];
+    let summary = run_json(home, &dir.join(format!("out-{strategy}")), &args);
+    assert_eq!(summary["runs"][0]["evals"], 12);
+    assert_eq!(summary["mode"], format!("DIV-{strategy}"));
+}
+
 #[test]
 fn a_rust_arm_project_builds_conforms_and_runs_diversified() {
     let home = Home::new();
@@ -162,22 +179,7 @@ fn a_rust_strategy_project_builds_conforms_and_runs_diversified() {
     let artifact = build_rust(&project, "greedy_rs");
     conforms(&home, &artifact);
     install_checked(&home, &artifact);
-    let summary = run_json(
-        &home,
-        &dir.path().join("out"),
-        &[
-            "-m",
-            "DIV",
-            "-s",
-            "GREEDY-RS",
-            "--objective",
-            "fn:branin",
-            "--evals",
-            "12",
-        ],
-    );
-    assert_eq!(summary["runs"][0]["evals"], 12);
-    assert_eq!(summary["mode"], "DIV-GREEDY-RS");
+    runs_diversified(&home, dir.path(), "GREEDY-RS");
 }
 
 #[test]
@@ -199,21 +201,7 @@ fn python_arm_and_strategy_projects_build_conform_and_run() {
     let strategy = build_python(&strategy, "greedy-py");
     conforms(&home, &strategy);
     install_checked(&home, &strategy);
-    let summary = run_json(
-        &home,
-        &dir.path().join("out"),
-        &[
-            "-m",
-            "DIV",
-            "-s",
-            "GREEDY-PY",
-            "--objective",
-            "fn:branin",
-            "--evals",
-            "12",
-        ],
-    );
-    assert_eq!(summary["runs"][0]["evals"], 12);
+    runs_diversified(&home, dir.path(), "GREEDY-PY");
 }
 
 #[test]
