@@ -215,7 +215,6 @@ fn substitutions(new: &NewPlugin) -> Vec<(&'static str, String)> {
         ("{{what}}", what),
         ("{{use}}", usage),
         ("{{api_version}}", hpo_plugin_api::API_VERSION.to_string()),
-        ("{{crate_version}}", env!("CARGO_PKG_VERSION").to_string()),
     ]
 }
 

@@ -9,7 +9,7 @@
 //! `export_plugin!`. Build it with `cargo build --target wasm32-wasip2 -p example-local-search`
 //! and install the `.wasm` with `hpo plugin install`.
 
-use hpo_plugin_api::sdk::{ArmSession, Plugin};
+use hpo_plugin_api::sdk::{ArmSession, Plugin, SplitMix64, squared_distance};
 use hpo_plugin_api::types::{
     ArmConfig, ComponentKind, Matrix, ObservationStatus, Observations, PluginDescription,
     Prediction, ProposeRequest, Proposed,
@@ -82,29 +82,9 @@ struct Nearest {
     history: Observations,
 }
 
-fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
-}
-
-/// SplitMix64: a tiny seeded generator, enough for tie-breaking and jitter.
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-fn unit(state: &mut u64) -> f64 {
-    (splitmix(state) >> 11) as f64 / (1u64 << 53) as f64
-}
-
 impl Nearest {
     fn incumbent(&self) -> Option<&[f64]> {
-        (0..self.history.len())
-            .filter(|&i| self.history.status[i] == ObservationStatus::Final)
-            .min_by(|&a, &b| self.history.y[a].total_cmp(&self.history.y[b]))
-            .map(|i| self.history.x.row(i))
+        self.history.best_final().map(|(_, x)| x)
     }
 
     /// (mean, variance) of the one-nearest-neighbour model at `point`.
@@ -136,7 +116,7 @@ impl ArmSession for Nearest {
     }
 
     fn propose(&mut self, request: ProposeRequest) -> Result<Vec<Proposed>, String> {
-        let mut rng = self.seed ^ request.seed;
+        let mut rng = SplitMix64::new(self.seed ^ request.seed);
         let n = request.n as usize;
         let incumbent = self.incumbent().map(<[f64]>::to_vec);
         if !request.candidates.is_empty() {
@@ -149,7 +129,7 @@ impl ArmSession for Nearest {
                     }
                     let score = match &incumbent {
                         Some(best) => -squared_distance(self.pool.row(i as usize), best),
-                        None => unit(&mut rng),
+                        None => rng.unit(),
                     };
                     Ok((score, i))
                 })
@@ -180,7 +160,7 @@ impl ArmSession for Nearest {
                     .map(|d| {
                         let centre = incumbent.as_ref().map_or(0.5, |b| b[d]);
                         let r = self.options.radius;
-                        (centre + (2.0 * unit(&mut rng) - 1.0) * r).clamp(0.0, 1.0)
+                        (centre + (2.0 * rng.unit() - 1.0) * r).clamp(0.0, 1.0)
                     })
                     .collect();
                 let (mean, variance) = self.nearest_observed(&point);
