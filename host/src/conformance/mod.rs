@@ -135,18 +135,12 @@ impl Checks {
 
     /// A check that passes when `result` is `Ok` (its text the detail) and fails with the
     /// error otherwise.
-    pub(crate) fn verdict(
-        &mut self,
-        subject: &str,
-        check: &str,
-        result: Result<String, String>,
-    ) -> Outcome {
+    pub(crate) fn verdict(&mut self, subject: &str, check: &str, result: Result<String, String>) {
         let (outcome, detail) = match result {
             Ok(detail) => (Outcome::Pass, detail),
             Err(why) => (Outcome::Fail, why),
         };
         self.push(subject, check, outcome, detail);
-        outcome
     }
 }
 

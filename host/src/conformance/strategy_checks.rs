@@ -152,6 +152,34 @@ struct Run {
     rankings: Vec<Vec<u32>>,
 }
 
+impl Run {
+    /// A run of `arms` arms that has not started.
+    fn new(arms: usize) -> Self {
+        Run {
+            stats: vec![ArmStat::default(); arms],
+            iteration: 0,
+            rankings: Vec::new(),
+        }
+    }
+
+    /// The same run from here on, with no rankings recorded yet.
+    fn continued(&self) -> Self {
+        Run {
+            stats: self.stats.clone(),
+            iteration: self.iteration,
+            rankings: Vec::new(),
+        }
+    }
+
+    /// The first selection at which two runs ranked differently.
+    fn first_difference(&self, other: &Run) -> Option<usize> {
+        self.rankings
+            .iter()
+            .zip(&other.rankings)
+            .position(|(a, b)| a != b)
+    }
+}
+
 impl Probe<'_> {
     fn open(&self, arms: usize) -> Result<StrategySession, SessionError> {
         StrategySession::open(
@@ -220,11 +248,7 @@ impl Probe<'_> {
 
     fn simulate(&self, arms: usize, sim: &Sim) -> Result<Run, SessionError> {
         let mut session = self.open(arms)?;
-        let mut run = Run {
-            stats: vec![ArmStat::default(); arms],
-            iteration: 0,
-            rankings: Vec::new(),
-        };
+        let mut run = Run::new(arms);
         self.drive(&mut session, &mut run, ITERATIONS, sim)?;
         Ok(run)
     }
@@ -245,12 +269,7 @@ impl Probe<'_> {
     fn deterministic(&self) -> Result<String, SessionError> {
         let first = self.simulate(ARMS.len(), &Sim::default())?;
         let again = self.simulate(ARMS.len(), &Sim::default())?;
-        match first
-            .rankings
-            .iter()
-            .zip(&again.rankings)
-            .position(|(a, b)| a != b)
-        {
+        match first.first_difference(&again) {
             None => Ok(format!("same seed and rewards, same {ITERATIONS} rankings")),
             Some(i) => Err(self.error(format!(
                 "same seed and rewards, different rankings at selection {i}: {:?} vs {:?}",
@@ -262,24 +281,16 @@ impl Probe<'_> {
     fn round_trip(&self) -> Result<String, SessionError> {
         let sim = Sim::default();
         let mut original = self.open(ARMS.len())?;
-        let mut run = Run {
-            stats: vec![ArmStat::default(); ARMS.len()],
-            iteration: 0,
-            rankings: Vec::new(),
-        };
+        let mut run = Run::new(ARMS.len());
         self.drive(&mut original, &mut run, ITERATIONS / 2, &sim)?;
         let state = original.snapshot()?;
         let mut restored = self.open(ARMS.len())?;
         restored.restore(&state)?;
-        let mut copy = Run {
-            stats: run.stats.clone(),
-            iteration: run.iteration,
-            rankings: Vec::new(),
-        };
+        let mut copy = run.continued();
         run.rankings.clear();
         self.drive(&mut original, &mut run, ITERATIONS / 2, &sim)?;
         self.drive(&mut restored, &mut copy, ITERATIONS / 2, &sim)?;
-        match run.rankings.iter().zip(&copy.rankings).position(|(a, b)| a != b) {
+        match run.first_difference(&copy) {
             None => Ok(format!("a {}-byte snapshot restored continues identically", state.len())),
             Some(i) => Err(self.error(format!(
                 "the restored session ranks differently {i} selections after the restore: {:?} vs {:?}",
