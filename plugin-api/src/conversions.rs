@@ -102,3 +102,22 @@ macro_rules! wit_conversions {
         }
     };
 }
+
+/// The conversions between the contract's stopper records and the WIT world's `stopping`
+/// interface (API 1.2), for the bindings at path `$wit` (guest or host side).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! stopping_conversions {
+    ($($wit:ident)::+) => {
+        $crate::enum_conversions! {
+            $($wit)::+::Decision => $crate::types::Decision { Continue, Stop }
+        }
+
+        $crate::record_conversions! {
+            $($wit)::+::StopperConfig => $crate::types::StopperConfig {
+                name, options_json, seed, horizon
+            }
+            $($wit)::+::Curve => $crate::types::Curve { epochs, values, terminated }
+        }
+    };
+}

@@ -29,12 +29,15 @@ pub mod wasm;
 ///
 /// - 1.1: a native call's error carries a typed poison flag
 ///   (`native::CallError`); plugins built against 1.0 still load.
-pub const API_VERSION: &str = "1.1.0";
+/// - 1.2: a third role, stoppers (early-termination rules: `sdk::StopperSession`), in the
+///   native root module's new prefix fields and the WIT world's `stopping` interface;
+///   plugins built against 1.0 and 1.1 still load (with no stoppers).
+pub const API_VERSION: &str = "1.2.0";
 
 /// The API version as embedded in every plugin artifact, with a marker around it so that
 /// tools (and tests) can find it in a binary.
 #[doc(hidden)]
-pub static API_VERSION_MARKER: &str = "hpo-plugin-api-version=1.1.0;";
+pub static API_VERSION_MARKER: &str = "hpo-plugin-api-version=1.2.0;";
 
 /// The API version this plugin was built against, read from the embedded marker.
 ///

@@ -22,8 +22,9 @@ use abi_stable::{
 
 use crate::sdk;
 use crate::types::{
-    ArmConfig, ArmStat, ComponentKind, Feedback, Matrix, ObservationStatus, Observations,
-    PluginInfo, Prediction, ProposeRequest, Proposed, SelectRequest, StrategyConfig,
+    ArmConfig, ArmStat, ComponentKind, Curve, Decision, Feedback, Matrix, ObservationStatus,
+    Observations, PluginInfo, Prediction, ProposeRequest, Proposed, SelectRequest, StopperConfig,
+    StrategyConfig,
 };
 
 /// Declares the stable-ABI mirror of each record and its conversions ([`record_conversions!`]),
@@ -69,6 +70,7 @@ macro_rules! ffi_enums {
 ffi_enums! {
     ComponentKind => FfiComponentKind { Arm, Strategy }
     ObservationStatus => FfiObservationStatus { Final, Interim, Failed }
+    Decision => FfiDecision { Continue, Stop }
 }
 
 // Field names, types and order are the ABI: plugins built against 1.0 are checked against
@@ -134,6 +136,13 @@ ffi_records! {
         gains: RVec<f64>,
         elapsed: f64,
     }
+    StopperConfig => FfiStopperConfig {
+        name: RString,
+        options_json: RString,
+        seed: u64,
+        horizon: u32,
+    }
+    Curve => FfiCurve { epochs: RVec<u32>, values: RVec<f64>, terminated: bool }
 }
 
 /// A model session behind the stable ABI.
@@ -170,10 +179,22 @@ pub trait FfiStrategySession: Send {
     fn restore(&mut self, state: RVec<u8>) -> RResult<(), RString>;
 }
 
+/// A stopper session behind the stable ABI (API 1.2).
+#[sabi_trait]
+pub trait FfiStopperSession: Send {
+    /// See [`sdk::StopperSession::decide`].
+    fn decide(&mut self, curve: FfiCurve) -> RResult<FfiDecision, RString>;
+    /// See [`sdk::StopperSession::finish`].
+    #[sabi(last_prefix_field)]
+    fn finish(&mut self, curve: FfiCurve) -> RResult<(), RString>;
+}
+
 /// An owned model session handle (the plugin's object behind a stable vtable).
 pub type ArmSessionBox = FfiArmSession_TO<'static, RBox<()>>;
 /// An owned strategy session handle.
 pub type StrategySessionBox = FfiStrategySession_TO<'static, RBox<()>>;
+/// An owned stopper session handle (API 1.2).
+pub type StopperSessionBox = FfiStopperSession_TO<'static, RBox<()>>;
 
 /// The root module every native plugin exports.
 #[repr(C)]
@@ -190,6 +211,38 @@ pub struct PluginMod {
     /// See [`sdk::Plugin::open_strategy`].
     #[sabi(last_prefix_field)]
     pub open_strategy: extern "C" fn(FfiStrategyConfig) -> RResult<StrategySessionBox, RString>,
+}
+
+/// The stoppers' module (API 1.2), exported beside the root module under
+/// [`STOPPING_SYMBOL`]: abi_stable checks a prefix type only against one at least as long
+/// as the host's, so appending these functions to [`PluginMod`] would make every plugin
+/// built before 1.2 fail to load. A plugin without the symbol has no stoppers.
+#[repr(C)]
+#[derive(StableAbi)]
+#[sabi(kind(Prefix(prefix_ref = StopperModRef)))]
+#[sabi(missing_field(panic))]
+pub struct StopperMod {
+    /// The stoppers the plugin offers.
+    pub stoppers: extern "C" fn() -> RResult<RVec<RString>, RString>,
+    /// See [`sdk::Plugin::validate_stopper`].
+    pub validate_stopper: extern "C" fn(RStr<'_>, RStr<'_>) -> RResult<(), RString>,
+    /// See [`sdk::Plugin::open_stopper`].
+    #[sabi(last_prefix_field)]
+    pub open_stopper: extern "C" fn(FfiStopperConfig) -> RResult<StopperSessionBox, RString>,
+}
+
+/// The symbol under which a plugin built against API 1.2 or later exports its
+/// [`StoppingExport`].
+pub const STOPPING_SYMBOL: &[u8] = b"hpo_plugin_stopping\0";
+
+/// What the [`STOPPING_SYMBOL`] function returns: the stoppers' module and its layout as the
+/// plugin was built, which the host checks against its own before any call.
+#[repr(C)]
+pub struct StoppingExport {
+    /// The layout of [`StopperModRef`] in the plugin.
+    pub layout: &'static abi_stable::type_layout::TypeLayout,
+    /// The module.
+    pub module: StopperModRef,
 }
 
 impl RootModule for PluginModRef {
@@ -314,6 +367,46 @@ impl FfiStrategySession for StrategyAdapter {
     }
 }
 
+/// Adapts an author's [`sdk::StopperSession`] to [`FfiStopperSession`], catching panics.
+struct StopperAdapter(Box<dyn sdk::StopperSession>);
+
+impl FfiStopperSession for StopperAdapter {
+    fn decide(&mut self, curve: FfiCurve) -> RResult<FfiDecision, RString> {
+        guarded("decide", || self.0.decide(curve.into()).map(Into::into))
+    }
+    fn finish(&mut self, curve: FfiCurve) -> RResult<(), RString> {
+        guarded("finish", || self.0.finish(curve.into()))
+    }
+}
+
+extern "C" fn stoppers_glue<P: sdk::Plugin>() -> RResult<RVec<RString>, RString> {
+    guarded("stoppers", || {
+        Ok(P::describe().stoppers.into_iter().map(Into::into).collect())
+    })
+}
+
+extern "C" fn validate_stopper_glue<P: sdk::Plugin>(
+    name: RStr<'_>,
+    options_json: RStr<'_>,
+) -> RResult<(), RString> {
+    guarded("validate_stopper", || {
+        P::validate_stopper(name.as_str(), options_json.as_str())
+    })
+}
+
+extern "C" fn open_stopper_glue<P: sdk::Plugin>(
+    config: FfiStopperConfig,
+) -> RResult<StopperSessionBox, RString> {
+    guarded("open_stopper", || {
+        P::open_stopper(config.into()).map(|session| {
+            FfiStopperSession_TO::from_value(
+                StopperAdapter(session),
+                abi_stable::sabi_trait::TD_Opaque,
+            )
+        })
+    })
+}
+
 extern "C" fn info_glue<P: sdk::Plugin>() -> RResult<FfiPluginInfo, RString> {
     guarded("info", || Ok(crate::plugin_info(P::describe()).into()))
 }
@@ -362,6 +455,20 @@ pub fn root_module<P: sdk::Plugin>() -> PluginModRef {
     .leak_into_prefix()
 }
 
+/// The stoppers' module for plugin `P`, with its layout (called by the code
+/// [`crate::export_plugin!`] generates).
+pub fn stopping_export<P: sdk::Plugin>() -> StoppingExport {
+    StoppingExport {
+        layout: <StopperModRef as StableAbi>::LAYOUT,
+        module: StopperMod {
+            stoppers: stoppers_glue::<P>,
+            validate_stopper: validate_stopper_glue::<P>,
+            open_stopper: open_stopper_glue::<P>,
+        }
+        .leak_into_prefix(),
+    }
+}
+
 /// The native half of [`crate::export_plugin!`]. The plugin crate must depend on
 /// `abi_stable` itself (its attribute macro names `::abi_stable` paths).
 #[doc(hidden)]
@@ -372,6 +479,13 @@ macro_rules! __export_native {
         #[::abi_stable::export_root_module]
         pub fn __hpo_plugin_root_module() -> $crate::native::PluginModRef {
             $crate::native::root_module::<$plugin>()
+        }
+
+        /// The stoppers' module of this plugin (API 1.2), with its layout.
+        #[unsafe(no_mangle)]
+        #[allow(improper_ctypes_definitions)]
+        pub extern "C" fn hpo_plugin_stopping() -> $crate::native::StoppingExport {
+            $crate::native::stopping_export::<$plugin>()
         }
     };
 }

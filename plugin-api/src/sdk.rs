@@ -13,8 +13,8 @@
 //! ```
 
 use crate::types::{
-    ArmConfig, ComponentKind, Feedback, Matrix, Observations, PluginDescription, Prediction,
-    ProposeRequest, Proposed, SelectRequest, StrategyConfig,
+    ArmConfig, ComponentKind, Curve, Decision, Feedback, Matrix, Observations, PluginDescription,
+    Prediction, ProposeRequest, Proposed, SelectRequest, StopperConfig, StrategyConfig,
 };
 
 /// A plugin: a set of arms and/or strategies. All functions are associated (no `self`):
@@ -37,6 +37,18 @@ pub trait Plugin: 'static {
     /// Opens a strategy session for one run.
     fn open_strategy(config: StrategyConfig) -> Result<Box<dyn StrategySession>, String> {
         Err(format!("this plugin has no strategy '{}'", config.name))
+    }
+
+    /// Checks a stopper's options before a run starts (API 1.2); the error names the
+    /// offending option.
+    fn validate_stopper(name: &str, options_json: &str) -> Result<(), String> {
+        let _ = (name, options_json);
+        Ok(())
+    }
+
+    /// Opens a stopper session for one run (API 1.2).
+    fn open_stopper(config: StopperConfig) -> Result<Box<dyn StopperSession>, String> {
+        Err(format!("this plugin has no stopper '{}'", config.name))
     }
 }
 
@@ -85,6 +97,16 @@ pub trait StrategySession: Send {
         let _ = state;
         Ok(())
     }
+}
+
+/// A stopper session (API 1.2): decides, report by report, whether a trial goes on, knowing
+/// the curves of the trials that ended. It needs no snapshot: on resume the host tells it
+/// the ended trials' curves again, in the same order.
+pub trait StopperSession: Send {
+    /// Continue or stop the trial whose curve so far is `curve` (its last report is new).
+    fn decide(&mut self, curve: Curve) -> Result<Decision, String>;
+    /// Records the curve of a trial that ended (completed, or stopped: `curve.terminated`).
+    fn finish(&mut self, curve: Curve) -> Result<(), String>;
 }
 
 /// An arm that is a function of the pool, the history and the request: implement

@@ -117,6 +117,8 @@ pub struct PluginDescription {
     pub arms: Vec<String>,
     /// Strategy names.
     pub strategies: Vec<String>,
+    /// Stopper names (early-termination rules, API 1.2), e.g. `DecaTercet`.
+    pub stoppers: Vec<String>,
 }
 
 impl PluginDescription {
@@ -136,7 +138,14 @@ impl PluginDescription {
             description: description.into(),
             arms: owned(arms),
             strategies: owned(strategies),
+            stoppers: Vec::new(),
         }
+    }
+
+    /// The same description, offering the stoppers `stoppers` too (API 1.2).
+    pub fn with_stoppers(mut self, stoppers: &[&str]) -> Self {
+        self.stoppers = stoppers.iter().map(|s| s.to_string()).collect();
+        self
     }
 }
 
@@ -345,4 +354,63 @@ pub struct Feedback {
     pub gains: Vec<f64>,
     /// Elapsed experiment time, in the run configuration's time unit.
     pub elapsed: f64,
+}
+
+/// Opens a stopper session: one per run (API 1.2).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct StopperConfig {
+    /// The rule's name, e.g. `DecaTercet`.
+    pub name: String,
+    /// The plugin's options from the run configuration, as JSON.
+    pub options_json: String,
+    /// Seed for everything random in the session.
+    pub seed: u64,
+    /// Epochs of a full trial when the objective knows them (a table's), else 0.
+    pub horizon: u32,
+}
+
+/// A trial's learning curve: its interim reports in order (API 1.2).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Curve {
+    /// The epoch of each report (1-based, increasing; a command may skip epochs).
+    pub epochs: Vec<u32>,
+    /// The value of each report (lower is better).
+    pub values: Vec<f64>,
+    /// Whether the trial was stopped early (only for curves of ended trials).
+    pub terminated: bool,
+}
+
+impl Curve {
+    /// A curve of the reports `values` at `epochs`.
+    pub fn new(epochs: Vec<u32>, values: Vec<f64>, terminated: bool) -> Self {
+        Curve {
+            epochs,
+            values,
+            terminated,
+        }
+    }
+
+    /// Checks that every report has an epoch, and that epochs increase.
+    pub fn check_shape(&self) -> Result<(), String> {
+        if self.epochs.len() != self.values.len() {
+            return Err(format!(
+                "curve: {} epochs but {} values",
+                self.epochs.len(),
+                self.values.len()
+            ));
+        }
+        if self.epochs.windows(2).any(|w| w[0] >= w[1]) {
+            return Err("curve: epochs do not increase".into());
+        }
+        Ok(())
+    }
+}
+
+/// A stopper's answer to an interim report (API 1.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Decision {
+    /// Let the trial go on.
+    Continue,
+    /// Stop the trial now.
+    Stop,
 }

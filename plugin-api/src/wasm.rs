@@ -21,13 +21,17 @@ pub mod bindings {
 }
 
 use bindings::exports::hpo::plugin::plugin as wit;
+use bindings::exports::hpo::plugin::stopping as ws;
 use bindings::hpo::plugin::types as wt;
 
 /// The guest's view of the `arm-session` resource.
 pub use wit::{ArmSession as WitArmSession, StrategySession as WitStrategySession};
+/// The guest's view of the `stopper-session` resource (API 1.2).
+pub use ws::StopperSession as WitStopperSession;
 
 // The WIT world's records (wit-bindgen's spelling) and the contract's, field by field.
 wit_conversions!(wt);
+stopping_conversions!(ws);
 
 /// The `arm-session` resource: an author's session behind a `RefCell` (resources are
 /// called through `&self`; a component instance is single-threaded).
@@ -92,6 +96,42 @@ impl wit::GuestStrategySession for StrategySessionResource {
     }
 }
 
+/// The `stopper-session` resource (API 1.2).
+pub struct StopperSessionResource(RefCell<Box<dyn sdk::StopperSession>>);
+
+impl StopperSessionResource {
+    /// Wraps an author's session.
+    pub fn new(session: Box<dyn sdk::StopperSession>) -> Self {
+        StopperSessionResource(RefCell::new(session))
+    }
+}
+
+impl ws::GuestStopperSession for StopperSessionResource {
+    fn decide(&self, curve: ws::Curve) -> Result<ws::Decision, String> {
+        self.0.borrow_mut().decide(curve.into()).map(Into::into)
+    }
+    fn finish(&self, curve: ws::Curve) -> Result<(), String> {
+        self.0.borrow_mut().finish(curve.into())
+    }
+}
+
+/// `stoppers` for plugin `P`.
+pub fn stoppers<P: sdk::Plugin>() -> Vec<String> {
+    P::describe().stoppers
+}
+
+/// `validate-stopper` for plugin `P`.
+pub fn validate_stopper<P: sdk::Plugin>(name: String, options_json: String) -> Result<(), String> {
+    P::validate_stopper(&name, &options_json)
+}
+
+/// `open-stopper` for plugin `P`.
+pub fn open_stopper<P: sdk::Plugin>(
+    config: ws::StopperConfig,
+) -> Result<WitStopperSession, String> {
+    P::open_stopper(config.into()).map(|s| WitStopperSession::new(StopperSessionResource::new(s)))
+}
+
 /// `info` for plugin `P`.
 pub fn info<P: sdk::Plugin>() -> wt::PluginInfo {
     crate::plugin_info(P::describe()).into()
@@ -150,6 +190,26 @@ macro_rules! __export_wasm {
             ) -> ::std::result::Result<$crate::wasm::WitStrategySession, ::std::string::String>
             {
                 $crate::wasm::open_strategy::<$plugin>(config)
+            }
+        }
+
+        impl $crate::wasm::bindings::exports::hpo::plugin::stopping::Guest for __HpoWasmExports {
+            type StopperSession = $crate::wasm::StopperSessionResource;
+
+            fn stoppers() -> ::std::vec::Vec<::std::string::String> {
+                $crate::wasm::stoppers::<$plugin>()
+            }
+            fn validate_stopper(
+                name: ::std::string::String,
+                options_json: ::std::string::String,
+            ) -> ::std::result::Result<(), ::std::string::String> {
+                $crate::wasm::validate_stopper::<$plugin>(name, options_json)
+            }
+            fn open_stopper(
+                config: $crate::wasm::bindings::exports::hpo::plugin::stopping::StopperConfig,
+            ) -> ::std::result::Result<$crate::wasm::WitStopperSession, ::std::string::String>
+            {
+                $crate::wasm::open_stopper::<$plugin>(config)
             }
         }
 

@@ -206,6 +206,9 @@ pub struct PluginEntry {
     /// Strategies it provides.
     #[serde(default)]
     pub strategies: Vec<String>,
+    /// Stoppers (early-termination rules) it provides (API 1.2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stoppers: Vec<String>,
     /// One line of description.
     #[serde(default)]
     pub description: String,
@@ -469,6 +472,7 @@ mod tests {
             sha256: sha.into(),
             arms: vec!["X/EI".into()],
             strategies: vec![],
+            stoppers: vec![],
             description: String::new(),
             origin: Origin::Installed,
             limits: Some(Limits {

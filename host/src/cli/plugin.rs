@@ -201,6 +201,9 @@ fn provides(entry: &PluginEntry) -> String {
     if !entry.strategies.is_empty() {
         parts.push(format!("strategies {}", entry.strategies.join(", ")));
     }
+    if !entry.stoppers.is_empty() {
+        parts.push(format!("stoppers {}", entry.stoppers.join(", ")));
+    }
     if parts.is_empty() {
         "nothing".to_string()
     } else {
@@ -253,7 +256,7 @@ fn list_table(entries: &[PluginEntry]) -> String {
 fn info_text(entry: &PluginEntry, artifact: &Path) -> String {
     let mut out = format!(
         "name:        {}\nversion:     {}\nkind:        {}\napi:         {}\norigin:      {}\n\
-         description: {}\nartifact:    {}\nsha256:      {}\narms:        {}\nstrategies:  {}\n",
+         description: {}\nartifact:    {}\nsha256:      {}\narms:        {}\nstrategies:  {}\nstoppers:    {}\n",
         entry.name,
         entry.version,
         entry.kind,
@@ -264,6 +267,7 @@ fn info_text(entry: &PluginEntry, artifact: &Path) -> String {
         entry.sha256,
         entry.arms.join(", "),
         entry.strategies.join(", "),
+        entry.stoppers.join(", "),
     );
     if let Some(limits) = &entry.limits {
         out.push_str(&format!(

@@ -13,8 +13,8 @@ mod wasm;
 use std::path::Path;
 
 use hpo_plugin_api::types::{
-    ArmConfig, ComponentKind, Feedback, Matrix, Observations, PluginInfo, Prediction,
-    ProposeRequest, Proposed, SelectRequest, StrategyConfig,
+    ArmConfig, ComponentKind, Curve, Decision, Feedback, Matrix, Observations, PluginInfo,
+    Prediction, ProposeRequest, Proposed, SelectRequest, StopperConfig, StrategyConfig,
 };
 use hpo_registry::{Limits, PluginKind};
 
@@ -63,6 +63,27 @@ pub trait PluginBackend: Send {
     fn open_arm(&mut self, config: &ArmConfig) -> PluginResult<Box<dyn ArmBackend>>;
     /// Opens a strategy session.
     fn open_strategy(&mut self, config: &StrategyConfig) -> PluginResult<Box<dyn StrategyBackend>>;
+    /// The stoppers the plugin offers (none for plugins built against API 1.0 or 1.1).
+    fn stoppers(&mut self) -> PluginResult<Vec<String>>;
+    /// Checks a stopper's options before a run starts.
+    fn validate_stopper(&mut self, name: &str, options_json: &str) -> PluginResult<()>;
+    /// Opens a stopper session.
+    fn open_stopper(&mut self, config: &StopperConfig) -> PluginResult<Box<dyn StopperBackend>>;
+}
+
+/// A stopper session, whichever its backend.
+pub trait StopperBackend: Send {
+    /// Continue or stop a trial, from its curve so far.
+    fn decide(&mut self, curve: &Curve) -> PluginResult<Decision>;
+    /// Records an ended trial's curve.
+    fn finish(&mut self, curve: &Curve) -> PluginResult<()>;
+}
+
+/// The error of a stopper call to a plugin built before stoppers existed.
+fn no_stoppers(api_version: &str) -> PluginError {
+    PluginError::Failed(format!(
+        "the plugin was built against API {api_version}, which has no stoppers (API 1.2 added them)"
+    ))
 }
 
 /// A model session, whichever its backend.
@@ -99,6 +120,8 @@ pub trait StrategyBackend: Send {
 pub struct Plugin {
     /// The plugin's own description (its API version already checked).
     pub info: PluginInfo,
+    /// The stoppers it offers (API 1.2; none for older plugins).
+    pub stoppers: Vec<String>,
     /// Native or wasm.
     pub kind: PluginKind,
     /// The backend.
@@ -109,6 +132,7 @@ impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Plugin")
             .field("info", &self.info)
+            .field("stoppers", &self.stoppers)
             .field("kind", &self.kind)
             .finish_non_exhaustive()
     }
@@ -142,7 +166,7 @@ pub fn load_plugin(
     options: LoadOptions<'_>,
     runtime: &WasmRuntime,
 ) -> Result<Plugin, PluginError> {
-    let (info, backend): (PluginInfo, Box<dyn PluginBackend>) = match options.kind {
+    let (info, mut backend): (PluginInfo, Box<dyn PluginBackend>) = match options.kind {
         PluginKind::Native => native::load(path)?,
         PluginKind::Wasm => {
             let limits = WasmLimits::from_registry(options.limits);
@@ -157,8 +181,12 @@ pub fn load_plugin(
             path.display()
         )));
     }
+    let stoppers = backend
+        .stoppers()
+        .map_err(|e| PluginError::Load(format!("{}: stoppers failed: {e}", path.display())))?;
     Ok(Plugin {
         info,
+        stoppers,
         kind: options.kind,
         backend,
     })

@@ -6,18 +6,24 @@
 
 use std::path::Path;
 
-use abi_stable::library::{RootModule, lib_header_from_path};
+use abi_stable::StableAbi;
+use abi_stable::abi_stability::abi_checking::check_layout_compatibility;
+use abi_stable::library::{RawLibrary, RootModule, lib_header_from_path};
 use abi_stable::std_types::{RResult, RStr, RString};
 use hpo_plugin_api::native::{
-    ArmSessionBox, CallError, FfiArmConfig, FfiComponentKind, FfiStrategyConfig, PluginModRef,
-    StrategySessionBox,
+    ArmSessionBox, CallError, FfiArmConfig, FfiComponentKind, FfiCurve, FfiStopperConfig,
+    FfiStrategyConfig, PluginModRef, STOPPING_SYMBOL, StopperModRef, StopperSessionBox,
+    StoppingExport, StrategySessionBox,
 };
 use hpo_plugin_api::types::{
-    ArmConfig, ComponentKind, Feedback, Matrix, Observations, PluginInfo, Prediction,
-    ProposeRequest, Proposed, SelectRequest, StrategyConfig,
+    ArmConfig, ComponentKind, Curve, Decision, Feedback, Matrix, Observations, PluginInfo,
+    Prediction, ProposeRequest, Proposed, SelectRequest, StopperConfig, StrategyConfig,
 };
 
-use super::{ArmBackend, PluginBackend, PluginError, PluginResult, StrategyBackend};
+use super::{
+    ArmBackend, PluginBackend, PluginError, PluginResult, StopperBackend, StrategyBackend,
+    no_stoppers,
+};
 
 /// Loads a native plugin and reads its info.
 pub(super) fn load(path: &Path) -> Result<(PluginInfo, Box<dyn PluginBackend>), PluginError> {
@@ -37,7 +43,43 @@ pub(super) fn load(path: &Path) -> Result<(PluginInfo, Box<dyn PluginBackend>), 
     let info: PluginInfo = into_result(module.info()())
         .map_err(|e| PluginError::Load(format!("{}: info failed: {e}", path.display())))?
         .into();
-    Ok((info, Box::new(NativePlugin { module })))
+    let api_version = info.api_version.clone();
+    let stopping = stopping_module(path)?;
+    Ok((
+        info,
+        Box::new(NativePlugin {
+            module,
+            stopping,
+            api_version,
+        }),
+    ))
+}
+
+/// The stoppers' module of a plugin built against API 1.2 or later (none before), its
+/// layout checked against the host's.
+fn stopping_module(path: &Path) -> Result<Option<StopperModRef>, PluginError> {
+    let library = RawLibrary::load_at(path).map_err(|e| {
+        PluginError::Load(format!("{}: not a loadable library: {e}", path.display()))
+    })?;
+    // SAFETY: a plugin exports this symbol only through `export_plugin!`, with this
+    // signature; its absence means a plugin built before API 1.2.
+    let export = match unsafe { library.get::<extern "C" fn() -> StoppingExport>(STOPPING_SYMBOL) }
+    {
+        Ok(symbol) => *symbol,
+        Err(_) => return Ok(None),
+    };
+    // The library stays loaded for the process, as abi_stable keeps the root module's.
+    std::mem::forget(library);
+    let export = export();
+    check_layout_compatibility(<StopperModRef as StableAbi>::LAYOUT, export.layout).map_err(
+        |e| {
+            PluginError::Load(format!(
+                "{}: incompatible stoppers module: {e}",
+                path.display()
+            ))
+        },
+    )?;
+    Ok(Some(export.module))
 }
 
 /// A plugin's panic arrives here as an error the glue flagged; it poisons the session (its
@@ -61,6 +103,8 @@ fn into_result<T>(r: RResult<T, RString>) -> PluginResult<T> {
 
 struct NativePlugin {
     module: PluginModRef,
+    stopping: Option<StopperModRef>,
+    api_version: String,
 }
 
 impl PluginBackend for NativePlugin {
@@ -87,6 +131,44 @@ impl PluginBackend for NativePlugin {
             config.clone(),
         )))?;
         Ok(Box::new(NativeStrategy(session)))
+    }
+
+    fn stoppers(&mut self) -> PluginResult<Vec<String>> {
+        match self.stopping {
+            Some(m) => {
+                into_result(m.stoppers()()).map(|v| v.into_iter().map(String::from).collect())
+            }
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn validate_stopper(&mut self, name: &str, options_json: &str) -> PluginResult<()> {
+        let m = self
+            .stopping
+            .ok_or_else(|| no_stoppers(&self.api_version))?;
+        into_result(m.validate_stopper()(
+            RStr::from_str(name),
+            RStr::from_str(options_json),
+        ))
+    }
+
+    fn open_stopper(&mut self, config: &StopperConfig) -> PluginResult<Box<dyn StopperBackend>> {
+        let m = self
+            .stopping
+            .ok_or_else(|| no_stoppers(&self.api_version))?;
+        let session = into_result(m.open_stopper()(FfiStopperConfig::from(config.clone())))?;
+        Ok(Box::new(NativeStopper(session)))
+    }
+}
+
+struct NativeStopper(StopperSessionBox);
+
+impl StopperBackend for NativeStopper {
+    fn decide(&mut self, curve: &Curve) -> PluginResult<Decision> {
+        into_result(self.0.decide(FfiCurve::from(curve.clone()))).map(Into::into)
+    }
+    fn finish(&mut self, curve: &Curve) -> PluginResult<()> {
+        into_result(self.0.finish(FfiCurve::from(curve.clone())))
     }
 }
 

@@ -15,16 +15,19 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use hpo_plugin_api::types::{
-    ArmConfig, ComponentKind, Feedback, Matrix, Observations, PluginInfo, Prediction,
-    ProposeRequest, Proposed, SelectRequest, StrategyConfig,
+    ArmConfig, ComponentKind, Curve, Decision, Feedback, Matrix, Observations, PluginInfo,
+    Prediction, ProposeRequest, Proposed, SelectRequest, StopperConfig, StrategyConfig,
 };
 use hpo_registry::Limits;
 use rand::SeedableRng;
-use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
+use wasmtime::component::{Component, InstancePre, Linker, ResourceAny, ResourceTable};
 use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::{ArmBackend, PluginBackend, PluginError, PluginResult, StrategyBackend};
+use super::{
+    ArmBackend, PluginBackend, PluginError, PluginResult, StopperBackend, StrategyBackend,
+    no_stoppers,
+};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -33,8 +36,41 @@ mod bindings {
     });
 }
 
-use bindings::HpoPluginPre;
+use bindings::exports::hpo::plugin::{plugin as wp, stopping as ws};
 use bindings::hpo::plugin::types as wt;
+
+/// Where a component's exports are: the `plugin` interface every plugin has, and the
+/// `stopping` interface of plugins built against API 1.2 or later.
+struct ExportIndices {
+    plugin: wp::GuestIndices,
+    stopping: Option<ws::GuestIndices>,
+}
+
+impl ExportIndices {
+    fn new(pre: &InstancePre<HostState>, label: &str) -> Result<Self, PluginError> {
+        let plugin = wp::GuestIndices::new(pre).map_err(|e| {
+            PluginError::Load(format!(
+                "{label}: not an hpo plugin component (world hpo-plugin): {e:#}"
+            ))
+        })?;
+        let stopping = match ws::GuestIndices::new(pre) {
+            Ok(indices) => Some(indices),
+            Err(e) if e.to_string().starts_with("no exported instance") => None,
+            Err(e) => {
+                return Err(PluginError::Load(format!(
+                    "{label}: its stopping interface does not match the contract: {e:#}"
+                )));
+            }
+        };
+        Ok(ExportIndices { plugin, stopping })
+    }
+}
+
+/// One instance's exports.
+struct Exports {
+    plugin: wp::Guest,
+    stopping: Option<ws::Guest>,
+}
 
 /// How often the epoch advances; deadlines are rounded up to it.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -212,23 +248,20 @@ impl WasmRuntime {
                 path.display()
             ))
         })?;
-        let pre = HpoPluginPre::new(instance_pre).map_err(|e| {
-            PluginError::Load(format!(
-                "{}: not an hpo plugin component (world hpo-plugin): {e:#}",
-                path.display()
-            ))
-        })?;
+        let label = path.display().to_string();
+        let indices = ExportIndices::new(&instance_pre, &label)?;
         let shared = Arc::new(Mutex::new(Shared {
-            label: path.display().to_string(),
+            label,
             engine: slot.engine.clone(),
-            pre,
+            pre: instance_pre,
+            indices,
             limits,
             live: None,
             generation: 0,
         }));
         let info = lock(&shared)
             .call("info", |store, plugin| {
-                plugin.hpo_plugin_plugin().call_info(store).map(Ok)
+                plugin.plugin.call_info(store).map(Ok)
             })
             .map_err(|e| PluginError::Load(format!("{}: info failed: {e}", path.display())))?;
         let info = PluginInfo::from(info);
@@ -330,14 +363,15 @@ fn sandbox() -> WasiCtx {
 
 struct LiveInstance {
     store: Store<HostState>,
-    plugin: bindings::HpoPlugin,
+    exports: Exports,
 }
 
 /// What a plugin and its sessions share: the instance, recreated after a trap.
 struct Shared {
     label: String,
     engine: Engine,
-    pre: HpoPluginPre<HostState>,
+    pre: InstancePre<HostState>,
+    indices: ExportIndices,
     limits: WasmLimits,
     live: Option<LiveInstance>,
     /// Bumped on every instantiation; sessions of an older generation are dead.
@@ -351,6 +385,18 @@ fn lock(shared: &Arc<Mutex<Shared>>) -> MutexGuard<'_, Shared> {
 }
 
 impl Shared {
+    /// Refuses stopper calls to a component built before API 1.2.
+    fn check_stopping(&mut self) -> PluginResult<()> {
+        if self.indices.stopping.is_some() {
+            return Ok(());
+        }
+        let api = self
+            .call("info", |store, p| p.plugin.call_info(store).map(Ok))
+            .map(|info| info.api_version)
+            .unwrap_or_else(|_| "1.0 or 1.1".into());
+        Err(no_stoppers(&api))
+    }
+
     fn instantiate(&mut self) -> Result<(), PluginError> {
         let mut store = Store::new(
             &self.engine,
@@ -369,15 +415,28 @@ impl Shared {
                 .set_fuel(fuel)
                 .map_err(|e| PluginError::Load(format!("{}: {e}", self.label)))?;
         }
-        let plugin = self.pre.instantiate(&mut store).map_err(|e| {
+        let failed = |e: wasmtime::Error| {
             PluginError::Poisoned(format!(
                 "{}: instantiation failed: {}",
                 self.label,
                 cause(&e, &self.limits)
             ))
-        })?;
+        };
+        let instance = self.pre.instantiate(&mut store).map_err(failed)?;
+        let plugin = self
+            .indices
+            .plugin
+            .load(&mut store, &instance)
+            .map_err(failed)?;
+        let stopping = match &self.indices.stopping {
+            Some(indices) => Some(indices.load(&mut store, &instance).map_err(failed)?),
+            None => None,
+        };
         self.generation += 1;
-        self.live = Some(LiveInstance { store, plugin });
+        self.live = Some(LiveInstance {
+            store,
+            exports: Exports { plugin, stopping },
+        });
         Ok(())
     }
 
@@ -386,10 +445,7 @@ impl Shared {
     fn call<R>(
         &mut self,
         what: &str,
-        f: impl FnOnce(
-            &mut Store<HostState>,
-            &bindings::HpoPlugin,
-        ) -> wasmtime::Result<Result<R, String>>,
+        f: impl FnOnce(&mut Store<HostState>, &Exports) -> wasmtime::Result<Result<R, String>>,
     ) -> PluginResult<R> {
         if self.live.is_none() {
             self.instantiate()?;
@@ -399,7 +455,7 @@ impl Shared {
         if let Some(fuel) = self.limits.fuel {
             let _ = live.store.set_fuel(fuel);
         }
-        match f(&mut live.store, &live.plugin) {
+        match f(&mut live.store, &live.exports) {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(message)) => Err(PluginError::Failed(message)),
             Err(e) => {
@@ -416,10 +472,7 @@ impl Shared {
         &mut self,
         generation: u64,
         what: &str,
-        f: impl FnOnce(
-            &mut Store<HostState>,
-            &bindings::HpoPlugin,
-        ) -> wasmtime::Result<Result<R, String>>,
+        f: impl FnOnce(&mut Store<HostState>, &Exports) -> wasmtime::Result<Result<R, String>>,
     ) -> PluginResult<R> {
         if self.live.is_none() || self.generation != generation {
             return Err(PluginError::Stale(format!(
@@ -454,6 +507,7 @@ struct WasmPlugin {
 
 // The WIT world's records (wasmtime's spelling) and the contract's, field by field.
 hpo_plugin_api::wit_conversions!(wt);
+hpo_plugin_api::stopping_conversions!(ws);
 
 impl PluginBackend for WasmPlugin {
     fn validate(
@@ -463,7 +517,7 @@ impl PluginBackend for WasmPlugin {
         options_json: &str,
     ) -> PluginResult<()> {
         lock(&self.shared).call("validate", |store, p| {
-            p.hpo_plugin_plugin()
+            p.plugin
                 .call_validate(store, kind.into(), name, options_json)
         })
     }
@@ -472,7 +526,7 @@ impl PluginBackend for WasmPlugin {
         let mut shared = lock(&self.shared);
         let wit_config = wt::ArmConfig::from(config.clone());
         let resource = shared.call("open-arm", |store, p| {
-            p.hpo_plugin_plugin().call_open_arm(store, &wit_config)
+            p.plugin.call_open_arm(store, &wit_config)
         })?;
         Ok(Box::new(WasmArm {
             session: Session {
@@ -487,7 +541,7 @@ impl PluginBackend for WasmPlugin {
         let mut shared = lock(&self.shared);
         let wit_config = wt::StrategyConfig::from(config.clone());
         let resource = shared.call("open-strategy", |store, p| {
-            p.hpo_plugin_plugin().call_open_strategy(store, &wit_config)
+            p.plugin.call_open_strategy(store, &wit_config)
         })?;
         Ok(Box::new(WasmStrategy {
             session: Session {
@@ -496,6 +550,69 @@ impl PluginBackend for WasmPlugin {
                 generation: shared.generation,
             },
         }))
+    }
+
+    fn stoppers(&mut self) -> PluginResult<Vec<String>> {
+        let mut shared = lock(&self.shared);
+        if shared.indices.stopping.is_none() {
+            return Ok(Vec::new());
+        }
+        shared.call("stoppers", |store, p| {
+            stopping(p)?.call_stoppers(store).map(Ok)
+        })
+    }
+
+    fn validate_stopper(&mut self, name: &str, options_json: &str) -> PluginResult<()> {
+        let mut shared = lock(&self.shared);
+        shared.check_stopping()?;
+        shared.call("validate-stopper", |store, p| {
+            stopping(p)?.call_validate_stopper(store, name, options_json)
+        })
+    }
+
+    fn open_stopper(&mut self, config: &StopperConfig) -> PluginResult<Box<dyn StopperBackend>> {
+        let mut shared = lock(&self.shared);
+        shared.check_stopping()?;
+        let wit_config = ws::StopperConfig::from(config.clone());
+        let resource = shared.call("open-stopper", |store, p| {
+            stopping(p)?.call_open_stopper(store, &wit_config)
+        })?;
+        Ok(Box::new(WasmStopper {
+            session: Session {
+                shared: self.shared.clone(),
+                resource,
+                generation: shared.generation,
+            },
+        }))
+    }
+}
+
+/// The `stopping` exports of an instance whose component has them (checked before).
+fn stopping(exports: &Exports) -> wasmtime::Result<&ws::Guest> {
+    exports
+        .stopping
+        .as_ref()
+        .ok_or_else(|| wasmtime::format_err!("the component has no stopping interface"))
+}
+
+struct WasmStopper {
+    session: Session,
+}
+
+impl StopperBackend for WasmStopper {
+    fn decide(&mut self, curve: &Curve) -> PluginResult<Decision> {
+        let curve = ws::Curve::from(curve.clone());
+        let decision = self.session.call("decide", |store, p, r| {
+            stopping(p)?.stopper_session().call_decide(store, r, &curve)
+        })?;
+        Ok(decision.into())
+    }
+
+    fn finish(&mut self, curve: &Curve) -> PluginResult<()> {
+        let curve = ws::Curve::from(curve.clone());
+        self.session.call("finish", |store, p, r| {
+            stopping(p)?.stopper_session().call_finish(store, r, &curve)
+        })
     }
 }
 
@@ -512,7 +629,7 @@ impl Session {
         what: &str,
         f: impl FnOnce(
             &mut Store<HostState>,
-            &bindings::HpoPlugin,
+            &Exports,
             ResourceAny,
         ) -> wasmtime::Result<Result<R, String>>,
     ) -> PluginResult<R> {
@@ -540,27 +657,21 @@ impl ArmBackend for WasmArm {
     fn set_pool(&mut self, pool: &Matrix) -> PluginResult<()> {
         let pool = wt::Matrix::from(pool.clone());
         self.session.call("set-pool", |store, p, r| {
-            p.hpo_plugin_plugin()
-                .arm_session()
-                .call_set_pool(store, r, &pool)
+            p.plugin.arm_session().call_set_pool(store, r, &pool)
         })
     }
 
     fn tell(&mut self, observations: &Observations) -> PluginResult<()> {
         let obs = wt::Observations::from(observations.clone());
         self.session.call("tell", |store, p, r| {
-            p.hpo_plugin_plugin()
-                .arm_session()
-                .call_tell(store, r, &obs)
+            p.plugin.arm_session().call_tell(store, r, &obs)
         })
     }
 
     fn propose(&mut self, request: &ProposeRequest) -> PluginResult<Vec<Proposed>> {
         let req = wt::ProposeRequest::from(request.clone());
         let proposed = self.session.call("propose", |store, p, r| {
-            p.hpo_plugin_plugin()
-                .arm_session()
-                .call_propose(store, r, &req)
+            p.plugin.arm_session().call_propose(store, r, &req)
         })?;
         Ok(proposed.into_iter().map(Proposed::from).collect())
     }
@@ -568,24 +679,20 @@ impl ArmBackend for WasmArm {
     fn predict(&mut self, points: &Matrix) -> PluginResult<Prediction> {
         let points = wt::Matrix::from(points.clone());
         let pred = self.session.call("predict", |store, p, r| {
-            p.hpo_plugin_plugin()
-                .arm_session()
-                .call_predict(store, r, &points)
+            p.plugin.arm_session().call_predict(store, r, &points)
         })?;
         Ok(pred.into())
     }
 
     fn snapshot(&mut self) -> PluginResult<Vec<u8>> {
         self.session.call("snapshot", |store, p, r| {
-            p.hpo_plugin_plugin().arm_session().call_snapshot(store, r)
+            p.plugin.arm_session().call_snapshot(store, r)
         })
     }
 
     fn restore(&mut self, state: &[u8]) -> PluginResult<()> {
         self.session.call("restore", |store, p, r| {
-            p.hpo_plugin_plugin()
-                .arm_session()
-                .call_restore(store, r, state)
+            p.plugin.arm_session().call_restore(store, r, state)
         })
     }
 }
@@ -597,7 +704,7 @@ struct WasmStrategy {
 impl StrategyBackend for WasmStrategy {
     fn wants_nominations(&mut self) -> PluginResult<bool> {
         self.session.call("wants-nominations", |store, p, r| {
-            p.hpo_plugin_plugin()
+            p.plugin
                 .strategy_session()
                 .call_wants_nominations(store, r)
                 .map(Ok)
@@ -607,34 +714,26 @@ impl StrategyBackend for WasmStrategy {
     fn select(&mut self, request: &SelectRequest) -> PluginResult<Vec<u32>> {
         let req = wt::SelectRequest::from(request.clone());
         self.session.call("select", |store, p, r| {
-            p.hpo_plugin_plugin()
-                .strategy_session()
-                .call_select(store, r, &req)
+            p.plugin.strategy_session().call_select(store, r, &req)
         })
     }
 
     fn update(&mut self, feedback: &Feedback) -> PluginResult<()> {
         let fb = wt::Feedback::from(feedback.clone());
         self.session.call("update", |store, p, r| {
-            p.hpo_plugin_plugin()
-                .strategy_session()
-                .call_update(store, r, &fb)
+            p.plugin.strategy_session().call_update(store, r, &fb)
         })
     }
 
     fn snapshot(&mut self) -> PluginResult<Vec<u8>> {
         self.session.call("snapshot", |store, p, r| {
-            p.hpo_plugin_plugin()
-                .strategy_session()
-                .call_snapshot(store, r)
+            p.plugin.strategy_session().call_snapshot(store, r)
         })
     }
 
     fn restore(&mut self, state: &[u8]) -> PluginResult<()> {
         self.session.call("restore", |store, p, r| {
-            p.hpo_plugin_plugin()
-                .strategy_session()
-                .call_restore(store, r, state)
+            p.plugin.strategy_session().call_restore(store, r, state)
         })
     }
 }

@@ -76,7 +76,7 @@ pub fn register_bundled(host: &mut PluginHost, dir: &Path) -> Result<Vec<String>
                 continue;
             }
         };
-        let info = plugin.info.clone();
+        let (info, stoppers) = (plugin.info, plugin.stoppers);
         if let Ok(existing) = host.registry().get(&info.name)
             && existing.origin == Origin::Installed
         {
@@ -89,6 +89,7 @@ pub fn register_bundled(host: &mut PluginHost, dir: &Path) -> Result<Vec<String>
         seen.push(info.name.clone());
         fresh.push(entry_of(
             info,
+            stoppers,
             PluginKind::Native,
             path,
             sha256,

@@ -237,7 +237,7 @@ impl PluginHost {
             PluginKind::Wasm => Some(self.precompile(artifact, bytes, &sha256, written)?),
             PluginKind::Native => None,
         };
-        let info = loader::load_plugin(
+        let plugin = loader::load_plugin(
             artifact,
             LoadOptions {
                 kind,
@@ -245,8 +245,8 @@ impl PluginHost {
                 precompiled: precompiled.as_ref().map(|(path, _)| path.as_path()),
             },
             &self.runtime,
-        )?
-        .info;
+        )?;
+        let (info, stoppers) = (plugin.info, plugin.stoppers);
         self.check_new(&info, artifact, options)?;
         let dest = self.plugins_dir().join(format!(
             "{}-{}.{}",
@@ -264,6 +264,7 @@ impl PluginHost {
         }
         let mut entry = entry_of(
             info,
+            stoppers,
             kind,
             relative_to(&dest, &self.registry.dir()),
             sha256,
@@ -364,9 +365,14 @@ impl PluginHost {
                                 info.version, entry.version
                             ));
                         }
-                        if info.arms != entry.arms || info.strategies != entry.strategies {
-                            problems
-                                .push("its arms or strategies differ from the registry's".into());
+                        if info.arms != entry.arms
+                            || info.strategies != entry.strategies
+                            || plugin.stoppers != entry.stoppers
+                        {
+                            problems.push(
+                                "its arms, strategies or stoppers differ from the registry's"
+                                    .into(),
+                            );
                         }
                     }
                     Err(e) => problems.push(e.to_string()),
@@ -440,6 +446,7 @@ fn artifacts_at(path: &Path) -> Result<Vec<PathBuf>, HostError> {
 /// the registry's directory, or absolute) with checksum `sha256`.
 pub(super) fn entry_of(
     info: PluginInfo,
+    stoppers: Vec<String>,
     kind: PluginKind,
     path: String,
     sha256: String,
@@ -454,6 +461,7 @@ pub(super) fn entry_of(
         sha256,
         arms: info.arms,
         strategies: info.strategies,
+        stoppers,
         description: info.description,
         origin,
         limits: None,

@@ -13,7 +13,7 @@ mod host;
 mod providers;
 
 pub use host::{HostError, InstallOptions, PluginHost, VerifyReport};
-pub use providers::{ProviderError, resolve_arms, resolve_strategy};
+pub use providers::{ProviderError, resolve_arms, resolve_stopper, resolve_strategy};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

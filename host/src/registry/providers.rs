@@ -1,4 +1,4 @@
-//! Which installed plugin provides an arm or a strategy.
+//! Which installed plugin provides an arm, a strategy or a stopper.
 
 use super::PluginHost;
 use crate::config::ArmRef;
@@ -27,6 +27,16 @@ pub enum ProviderError {
     NoStrategy {
         /// The strategy.
         strategy: String,
+        /// What is installed.
+        installed: String,
+    },
+    /// No installed plugin serves an early-termination rule.
+    #[error(
+        "no installed plugin provides the early-termination rule {stopper} (installed: {installed}, or NONE)"
+    )]
+    NoStopper {
+        /// The rule.
+        stopper: String,
         /// What is installed.
         installed: String,
     },
@@ -95,6 +105,33 @@ pub fn resolve_strategy(host: &PluginHost, strategy: &str) -> Result<String, Pro
                 plugins
                     .iter()
                     .flat_map(|p| p.strategies.iter().cloned())
+                    .collect(),
+            ),
+        })
+}
+
+/// Finds the plugin serving an early-termination rule; returns the plugin and the rule's
+/// name as the plugin spells it (names are matched ignoring case: the seed wrote
+/// `DecaTercet`, users type `decatercet`).
+pub fn resolve_stopper(
+    host: &PluginHost,
+    stopper: &str,
+) -> Result<(String, String), ProviderError> {
+    let plugins = host.registry().plugins();
+    plugins
+        .iter()
+        .find_map(|p| {
+            p.stoppers
+                .iter()
+                .find(|s| s.eq_ignore_ascii_case(stopper))
+                .map(|s| (p.name.clone(), s.clone()))
+        })
+        .ok_or_else(|| ProviderError::NoStopper {
+            stopper: stopper.to_string(),
+            installed: installed_list(
+                plugins
+                    .iter()
+                    .flat_map(|p| p.stoppers.iter().cloned())
                     .collect(),
             ),
         })
