@@ -15,12 +15,13 @@
 use std::process::{Command, ExitCode};
 
 /// Wasm plugins built by `cargo xtask build`.
-const WASM_PACKAGES: [&str; 7] = [
+const WASM_PACKAGES: [&str; 8] = [
     "hpo-plugin-random",
     "hpo-plugin-rf",
     "hpo-plugin-gp",
     "hpo-plugin-tpe",
     "hpo-plugin-bandit",
+    "hpo-plugin-stop",
     "example-local-search",
     "example-hostile",
 ];
@@ -116,6 +117,8 @@ fn build(release: bool) -> Result<(), String> {
         "hpo-plugin-tpe",
         "-p",
         "hpo-plugin-bandit",
+        "-p",
+        "hpo-plugin-stop",
         "-p",
         "example-hostile",
     ]);

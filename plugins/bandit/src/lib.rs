@@ -117,6 +117,7 @@ impl Plugin for BanditPlugin {
             description: "Diversification strategies: which arm proposes next".into(),
             arms: vec![],
             strategies: STRATEGIES.iter().map(|s| s.to_string()).collect(),
+            stoppers: Vec::new(),
         }
     }
 

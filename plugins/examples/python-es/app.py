@@ -87,4 +87,4 @@ class Es(hp.Plugin):
         return OnePlusOne(config)
 
 
-Plugin = hp.export(Es)
+Plugin, Stopping = hp.export(Es)

@@ -50,6 +50,7 @@ impl Plugin for GpPlugin {
                 .flat_map(|m| ACQUISITIONS.iter().map(move |a| format!("{m}/{a}")))
                 .collect(),
             strategies: vec![],
+            stoppers: Vec::new(),
         }
     }
 

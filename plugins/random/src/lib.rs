@@ -27,6 +27,7 @@ impl Plugin for RandomPlugin {
             description: "Random search: uniform over the remaining pool or the space".into(),
             arms: vec![format!("{MODEL}/RANDOM")],
             strategies: vec![],
+            stoppers: Vec::new(),
         }
     }
 

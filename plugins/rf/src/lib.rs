@@ -145,6 +145,7 @@ impl Plugin for RfPlugin {
                 .flat_map(|m| ACQUISITIONS.iter().map(move |a| format!("{m}/{a}")))
                 .collect(),
             strategies: vec![],
+            stoppers: Vec::new(),
         }
     }
 

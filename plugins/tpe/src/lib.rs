@@ -99,6 +99,7 @@ impl Plugin for TpePlugin {
                     .into(),
             arms: ARMS.iter().map(|a| a.to_string()).collect(),
             strategies: vec![],
+            stoppers: Vec::new(),
         }
     }
 

@@ -13,11 +13,12 @@
 //!   environment variables + 1000 × (the root directory is readable) + 10⁶ × (the wall
 //!   clock is past 1970). Inside the sandbox that is 0.
 //! - strategy `BAD-RANK`: ranks an arm that does not exist.
+//! - stopper `PANIC-STOP`: panics on any curve of three reports or more.
 
-use hpo_plugin_api::sdk::{ArmSession, Plugin, StrategySession};
+use hpo_plugin_api::sdk::{ArmSession, Plugin, StopperSession, StrategySession};
 use hpo_plugin_api::types::{
-    ArmConfig, Feedback, Matrix, Observations, PluginDescription, ProposeRequest, Proposed,
-    SelectRequest, StrategyConfig,
+    ArmConfig, Curve, Decision, Feedback, Matrix, Observations, PluginDescription, ProposeRequest,
+    Proposed, SelectRequest, StopperConfig, StrategyConfig,
 };
 
 /// The plugin type exported below.
@@ -45,6 +46,7 @@ impl Plugin for Hostile {
             .map(String::from)
             .to_vec(),
             strategies: vec!["BAD-RANK".into()],
+            stoppers: vec!["PANIC-STOP".into()],
         }
     }
 
@@ -62,6 +64,26 @@ impl Plugin for Hostile {
         Ok(Box::new(BadRank {
             arms: config.arm_names.len() as u32,
         }))
+    }
+
+    fn open_stopper(_: StopperConfig) -> Result<Box<dyn StopperSession>, String> {
+        Ok(Box::new(PanickingStopper))
+    }
+}
+
+/// The stopper `PANIC-STOP`.
+struct PanickingStopper;
+
+impl StopperSession for PanickingStopper {
+    fn decide(&mut self, curve: Curve) -> Result<Decision, String> {
+        if curve.epochs.len() >= 3 {
+            panic!("hostile stopper at epoch {:?}", curve.epochs.last());
+        }
+        Ok(Decision::Continue)
+    }
+
+    fn finish(&mut self, _: Curve) -> Result<(), String> {
+        Ok(())
     }
 }
 

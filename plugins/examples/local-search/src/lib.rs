@@ -27,6 +27,7 @@ impl Plugin for LocalSearch {
             description: "Example third-party arm: candidates nearest the incumbent".into(),
             arms: vec!["LOCAL/NEAREST".into()],
             strategies: vec![],
+            stoppers: Vec::new(),
         }
     }
 
