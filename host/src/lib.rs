@@ -27,6 +27,7 @@ pub mod objectives;
 pub mod registry;
 pub mod service;
 pub mod space;
+pub mod stoppers;
 pub mod store;
 pub mod strategies;
 pub mod trial;

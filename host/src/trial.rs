@@ -66,6 +66,10 @@ pub struct Trial {
     /// `--resume`.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub requeued: bool,
+    /// Whether a stopper ended it early (its value is the best it reported by then, and
+    /// `epochs` the epochs it trained).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub terminated: bool,
 }
 
 /// The latest end among `trials` that ran in parallel (a parallel run's clock when its
@@ -88,6 +92,17 @@ pub struct Timing {
     pub end: f64,
 }
 
+/// How a trial ended: `complete`, `terminated` (stopped early) or `failed`.
+pub fn status_name(trial: &Trial) -> &'static str {
+    if trial.failure.is_some() || !trial.value.is_finite() {
+        "failed"
+    } else if trial.terminated {
+        "terminated"
+    } else {
+        "complete"
+    }
+}
+
 impl Trial {
     /// A trial of what an evaluation observed; who proposed it and where are set by the run.
     pub fn from_outcome(outcome: Outcome) -> Self {
@@ -107,6 +122,7 @@ impl Trial {
             arm_failures: Vec::new(),
             timing: None,
             requeued: false,
+            terminated: outcome.terminated,
         }
     }
 }

@@ -56,6 +56,10 @@ pub struct BenchArgs {
     /// same, faster; the median best values after that are those that reached it).
     #[arg(long = "stop-at-target")]
     stop_at_target: bool,
+    /// Early-termination rule of every run (overrides the run configuration's
+    /// early_term_rule): DecaTercet, PentaTercet, TetraTercet, Median, or NONE.
+    #[arg(long = "early-stop", value_name = "RULE")]
+    early_stop: Option<String>,
 }
 
 /// Runs the protocol and writes its report.
@@ -68,6 +72,10 @@ pub fn command(args: BenchArgs, registry: Option<PathBuf>) -> anyhow::Result<Exi
         Duration::from_secs(3600),
     )?;
     let target = target_value(&args.target, objective.as_ref())?;
+    let mut config = RunConfig::load(args.arms.as_deref(), ConfigDefault::Seed)?;
+    if let Some(rule) = &args.early_stop {
+        config.early_term_rule = Some(rule.clone());
+    }
     let request = BenchRequest {
         strategies: args.strategies.clone(),
         runs: args.runs,
@@ -75,7 +83,7 @@ pub fn command(args: BenchArgs, registry: Option<PathBuf>) -> anyhow::Result<Exi
         target,
         target_label: args.target.clone(),
         seed: args.seed,
-        config: RunConfig::load(args.arms.as_deref(), ConfigDefault::Seed)?,
+        config,
         cluster: args.workers.map(|workers| Cluster {
             workers,
             sync: args.sync,

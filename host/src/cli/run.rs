@@ -18,7 +18,7 @@ use super::values::{at_least_one, boolean, duration, seed};
 #[command(
     allow_negative_numbers = true,
     after_help = "Seed spellings: -eg = --goal, -et = --time, -rc = --run-conf-dir, \
--hc = --hp-conf-dir, -tp = --time-penalty; `-m=GP` works like `-m GP`."
+-hc = --hp-conf-dir, -tp = --time-penalty, -etr = --early-stop; `-m=GP` works like `-m GP`."
 )]
 pub struct RunArgs {
     /// Seed form: the surrogate table to run on (same as --objective surrogate:NAME).
@@ -121,6 +121,12 @@ pub struct RunArgs {
     /// best, e.g. ET_T10) or NONE; evaluation times are estimated from the completed trials.
     #[arg(long = "time-penalty", value_name = "PENALTY")]
     time_penalty: Option<String>,
+    /// Early-termination rule (seed: -etr; overrides the run configuration's
+    /// early_term_rule): DecaTercet, PentaTercet, TetraTercet, Median, any installed
+    /// plugin's stopper, or NONE. Its options come from the plugin's section of the run
+    /// configuration ("plugins": {"stop": {...}}).
+    #[arg(long = "early-stop", value_name = "RULE")]
+    early_stop: Option<String>,
 }
 
 impl RunArgs {
@@ -173,6 +179,7 @@ impl RunArgs {
             rerun: self.rerun,
             save_internal,
             time_penalty: self.time_penalty.clone(),
+            early_stop: self.early_stop.clone(),
             worker_urls: self.worker_urls()?,
             workers: self.workers,
             simulate: self.simulate.as_deref().map(|s| s == "SYNC"),

@@ -1,13 +1,15 @@
-//! The seed's command line: multi-letter short flags (`-eg`, `-et`, `-rc`, `-hc`, `-tp`) and
+//! The seed's command line: multi-letter short flags (`-eg`, `-et`, `-rc`, `-hc`, `-tp`,
+//! `-etr`) and
 //! `-x=value`, rewritten into what clap parses.
 
 /// The seed's multi-letter short flags and their long forms.
-const LONG: [(&str, &str); 5] = [
+const LONG: [(&str, &str); 6] = [
     ("-eg", "--goal"),
     ("-et", "--time"),
     ("-rc", "--run-conf-dir"),
     ("-hc", "--hp-conf-dir"),
     ("-tp", "--time-penalty"),
+    ("-etr", "--early-stop"),
 ];
 
 /// Rewrites the seed's multi-letter short flags and `-x=value` into what clap parses.

@@ -356,13 +356,11 @@ impl RunConfig {
             ));
         }
         if let Some(rule) = &self.early_term_rule
-            && !rule.eq_ignore_ascii_case("none")
+            && rule.trim().is_empty()
         {
             return Err((
                 "early_term_rule".into(),
-                format!(
-                    "'{rule}': early termination is not implemented yet (use \"None\" or leave the key out)"
-                ),
+                "is empty: name a rule (e.g. \"DecaTercet\") or \"None\"".into(),
             ));
         }
         if self.response_shaping.is_some() {
@@ -398,6 +396,19 @@ impl RunConfig {
             .clone()
             .or_else(|| self.grid.clone())
             .unwrap_or_default()
+    }
+
+    /// The early-termination rule of the run (`early_term_rule`), none when absent or
+    /// `None` (the seed's spelling, any case).
+    pub fn early_stop(&self) -> Option<&str> {
+        self.early_term_rule
+            .as_deref()
+            .filter(|rule| !rule.eq_ignore_ascii_case("none"))
+    }
+
+    /// The options of plugin `plugin` from its section in `plugins` (`{}` when it has none).
+    pub fn plugin_options(&self, plugin: &str) -> Value {
+        Value::Object(self.plugins.get(plugin).cloned().unwrap_or_default())
     }
 
     /// The options a strategy receives.
@@ -537,13 +548,13 @@ mod tests {
         let blind = RunConfig::parse("r.json", r#"{"pending": "blind"}"#).unwrap();
         assert!(!blind.pending_aware());
         assert!(RunConfig::default().pending_aware());
-        assert_eq!(
-            field(r#"{"early_term_rule": "DecaTercet"}"#),
-            "early_term_rule"
-        );
+        assert_eq!(field(r#"{"early_term_rule": " "}"#), "early_term_rule");
+        let deca = RunConfig::parse("r.json", r#"{"early_term_rule": "DecaTercet"}"#).unwrap();
+        assert_eq!(deca.early_stop(), Some("DecaTercet"));
         assert_eq!(field(r#"{"title": "../../escape"}"#), "title");
         assert_eq!(field(r#"{"title": "a/b"}"#), "title");
-        assert!(RunConfig::parse("r.json", r#"{"early_term_rule": "None"}"#).is_ok());
+        let none = RunConfig::parse("r.json", r#"{"early_term_rule": "None"}"#).unwrap();
+        assert_eq!(none.early_stop(), None);
         assert_eq!(
             field(r#"{"response_shaping": "log_err"}"#),
             "response_shaping"

@@ -38,6 +38,7 @@ use crate::config::RunConfigError;
 use crate::loader::SessionError;
 use crate::registry::{HostError, ProviderError};
 use crate::space::SpaceError;
+use crate::stoppers::StopperError;
 use crate::store::StoreError;
 use crate::strategies::StrategyError;
 
@@ -89,6 +90,9 @@ pub enum ExperimentError {
     /// The run's strategy could not be opened.
     #[error(transparent)]
     Strategy(#[from] StrategyError),
+    /// The run's early-termination rule cannot be opened.
+    #[error(transparent)]
+    Stopper(#[from] StopperError),
     /// An error in what a file says.
     #[error("{file}: {source}")]
     InFile {

@@ -6,7 +6,7 @@ use hpo_plugin_api::types::ComponentKind;
 use super::{ExperimentError, Expiry};
 use crate::arms::{OptionsError, arm_options};
 use crate::config::{ArmRef, RunConfig};
-use crate::registry::{PluginHost, resolve_arms, resolve_strategy};
+use crate::registry::{PluginHost, resolve_arms, resolve_stopper, resolve_strategy};
 
 /// What a run does.
 #[derive(Debug, Clone)]
@@ -62,6 +62,9 @@ pub fn check_plan(host: &PluginHost, plan: &RunPlan) -> Result<Vec<String>, Expe
         let options = plan.config.strategy_options().to_string();
         validate_strategy(host, &plugin, strategy, &options)?;
     }
+    if let Some(rule) = plan.config.early_stop() {
+        validate_stopper(host, rule, &plan.config)?;
+    }
     for name in plan.config.plugins.keys() {
         if host.registry().get(name).is_err() {
             return Err(ExperimentError::UnknownSection(name.clone()));
@@ -111,6 +114,28 @@ fn validate_strategy(
             plugin: plugin.to_string(),
             what: "strategy",
             name: name.to_string(),
+            reason: e.to_string(),
+        })?;
+    Ok(())
+}
+
+/// Asks the plugin serving early-termination rule `rule` whether it accepts its options
+/// (its section of the run configuration).
+fn validate_stopper(
+    host: &PluginHost,
+    rule: &str,
+    config: &RunConfig,
+) -> Result<(), ExperimentError> {
+    let (plugin, name) = resolve_stopper(host, rule)?;
+    let options = config.plugin_options(&plugin).to_string();
+    let mut loaded = host.load(&plugin)?;
+    loaded
+        .backend
+        .validate_stopper(&name, &options)
+        .map_err(|e| OptionsError {
+            plugin: plugin.clone(),
+            what: "stopper",
+            name,
             reason: e.to_string(),
         })?;
     Ok(())

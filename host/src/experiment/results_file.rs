@@ -129,6 +129,15 @@ pub fn run_json(record: &RunRecord, space_names: &[String], save_internal: bool)
         run["start_time"] = timing(|t| t.start.into()).into();
         run["end_time"] = timing(|t| t.end.into()).into();
     }
+    // A run with early termination: how each trial ended (`train_epoch` says where a
+    // terminated one stopped).
+    if its.iter().any(|i| i.terminated) {
+        run["status"] = its
+            .iter()
+            .map(crate::trial::status_name)
+            .collect::<Vec<_>>()
+            .into();
+    }
     // The trials evaluated again after an interruption (they were in flight).
     if its.iter().any(|i| i.requeued) {
         run["requeued"] = its

@@ -26,8 +26,9 @@ use super::pool::Pool;
 use super::seeds::run_seed;
 use super::{ExperimentError, RunPlan, RunRecord};
 use crate::arms::{ArmHealth, Arms};
-use crate::objectives::{Candidate, Objective, Outcome};
+use crate::objectives::{Candidate, Objective, Outcome, Watch};
 use crate::registry::PluginHost;
+use crate::stoppers::{self, Stopper};
 use crate::strategies::{self, Credit, Nominee, StrategySession, nomination_gains};
 use crate::trial::{ArmFailures, Estimate, Timing, Trial};
 
@@ -146,6 +147,8 @@ pub struct Run<'p> {
     seed: u64,
     arms: Arms,
     strategy: Option<StrategySession>,
+    /// The early-termination rule, if the run has one.
+    stopper: Option<Stopper>,
     pool: Pool,
     state: RunState,
     /// Trials asked for so far (told or in flight): the next trial's ticket.
@@ -251,12 +254,15 @@ impl<'p> Run<'p> {
             None if plan.arms.len() > 1 => return Err(ExperimentError::NeedsStrategy),
             None => None,
         };
+        let horizon = objective.horizon().unwrap_or(0);
+        let stopper = stoppers::open(&mut loaded, &plan.config, horizon, seed)?;
         Ok(Run {
             plan,
             seed,
             state: RunState::new(plan.arms.len()),
             arms,
             strategy,
+            stopper,
             pool,
             asked: 0,
             in_flight: Vec::new(),
@@ -320,6 +326,9 @@ impl<'p> Run<'p> {
             replay.y.push(trial.value);
             replay.cost.push(trial.exec_time);
             replay.status.push(status_of(trial.value));
+            if let Some(stopper) = &self.stopper {
+                stopper.finish(trial);
+            }
             self.state.replay(self.arms.names(), trial.clone())?;
         }
         self.arms.replay(&replay)?;
@@ -334,6 +343,14 @@ impl<'p> Run<'p> {
             "resumed run: completed trials replayed"
         );
         Ok(())
+    }
+
+    /// The watch under which a trial is evaluated: its reports go to the run's stopper,
+    /// which may stop it; a watch that never stops when the run has none.
+    pub fn watch(&self) -> Watch {
+        self.stopper
+            .as_ref()
+            .map_or_else(Watch::default, Stopper::watch)
     }
 
     /// Sets the run's clock (seconds): a parallel driver's elapsed time, which the expiry and
@@ -432,6 +449,9 @@ impl<'p> Run<'p> {
             requeued: pending.requeued,
             ..Trial::from_outcome(outcome)
         };
+        if let Some(stopper) = &self.stopper {
+            stopper.finish(&trial);
+        }
         let reward = self.state.record(arm, trial);
         self.update_strategy(arm, &pending.nominees, reward)?;
         self.state.charge_last(learning.elapsed().as_secs_f64());

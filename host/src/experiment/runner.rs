@@ -60,6 +60,9 @@ pub struct RunRequest {
     /// The seed's `-tp`: the time penalty of the model arms' acquisition (overrides the run
     /// configuration's `time_penalty`).
     pub time_penalty: Option<String>,
+    /// The seed's `-etr`: the early-termination rule (overrides the run configuration's
+    /// `early_term_rule`; `NONE` turns it off).
+    pub early_stop: Option<String>,
     /// The seed's `-w`, repeated: training workers' URLs; evaluations run there, as many at
     /// once as the workers have slots.
     pub worker_urls: Vec<String>,
@@ -348,6 +351,9 @@ fn set_up(host: &PluginHost, request: &RunRequest) -> Result<Setup, ExperimentEr
     let mut config = RunConfig::load(request.run_conf.as_deref(), default)?;
     if let Some(penalty) = &request.time_penalty {
         config.time_penalty = Some(penalty.clone());
+    }
+    if let Some(rule) = &request.early_stop {
+        config.early_term_rule = Some(rule.clone());
     }
     let (mode, spec, arms, strategy) = arms_of(request, &config)?;
     if request.runs == 0 {

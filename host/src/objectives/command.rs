@@ -514,7 +514,13 @@ impl CommandObjective {
             Outcome::failed(params.clone(), started.elapsed().as_secs_f64(), epochs, why)
         };
         match (ending, last) {
-            (Ending::Stopped, _) => failed("stopped before it finished".into(), epochs),
+            // Stopped early: every report so far is interim, the best of them its value.
+            (Ending::Stopped, _) => Outcome::terminated(
+                params.clone(),
+                all_reports(&reports),
+                started.elapsed().as_secs_f64(),
+            )
+            .unwrap_or_else(|| failed("stopped before it reported a value".into(), epochs)),
             (Ending::TimedOut, _) => failed(
                 format!(
                     "timed out after {} s; stderr: {stderr_text}",
@@ -538,6 +544,7 @@ impl CommandObjective {
                 cost: started.elapsed().as_secs_f64(),
                 epochs: epoch,
                 failure: None,
+                terminated: false,
             },
             (Ending::Exited(_), Some((value, _))) => {
                 failed(format!("reported a non-finite value {value}"), epochs)
@@ -549,9 +556,15 @@ impl CommandObjective {
 /// Every report but the last, as interim reports (numbered by position when a report has
 /// no epoch).
 fn interim_reports(reports: &[(f64, Option<usize>, f64)]) -> Vec<Interim> {
+    let mut interim = all_reports(reports);
+    interim.pop();
+    interim
+}
+
+/// Every report, as interim reports (numbered by position when a report has no epoch).
+fn all_reports(reports: &[(f64, Option<usize>, f64)]) -> Vec<Interim> {
     reports
         .iter()
-        .take(reports.len().saturating_sub(1))
         .enumerate()
         .map(|(i, &(value, epoch, time))| Interim {
             epoch: epoch.unwrap_or(i + 1),

@@ -54,6 +54,9 @@ pub struct Outcome {
     pub epochs: Option<usize>,
     /// Why the trial failed (its value is then NaN, not a measurement).
     pub failure: Option<String>,
+    /// Whether a stopper ended the trial early: its value is then the best it reported up
+    /// to the stop, never one it would have reached later.
+    pub terminated: bool,
 }
 
 impl Outcome {
@@ -67,7 +70,28 @@ impl Outcome {
             cost,
             epochs,
             failure: Some(why),
+            terminated: false,
         }
+    }
+
+    /// A trial stopped early after reporting `interim`, having cost `cost` seconds: its
+    /// value is the best reported (lower is better) and its epochs those it trained.
+    /// `None` when it reported no finite value (then it is a failed trial).
+    pub fn terminated(params: Vec<Value>, interim: Vec<Interim>, cost: f64) -> Option<Self> {
+        let value = interim
+            .iter()
+            .map(|r| r.value)
+            .filter(|v| v.is_finite())
+            .min_by(f64::total_cmp)?;
+        Some(Outcome {
+            value,
+            epochs: interim.last().map(|r| r.epoch),
+            interim,
+            params,
+            cost,
+            failure: None,
+            terminated: true,
+        })
     }
 }
 
@@ -102,6 +126,10 @@ pub trait Objective: Send + Sync {
     }
     /// A label for results and logs, e.g. `surrogate:digits-mlp`.
     fn label(&self) -> String;
+    /// The epochs of a full trial, when the objective knows them (a table's).
+    fn horizon(&self) -> Option<usize> {
+        None
+    }
     /// The search space.
     fn space(&self) -> &Space;
     /// The objective's own finite pool (a table's rows), if it has one.
@@ -196,6 +224,10 @@ impl Objective for TableObjective {
         format!("surrogate:{}", self.table.name)
     }
 
+    fn horizon(&self) -> Option<usize> {
+        Some(self.table.epochs)
+    }
+
     fn space(&self) -> &Space {
         &self.table.space
     }
@@ -241,7 +273,30 @@ impl Objective for TableObjective {
             cost: self.table.times(row)[epochs - 1],
             epochs: Some(epochs),
             failure: None,
+            terminated: false,
         })
+    }
+
+    /// Replays the row's curve epoch by epoch; when the watcher stops it at epoch k, the
+    /// trial is charged the table's cumulative time at k and reports the best value of
+    /// epochs 1..=k — nothing the table records after k.
+    fn evaluate_watched(
+        &mut self,
+        candidate: &Candidate,
+        watch: &Watch,
+    ) -> Result<Outcome, EvaluationError> {
+        let full = self.evaluate(candidate)?;
+        let last = full.interim.len();
+        for (k, report) in full.interim.iter().enumerate() {
+            watch.report(*report);
+            if watch.stopped() && k + 1 < last {
+                let seen = full.interim[..=k].to_vec();
+                let cost = report.time;
+                return Ok(Outcome::terminated(full.params, seen, cost)
+                    .expect("a table's curve has finite values"));
+            }
+        }
+        Ok(full)
     }
 
     fn optimum(&self) -> Option<f64> {
@@ -312,6 +367,7 @@ impl Objective for FunctionObjective {
             cost: 0.0,
             epochs: None,
             failure: None,
+            terminated: false,
         })
     }
 

@@ -13,7 +13,9 @@ use hpo_plugin_api::types::Matrix;
 use serde_json::{Value, json};
 
 use super::protocol::{JobDocument, JobRequest, JobStatus, NodeConfig, basic_auth};
-use crate::objectives::{Candidate, EvaluationError, Interim, Objective, ObjectiveError, Outcome};
+use crate::objectives::{
+    Candidate, EvaluationError, Interim, Objective, ObjectiveError, Outcome, Watch,
+};
 use crate::space::Space;
 
 /// Timeout of one HTTP request to the worker.
@@ -262,6 +264,17 @@ impl Objective for RemoteObjective {
     }
 
     fn evaluate(&mut self, candidate: &Candidate) -> Result<Outcome, EvaluationError> {
+        self.evaluate_watched(candidate, &Watch::default())
+    }
+
+    /// Polls the job, passing its new reports to `watch`; when the watcher stops the trial,
+    /// the job is deleted (the worker kills it) and the trial ends terminated with the
+    /// reports seen.
+    fn evaluate_watched(
+        &mut self,
+        candidate: &Candidate,
+        watch: &Watch,
+    ) -> Result<Outcome, EvaluationError> {
         let params = match candidate {
             Candidate::Point(x) => self.space.decode(x),
             Candidate::Row(row) => {
@@ -284,6 +297,19 @@ impl Objective for RemoteObjective {
             let job = self.poll(&path).map_err(EvaluationError::Worker)?;
             if job.status.ended() {
                 break job;
+            }
+            let curve = reports_of(&job);
+            for report in &curve[seen.min(curve.len())..] {
+                watch.report(*report);
+            }
+            if watch.stopped() {
+                let _ = self.call("DELETE", &path, None);
+                let cost = started.elapsed().as_secs_f64();
+                return Ok(
+                    Outcome::terminated(params.clone(), curve, cost).unwrap_or_else(|| {
+                        failed(params, started, "stopped before it reported a value".into())
+                    }),
+                );
             }
             if started.elapsed() >= self.timeout {
                 let _ = self.call("DELETE", &path, None);
@@ -313,6 +339,17 @@ impl Objective for RemoteObjective {
     }
 }
 
+/// The curve a job document shows, as reports (numbered by position where it has no epochs).
+fn reports_of(job: &JobDocument) -> Vec<Interim> {
+    (0..job.lr.len())
+        .map(|i| Interim {
+            epoch: job.epochs.get(i).copied().unwrap_or(i + 1),
+            value: job.lr[i],
+            time: job.times.get(i).copied().unwrap_or(0.0),
+        })
+        .collect()
+}
+
 fn failed(params: Vec<Value>, started: Instant, why: String) -> Outcome {
     Outcome::failed(params, started.elapsed().as_secs_f64(), None, why)
 }
@@ -334,13 +371,8 @@ fn evaluation_of(job: &JobDocument, params: Vec<Value>, started: Instant) -> Out
     let Some(value) = value.filter(|v| v.is_finite()) else {
         return failed(params, started, "the worker reported no value".into());
     };
-    let interim = (0..job.lr.len().saturating_sub(1))
-        .map(|i| Interim {
-            epoch: job.epochs.get(i).copied().unwrap_or(i + 1),
-            value: job.lr[i],
-            time: job.times.get(i).copied().unwrap_or(0.0),
-        })
-        .collect();
+    let mut interim = reports_of(job);
+    interim.pop();
     Outcome {
         value,
         interim,
@@ -354,6 +386,7 @@ fn evaluation_of(job: &JobDocument, params: Vec<Value>, started: Instant) -> Out
             .copied()
             .or(Some(job.cur_iter).filter(|&e| e > 0)),
         failure: None,
+        terminated: false,
     }
 }
 

@@ -74,7 +74,10 @@ impl Job {
     fn document(&self) -> JobDocument {
         // While the job runs, the reports streamed so far (the last of them may turn out to
         // be the final value); once it succeeded, its interim reports and then the final.
-        let finished = self.evaluation.as_ref().filter(|e| e.failure.is_none());
+        let finished = self
+            .evaluation
+            .as_ref()
+            .filter(|e| e.failure.is_none() && !e.terminated);
         let reports = finished.map_or(self.curve.as_slice(), |e| e.interim.as_slice());
         let mut curve: Vec<(usize, f64, f64)> =
             reports.iter().map(|r| (r.epoch, r.value, r.time)).collect();

@@ -99,6 +99,7 @@ CREATE TABLE IF NOT EXISTS trials (
     arm_failures TEXT NOT NULL DEFAULT '[]',
     timing TEXT,
     requeued INTEGER NOT NULL DEFAULT 0,
+    terminated INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (experiment, run, iteration)
 );
 CREATE TABLE IF NOT EXISTS pending (
@@ -112,13 +113,14 @@ CREATE TABLE IF NOT EXISTS pending (
 
 /// Columns added after the first release, with their tables and definitions: a store
 /// written by an older hpo gains them when opened (its old rows get the defaults).
-const ADDED_COLUMNS: [(&str, &str, &str); 6] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 7] = [
     ("trials", "interim", "TEXT NOT NULL DEFAULT '[]'"),
     ("trials", "estimate", "TEXT"),
     ("trials", "arm_failures", "TEXT NOT NULL DEFAULT '[]'"),
     ("runs", "failures", "TEXT"),
     ("trials", "timing", "TEXT"),
     ("trials", "requeued", "INTEGER NOT NULL DEFAULT 0"),
+    ("trials", "terminated", "INTEGER NOT NULL DEFAULT 0"),
 ];
 
 /// How long a write waits for another hpo process holding the store's lock.
@@ -363,9 +365,9 @@ impl Store {
             c.execute(
                 "INSERT INTO trials (experiment, run, iteration, row_index, params, x, value, \
                  exec_time, opt_time, arm, epochs, failure, strategy_state, interim, estimate, \
-                 arm_failures, timing, requeued) \
+                 arm_failures, timing, requeued, terminated) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-                 ?17, ?18)",
+                 ?17, ?18, ?19)",
                 params![
                     experiment,
                     run as i64,
@@ -387,6 +389,7 @@ impl Store {
                     it.timing
                         .map(|t| serde_json::to_string(&t).expect("timings serialize")),
                     it.requeued,
+                    it.terminated,
                 ],
             )
             .map(|_| ())
@@ -399,7 +402,8 @@ impl Store {
             .conn
             .prepare(
                 "SELECT row_index, params, x, value, exec_time, opt_time, arm, epochs, failure, \
-                 strategy_state, interim, estimate, arm_failures, timing, requeued FROM trials \
+                 strategy_state, interim, estimate, arm_failures, timing, requeued, terminated \
+                 FROM trials \
                  WHERE experiment = ?1 AND run = ?2 ORDER BY iteration",
             )
             .map_err(|e| self.wrap(e))?;
@@ -421,6 +425,7 @@ impl Store {
                     arm_failures: json_column(r, 12)?,
                     timing: optional_json_column(r, 13)?,
                     requeued: r.get(14)?,
+                    terminated: r.get(15)?,
                 })
             })
             .map_err(|e| self.wrap(e))?;
@@ -477,10 +482,10 @@ impl Store {
                    SELECT {to}, run, seed, stop_reason, failures FROM runs WHERE experiment = {from};
                  INSERT INTO trials (experiment, run, iteration, row_index, params, x, value,
                    exec_time, opt_time, arm, epochs, failure, strategy_state, interim, estimate,
-                   arm_failures, timing, requeued)
+                   arm_failures, timing, requeued, terminated)
                    SELECT {to}, run, iteration, row_index, params, x, value, exec_time, opt_time,
                    arm, epochs, failure, strategy_state, interim, estimate, arm_failures, timing,
-                   requeued
+                   requeued, terminated
                    FROM trials WHERE experiment = {from};"
             ))
         })
@@ -584,6 +589,7 @@ mod tests {
                 end: 4.25,
             }),
             requeued: i == 2,
+            terminated: i == 1,
         }
     }
 
@@ -659,7 +665,8 @@ mod tests {
             .replace("    arm_failures TEXT NOT NULL DEFAULT '[]',\n", "")
             .replace("    failures TEXT,\n", "")
             .replace("    timing TEXT,\n", "")
-            .replace("    requeued INTEGER NOT NULL DEFAULT 0,\n", "");
+            .replace("    requeued INTEGER NOT NULL DEFAULT 0,\n", "")
+            .replace("    terminated INTEGER NOT NULL DEFAULT 0,\n", "");
         assert!(!old_schema.contains("interim"));
         {
             let conn = Connection::open(&path).unwrap();

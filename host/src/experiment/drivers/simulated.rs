@@ -13,7 +13,7 @@
 use super::{Pending, Run, RunSink};
 use crate::experiment::ExperimentError;
 use crate::experiment::run::Asked;
-use crate::objectives::{Objective, Outcome};
+use crate::objectives::{Objective, Outcome, Watch};
 use crate::trial::Timing;
 
 /// Simulated seconds of a test function's evaluation at the centre of the unit cube.
@@ -68,7 +68,14 @@ pub fn drive(
             .filter(|(w, _)| *w < cluster.workers && busy[*w].is_none())
             .or_else(|| busy.iter().position(Option::is_none).map(|w| (w, now)))
             .ok_or(ExperimentError::StoredTrialMismatch)?;
-        busy[worker] = Some(start_job(objective, pending, worker, start, sink)?);
+        busy[worker] = Some(start_job(
+            objective,
+            pending,
+            run.watch(),
+            worker,
+            start,
+            sink,
+        )?);
     }
     let mut stop = None;
     loop {
@@ -117,7 +124,14 @@ fn fill_idle(
         match run.ask()? {
             Asked::Stop(reason) => return Ok(Some(reason)),
             Asked::Trial(pending) => {
-                *job = Some(start_job(objective, *pending, worker, now, sink)?);
+                *job = Some(start_job(
+                    objective,
+                    *pending,
+                    run.watch(),
+                    worker,
+                    now,
+                    sink,
+                )?);
             }
         }
     }
@@ -129,13 +143,16 @@ fn fill_idle(
 fn start_job(
     objective: &mut dyn Objective,
     mut pending: Pending,
+    watch: Watch,
     worker: usize,
     start: f64,
     sink: &mut dyn RunSink,
 ) -> Result<Job, ExperimentError> {
     pending.placed = Some((worker, start));
     sink.asked(&pending).map_err(ExperimentError::Sink)?;
-    let mut outcome = super::evaluate(objective, &pending.candidate)?;
+    // The job is evaluated when it starts, so its stopper judges it against the trials
+    // that ended before that moment of the simulated clock.
+    let mut outcome = super::evaluate(objective, &pending.candidate, &watch)?;
     if outcome.cost <= 0.0 {
         outcome.cost = function_cost(&pending.x);
     }

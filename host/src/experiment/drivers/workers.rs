@@ -15,7 +15,7 @@ use std::time::Instant;
 use super::{Pending, Run, RunSink};
 use crate::experiment::ExperimentError;
 use crate::experiment::run::Asked;
-use crate::objectives::{EvaluationError, Objective, Outcome};
+use crate::objectives::{EvaluationError, Objective, Outcome, Watch};
 use crate::trial::Timing;
 
 /// One worker slot: what it evaluates with, and the machine it belongs to (slots of one
@@ -35,7 +35,7 @@ type Finished = (usize, Pending, Result<Outcome, EvaluationError>);
 /// The pool's state while the run goes on.
 struct Pool {
     /// Each slot's job queue (`None`: its machine is gone).
-    jobs: Vec<Option<mpsc::Sender<Pending>>>,
+    jobs: Vec<Option<mpsc::Sender<(Pending, Watch)>>>,
     machine: Vec<usize>,
     labels: Vec<String>,
     idle: VecDeque<usize>,
@@ -114,11 +114,11 @@ fn spawn_slot(
     index: usize,
     mut slot: Slot,
     finished: mpsc::Sender<Finished>,
-) -> mpsc::Sender<Pending> {
-    let (jobs_tx, jobs) = mpsc::channel::<Pending>();
+) -> mpsc::Sender<(Pending, Watch)> {
+    let (jobs_tx, jobs) = mpsc::channel::<(Pending, Watch)>();
     std::thread::spawn(move || {
-        for pending in jobs {
-            let result = slot.objective.evaluate(&pending.candidate);
+        for (pending, watch) in jobs {
+            let result = slot.objective.evaluate_watched(&pending.candidate, &watch);
             if finished.send((index, pending, result)).is_err() {
                 break;
             }
@@ -152,7 +152,7 @@ fn dispatch(
         sink.asked(&pending).map_err(ExperimentError::Sink)?;
         let sent = pool.jobs[slot]
             .as_ref()
-            .is_some_and(|jobs| jobs.send(pending).is_ok());
+            .is_some_and(|jobs| jobs.send((pending, run.watch())).is_ok());
         assert!(sent, "an idle slot's thread waits for jobs");
         pool.busy += 1;
     }
