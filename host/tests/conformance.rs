@@ -49,10 +49,17 @@ fn every_bundled_plugin_conforms() {
     assert_eq!(outcome, "pass");
     // The GP's latency at 1000 observations is in docs/PERFORMANCE.md, and its replay in
     // bounded calls is tested in plugin_sandbox.rs (a_long_history_…).
-    for name in ["gp", "rf", "tpe", "bandit"] {
+    for name in ["gp", "rf", "tpe", "bandit", "stop"] {
         let (code, r) = report(&home, &[name, "--no-sanity", "--latency-sizes", "10,100"]);
         assert_eq!(code, Some(0), "{name}: {:?}", failures(&r));
         assert_eq!(r["kind"], "native");
+    }
+    let (_, stop) = report(&home, &["stop", "--no-sanity"]);
+    for rule in ["DecaTercet", "PentaTercet", "TetraTercet", "Median"] {
+        for what in ["options", "decisions", "determinism", "edge inputs"] {
+            let subject = format!("stopper {rule}");
+            assert_eq!(check(&stop, &subject, what).0, "pass", "{subject} {what}");
+        }
     }
 }
 
@@ -67,6 +74,7 @@ fn wasm_builds_conform_too() {
         "hpo_rf",
         "hpo_tpe",
         "hpo_bandit",
+        "hpo_stop",
     ] {
         let path = wasm(name);
         let (code, r) = report(&home, &[path.to_str().unwrap(), "--no-sanity"]);

@@ -168,7 +168,7 @@ fn wrong_api_major_is_refused_with_both_versions() {
     assert_refused(
         &home,
         &["plugin", "install", patched.to_str().unwrap()],
-        &["plugin API 2.0.0", "host's API 1.1.0", "major"],
+        &["plugin API 2.0.0", "host's API 1.2.0", "major"],
     );
     let native_patched = dir.path().join("libfuture.so");
     with_api_version(&native("hpo_random"), &native_patched, "2.0.0");
@@ -180,7 +180,7 @@ fn wrong_api_major_is_refused_with_both_versions() {
             "--allow-native",
             native_patched.to_str().unwrap(),
         ],
-        &["plugin API 2.0.0", "host's API 1.1.0"],
+        &["plugin API 2.0.0", "host's API 1.2.0"],
     );
     assert!(
         std::fs::read_dir(home.path().join("cache"))
@@ -199,7 +199,7 @@ fn minor_newer_than_the_host_is_refused() {
     assert_refused(
         &home,
         &["plugin", "install", patched.to_str().unwrap()],
-        &["plugin API 1.9.0", "host's API 1.1.0", "upgrade hpo"],
+        &["plugin API 1.9.0", "host's API 1.2.0", "upgrade hpo"],
     );
 }
 

@@ -1223,7 +1223,7 @@ fn values_conflicts_and_seed_keys_are_refused_with_one_line_that_names_them() {
     );
     for (text, field) in [
         (
-            r#"{"arms": [{"model": "RANDOM", "acq_func": "RANDOM"}], "early_term_rule": "DecaTercet"}"#,
+            r#"{"arms": [{"model": "RANDOM", "acq_func": "RANDOM"}], "early_term_rule": ""}"#,
             "early_term_rule",
         ),
         (

@@ -58,5 +58,6 @@ class ThisPlugin(hp.Plugin):
         return EpsilonGreedy(config)
 
 
-# componentize-py exports the class named `Plugin` of this module.
-Plugin = hp.export(ThisPlugin)
+# componentize-py exports the classes named `Plugin` and `Stopping` of this module, one
+# per interface of the plugin contract.
+Plugin, Stopping = hp.export(ThisPlugin)

@@ -98,6 +98,7 @@ mod rust_templates {
     pub const README: &str = include_str!("../../../templates/rust/README.md");
     pub const ARM: &str = include_str!("../../../templates/rust/arm.rs");
     pub const STRATEGY: &str = include_str!("../../../templates/rust/strategy.rs");
+    pub const STOPPER: &str = include_str!("../../../templates/rust/stopper.rs");
 }
 
 mod python_templates {
@@ -105,6 +106,7 @@ mod python_templates {
     pub const BUILD: &str = include_str!("../../../templates/python/build.sh");
     pub const ARM: &str = include_str!("../../../templates/python/arm.py");
     pub const STRATEGY: &str = include_str!("../../../templates/python/strategy.py");
+    pub const STOPPER: &str = include_str!("../../../templates/python/stopper.py");
 }
 
 /// Checks a plugin name: it becomes a package name and a file name.
@@ -128,13 +130,6 @@ pub fn check_name(name: &str) -> Result<(), AuthoringError> {
 /// Writes the project; returns the files written, relative to `new.dir`.
 pub fn create(new: &NewPlugin) -> Result<Vec<PathBuf>, AuthoringError> {
     check_name(&new.name)?;
-    if new.role == Role::Stopper {
-        return Err(AuthoringError::Input(
-            "--role stopper: the stopper role is not in the plugin contract yet (it arrives \
-             with early termination, API 1.2); arm and strategy projects can be made today"
-                .into(),
-        ));
-    }
     let files = match new.lang {
         Lang::Rust => rust_files(new),
         Lang::Python => python_files(new),
@@ -193,9 +188,13 @@ fn substitutions(new: &NewPlugin) -> Vec<(&'static str, String)> {
             "arm",
             format!("the arm {model}/NEAREST, a local search near the incumbent"),
         ),
-        _ => (
+        Role::Strategy => (
             "strategy",
             format!("the strategy {model}, epsilon-greedy over the arms' rewards"),
+        ),
+        Role::Stopper => (
+            "stopper",
+            format!("the early-termination rule {model}, a quantile of the peers at each epoch"),
         ),
     };
     let usage = match new.role {
@@ -203,8 +202,11 @@ fn substitutions(new: &NewPlugin) -> Vec<(&'static str, String)> {
             "hpo run --objective fn:branin -m {model} -s NEAREST      # the arm alone\n\
              # or beside others, in a run configuration's \"arms\": {{ \"model\": \"{model}\", \"acq_func\": \"NEAREST\" }}"
         ),
-        _ => format!(
+        Role::Strategy => format!(
             "hpo run --objective fn:branin -m DIV -s {model}         # over the default arms"
+        ),
+        Role::Stopper => format!(
+            "hpo run -m DIV -s SEQ -etr {model}       # on the bundled table (per-epoch curves)"
         ),
     };
     vec![
@@ -229,10 +231,10 @@ fn fill(template: &str, substitutions: &[(&'static str, String)]) -> String {
 fn rust_files(new: &NewPlugin) -> Vec<(PathBuf, String)> {
     use rust_templates as t;
     let subs = substitutions(new);
-    let source = if new.role == Role::Arm {
-        t::ARM
-    } else {
-        t::STRATEGY
+    let source = match new.role {
+        Role::Arm => t::ARM,
+        Role::Strategy => t::STRATEGY,
+        Role::Stopper => t::STOPPER,
     };
     let mut files = vec![
         ("Cargo.toml".into(), fill(t::CARGO, &subs)),
@@ -260,10 +262,10 @@ fn rust_files(new: &NewPlugin) -> Vec<(PathBuf, String)> {
 fn python_files(new: &NewPlugin) -> Vec<(PathBuf, String)> {
     use python_templates as t;
     let subs = substitutions(new);
-    let source = if new.role == Role::Arm {
-        t::ARM
-    } else {
-        t::STRATEGY
+    let source = match new.role {
+        Role::Arm => t::ARM,
+        Role::Strategy => t::STRATEGY,
+        Role::Stopper => t::STOPPER,
     };
     vec![
         ("app.py".into(), fill(source, &subs)),

@@ -10,6 +10,7 @@
 mod arm_checks;
 mod fixtures;
 mod sanity;
+mod stopper_checks;
 mod strategy_checks;
 
 use std::path::Path;
@@ -194,11 +195,12 @@ pub fn test_plugin(
             return Ok(report(&entry, checks));
         }
     };
-    let info = plugin.info.clone();
-    checks.verdict("plugin", "info", info_check(&info));
+    let (info, stoppers) = (plugin.info.clone(), plugin.stoppers.clone());
+    checks.verdict("plugin", "info", info_check(&info, &stoppers));
     let plugin = share(plugin);
     arm_checks::run(&plugin, &info, options, &mut checks);
     strategy_checks::run(&plugin, &info, &mut checks);
+    stopper_checks::run(&plugin, &stoppers, &mut checks);
     if options.sanity {
         sanity::run(host, &info, options, &mut checks);
     }
@@ -218,11 +220,14 @@ fn report(entry: &hpo_registry::PluginEntry, checks: Checks) -> Report {
 }
 
 /// `info`: a name, a semver version, something to offer, and arm names `MODEL/ACQ`.
-fn info_check(info: &hpo_plugin_api::types::PluginInfo) -> Result<String, String> {
+fn info_check(
+    info: &hpo_plugin_api::types::PluginInfo,
+    stoppers: &[String],
+) -> Result<String, String> {
     semver::Version::parse(&info.version)
         .map_err(|e| format!("version '{}' is not semver: {e}", info.version))?;
-    if info.arms.is_empty() && info.strategies.is_empty() {
-        return Err("the plugin offers no arm and no strategy".into());
+    if info.arms.is_empty() && info.strategies.is_empty() && stoppers.is_empty() {
+        return Err("the plugin offers no arm, no strategy and no stopper".into());
     }
     if let Some(bad) = info.arms.iter().find(|a| !well_formed_arm(a)) {
         return Err(format!(
@@ -238,13 +243,22 @@ fn info_check(info: &hpo_plugin_api::types::PluginInfo) -> Result<String, String
             "strategy name '{bad}' is empty or has '/' or spaces"
         ));
     }
+    if let Some(bad) = stoppers
+        .iter()
+        .find(|s| s.is_empty() || s.contains(['/', ' ']))
+    {
+        return Err(format!(
+            "stopper name '{bad}' is empty or has '/' or spaces"
+        ));
+    }
     Ok(format!(
-        "{} {}, api {}, {} arms, {} strategies",
+        "{} {}, api {}, {} arms, {} strategies, {} stoppers",
         info.name,
         info.version,
         info.api_version,
         info.arms.len(),
-        info.strategies.len()
+        info.strategies.len(),
+        stoppers.len()
     ))
 }
 

@@ -101,6 +101,7 @@ fn median_best(
         rerun: None,
         save_internal: false,
         time_penalty: None,
+        early_stop: None,
         worker_urls: Vec::new(),
         workers: None,
         simulate: None,
