@@ -353,3 +353,44 @@ fn a_stopper_that_traps_never_fails_the_run() {
     assert!(run.get("status").is_none(), "{run}");
     assert_eq!(run["error"].as_array().unwrap().len(), 6);
 }
+
+#[test]
+fn a_resumed_run_with_a_rule_decides_as_the_uninterrupted_one() {
+    let home = Home::new();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let args = [
+        "-m",
+        "DIV",
+        "-s",
+        "SEQ",
+        "-etr",
+        "DecaTercet",
+        "--evals",
+        "40",
+    ];
+    let reference = results_file(&run_json(&home, &out, &args));
+    // What a kill -9 after trial 25 leaves: the later trials gone, the run unfinished.
+    let store = rusqlite::Connection::open(out.join(hpo_host::store::STORE_FILE)).unwrap();
+    store
+        .execute_batch(
+            "DELETE FROM trials WHERE iteration >= 25;
+             UPDATE runs SET stop_reason = NULL, failures = NULL;
+             UPDATE experiments SET finished = 0;",
+        )
+        .unwrap();
+    let mut resume = args.to_vec();
+    resume.push("--resume");
+    let resumed = results_file(&run_json(&home, &out, &resume));
+    for key in [
+        "model_idx",
+        "error",
+        "exec_time",
+        "train_epoch",
+        "status",
+        "interim",
+    ] {
+        assert_eq!(resumed["0"][key], reference["0"][key], "{key}");
+    }
+    assert!(statuses(&reference["0"]).iter().any(|s| s == "terminated"));
+}
