@@ -55,7 +55,7 @@ fn every_bundled_plugin_conforms() {
         assert_eq!(r["kind"], "native");
     }
     let (_, stop) = report(&home, &["stop", "--no-sanity"]);
-    for rule in ["DecaTercet", "PentaTercet", "TetraTercet", "Median"] {
+    for rule in ["DecaTercet", "PentaTercet", "TetraTercet", "Median", "ASHA"] {
         for what in ["options", "decisions", "determinism", "edge inputs"] {
             let subject = format!("stopper {rule}");
             assert_eq!(check(&stop, &subject, what).0, "pass", "{subject} {what}");

@@ -1,7 +1,8 @@
 //! First-party stoppers (early-termination rules): the seed's DecaTercet, PentaTercet and
-//! TetraTercet ([`tercet`]) and median stopping ([`median`]). One source, built as a native
-//! plugin and as a wasm component.
+//! TetraTercet ([`tercet`]), median stopping ([`median`]) and asynchronous successive
+//! halving ([`asha`]). One source, built as a native plugin and as a wasm component.
 
+pub mod asha;
 pub mod curves;
 pub mod median;
 pub mod tercet;
@@ -9,6 +10,7 @@ pub mod tercet;
 use hpo_plugin_api::sdk::{Plugin, StopperSession, parse_options};
 use hpo_plugin_api::types::{Curve, Decision, PluginDescription, StopperConfig};
 
+use asha::{Asha, AshaOptions};
 use median::{MedianOptions, MedianStop};
 use tercet::{Tercet, TercetOptions};
 
@@ -16,6 +18,8 @@ use tercet::{Tercet, TercetOptions};
 const TERCETS: [(&str, u32); 3] = [("DecaTercet", 10), ("PentaTercet", 20), ("TetraTercet", 25)];
 /// Median stopping's name.
 const MEDIAN: &str = "Median";
+/// Asynchronous successive halving's name.
+const ASHA: &str = "ASHA";
 
 /// The `stop` plugin.
 pub struct StopPlugin;
@@ -24,6 +28,7 @@ pub struct StopPlugin;
 enum Rule {
     Tercet(Tercet),
     Median(MedianStop),
+    Asha(Asha),
 }
 
 impl StopperSession for Rule {
@@ -32,6 +37,7 @@ impl StopperSession for Rule {
         Ok(match self {
             Rule::Tercet(rule) => rule.decide(&curve),
             Rule::Median(rule) => rule.decide(&curve),
+            Rule::Asha(rule) => rule.decide(&curve),
         })
     }
 
@@ -40,6 +46,7 @@ impl StopperSession for Rule {
         match self {
             Rule::Tercet(rule) => rule.finish(curve),
             Rule::Median(rule) => rule.finish(curve),
+            Rule::Asha(rule) => rule.finish(&curve),
         }
         Ok(())
     }
@@ -55,17 +62,21 @@ fn open(name: &str, options_json: &str, horizon: u32) -> Result<Rule, String> {
         let options: MedianOptions = parse_options(options_json)?;
         return MedianStop::new(options).map(Rule::Median);
     }
+    if name == ASHA {
+        let options: AshaOptions = parse_options(options_json)?;
+        return Asha::new(horizon, options).map(Rule::Asha);
+    }
     Err(format!("this plugin has no stopper '{name}'"))
 }
 
 impl Plugin for StopPlugin {
     fn describe() -> PluginDescription {
         let mut names: Vec<&str> = TERCETS.iter().map(|(n, _)| *n).collect();
-        names.push(MEDIAN);
+        names.extend([MEDIAN, ASHA]);
         PluginDescription::new(
             "stop",
             env!("CARGO_PKG_VERSION"),
-            "Early termination: DecaTercet, PentaTercet, TetraTercet, median stopping",
+            "Early termination: DecaTercet, PentaTercet, TetraTercet, median stopping, ASHA",
             &[],
             &[],
         )
