@@ -173,11 +173,24 @@ impl Training {
             .count()
     }
 
-    fn conf(&self) -> PathBuf {
+    /// Twelve random-search trials of the command under Median stopping (`args` say where
+    /// it runs): the results of the run.
+    fn run(&self, home: &Home, args: &[&str]) -> Value {
         let conf = self.dir.path().join("conf.json");
         let text = r#"{"early_term_rule": "Median", "plugins": {"stop": {"min_curves": 2}}}"#;
         std::fs::write(&conf, text).unwrap();
-        conf
+        let mut full = vec![
+            "-m",
+            "RANDOM",
+            "--evals",
+            "12",
+            "--arms",
+            conf.to_str().unwrap(),
+        ];
+        full.extend(["--space", self.space.to_str().unwrap()]);
+        full.extend_from_slice(args);
+        let summary = run_json(home, &self.dir.path().join("out"), &full);
+        results_file(&summary)["0"].clone()
     }
 }
 
@@ -210,64 +223,21 @@ fn check_stopped_commands(run: &Value, training: &Training, evals: usize) {
 fn a_training_command_is_stopped_mid_training() {
     let home = Home::new();
     let training = Training::new();
-    let out = training.dir.path().join("out");
-    let conf = training.conf();
-    let summary = run_json(
-        &home,
-        &out,
-        &[
-            "-m",
-            "RANDOM",
-            "--objective",
-            &training.objective,
-            "--space",
-            training.space.to_str().unwrap(),
-            "--arms",
-            conf.to_str().unwrap(),
-            "--evals",
-            "12",
-        ],
-    );
-    check_stopped_commands(&results_file(&summary)["0"], &training, 12);
+    let run = training.run(&home, &["--objective", &training.objective]);
+    check_stopped_commands(&run, &training, 12);
 }
 
 #[test]
 fn a_remote_job_is_stopped_through_hpo_worker() {
     let home = Home::new();
     let training = Training::new();
-    let worker = WorkerProcess::start(
-        &home,
-        &[
-            "--objective",
-            &training.objective,
-            "--space",
-            training.space.to_str().unwrap(),
-        ],
-        None,
-    );
-    let out = training.dir.path().join("out");
-    let conf = training.conf();
-    let summary = run_json(
-        &home,
-        &out,
-        &[
-            "-m",
-            "RANDOM",
-            "--objective",
-            "cmd:remote",
-            "--space",
-            training.space.to_str().unwrap(),
-            "--arms",
-            conf.to_str().unwrap(),
-            "-w",
-            &worker.url,
-            "--evals",
-            "12",
-        ],
-    );
+    let space = training.space.to_str().unwrap();
+    let args = ["--objective", &training.objective, "--space", space];
+    let worker = WorkerProcess::start(&home, &args, None);
+    let run = training.run(&home, &["--objective", "cmd:remote", "-w", &worker.url]);
     // The worker kills a deleted job's process group; give it a moment to be reaped.
     std::thread::sleep(std::time::Duration::from_millis(300));
-    check_stopped_commands(&results_file(&summary)["0"], &training, 12);
+    check_stopped_commands(&run, &training, 12);
 }
 
 /// `hpo plugin install --force PATH` into `home` (replacing a bundled plugin of that

@@ -281,12 +281,17 @@ pub(crate) fn options_check(
     name: &str,
 ) -> Result<String, String> {
     let mut plugin = crate::loader::lock(plugin);
-    plugin
-        .backend
-        .validate(kind, name, "{}")
-        .map_err(|e| format!("empty options {{}} refused: {e}"))?;
+    options_verdict(|options| plugin.backend.validate(kind, name, options))
+}
+
+/// The verdict on a plugin's options check `validate` (called with JSON options): `{}`
+/// accepted, an unknown option refused with a message naming it.
+pub(crate) fn options_verdict(
+    mut validate: impl FnMut(&str) -> Result<(), crate::loader::PluginError>,
+) -> Result<String, String> {
+    validate("{}").map_err(|e| format!("empty options {{}} refused: {e}"))?;
     let unknown = format!("{{\"{UNKNOWN_OPTION}\": 1}}");
-    match plugin.backend.validate(kind, name, &unknown) {
+    match validate(&unknown) {
         Ok(()) => Err(format!(
             "the unknown option '{UNKNOWN_OPTION}' was accepted (a typo would be ignored silently)"
         )),

@@ -5,7 +5,7 @@
 use hpo_plugin_api::types::{Curve, Decision, StopperConfig};
 
 use super::fixtures::SEED;
-use super::{Checks, Outcome, UNKNOWN_OPTION};
+use super::{Checks, Outcome, options_verdict};
 use crate::loader::{PluginError, SharedPlugin, StopperBackend, lock};
 
 /// Epochs of the simulated trials.
@@ -50,22 +50,7 @@ pub(super) fn run(plugin: &SharedPlugin, stoppers: &[String], checks: &mut Check
 /// `validate-stopper`: `{}` accepted, an unknown option refused with a message naming it.
 fn options(plugin: &SharedPlugin, name: &str) -> Result<String, String> {
     let mut plugin = lock(plugin);
-    plugin
-        .backend
-        .validate_stopper(name, "{}")
-        .map_err(|e| format!("empty options {{}} refused: {e}"))?;
-    let unknown = format!("{{\"{UNKNOWN_OPTION}\": 1}}");
-    match plugin.backend.validate_stopper(name, &unknown) {
-        Ok(()) => Err(format!(
-            "the unknown option '{UNKNOWN_OPTION}' was accepted (a typo would be ignored silently)"
-        )),
-        Err(e) if e.to_string().contains(UNKNOWN_OPTION) => {
-            Ok(format!("{{}} accepted; unknown option refused: {e}"))
-        }
-        Err(e) => Err(format!(
-            "the unknown option was refused, but the message does not name it: {e}"
-        )),
-    }
+    options_verdict(|options| plugin.backend.validate_stopper(name, options))
 }
 
 /// A curve of `epochs` reports of `level + 1/epoch` (lower is better).

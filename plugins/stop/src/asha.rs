@@ -117,6 +117,7 @@ impl Asha {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::curves::examples::{flat, prefix};
 
     fn options(min_epochs: u32, eta: u32) -> AshaOptions {
         AshaOptions {
@@ -124,19 +125,6 @@ mod tests {
             eta,
             epochs: None,
         }
-    }
-
-    fn flat(value: f64, epochs: u32) -> Curve {
-        Curve::new((1..=epochs).collect(), vec![value; epochs as usize], false)
-    }
-
-    fn prefix(curve: &Curve, epochs: u32) -> Curve {
-        let n = epochs as usize;
-        Curve::new(
-            curve.epochs[..n].to_vec(),
-            curve.values[..n].to_vec(),
-            false,
-        )
     }
 
     #[test]

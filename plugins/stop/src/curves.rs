@@ -64,6 +64,27 @@ fn reports(curve: &Curve) -> impl Iterator<Item = (u32, f64)> + '_ {
         .filter(|(_, v)| v.is_finite())
 }
 
+/// Curves the rules' tests are written with.
+#[cfg(test)]
+pub(crate) mod examples {
+    use hpo_plugin_api::types::Curve;
+
+    /// A curve of `epochs` reports of `value`.
+    pub fn flat(value: f64, epochs: u32) -> Curve {
+        Curve::new((1..=epochs).collect(), vec![value; epochs as usize], false)
+    }
+
+    /// The first `epochs` reports of `curve`.
+    pub fn prefix(curve: &Curve, epochs: u32) -> Curve {
+        let n = epochs as usize;
+        Curve::new(
+            curve.epochs[..n].to_vec(),
+            curve.values[..n].to_vec(),
+            false,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

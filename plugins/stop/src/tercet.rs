@@ -116,25 +116,13 @@ impl Tercet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::curves::examples::{flat, prefix};
 
     fn options() -> TercetOptions {
         TercetOptions {
             min_curves: 3,
             epochs: None,
         }
-    }
-
-    fn flat(value: f64, epochs: u32) -> Curve {
-        Curve::new((1..=epochs).collect(), vec![value; epochs as usize], false)
-    }
-
-    fn prefix(curve: &Curve, epochs: u32) -> Curve {
-        let n = epochs as usize;
-        Curve::new(
-            curve.epochs[..n].to_vec(),
-            curve.values[..n].to_vec(),
-            false,
-        )
     }
 
     #[test]
