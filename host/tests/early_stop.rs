@@ -364,3 +364,29 @@ fn a_resumed_run_with_a_rule_decides_as_the_uninterrupted_one() {
     }
     assert!(statuses(&reference["0"]).iter().any(|s| s == "terminated"));
 }
+
+#[test]
+fn models_learn_a_stopped_trial_unless_told_to_ignore_it() {
+    let home = Home::new();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("ignored.json");
+    std::fs::write(&conf, r#"{"terminated": "ignored"}"#).unwrap();
+    let args = [
+        "-m",
+        "GP",
+        "-s",
+        "EI",
+        "-etr",
+        "DecaTercet",
+        "--evals",
+        "30",
+    ];
+    let observed = results_file(&run_json(&home, &dir.path().join("a"), &args));
+    let mut ignoring = args.to_vec();
+    ignoring.extend(["--arms", conf.to_str().unwrap()]);
+    let ignored = results_file(&run_json(&home, &dir.path().join("b"), &ignoring));
+    // The same first trials, then different proposals once stopped trials were (not) fitted.
+    let (a, b) = (&observed["0"]["model_idx"], &ignored["0"]["model_idx"]);
+    assert_eq!(a[0], b[0]);
+    assert_ne!(a, b);
+}

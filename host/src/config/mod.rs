@@ -184,6 +184,11 @@ pub struct RunConfig {
     /// the arms' liars keep workers apart) or `blind` (each proposal as if nothing ran).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<String>,
+    /// What the models learn from a trial an early-termination rule stopped: `observed`
+    /// (the default: its value by the stop, as observed) or `ignored` (nothing; for
+    /// comparisons).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminated: Option<String>,
     /// Options of any other plugin, by plugin name (the seed's files have sections for its
     /// model families only: `gp`, `rf`, `tpe`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -355,6 +360,14 @@ impl RunConfig {
                 format!("'{pending}' is not aware or blind"),
             ));
         }
+        if let Some(terminated) = &self.terminated
+            && !["observed", "ignored"].contains(&terminated.as_str())
+        {
+            return Err((
+                "terminated".into(),
+                format!("'{terminated}' is not observed or ignored"),
+            ));
+        }
         if let Some(rule) = &self.early_term_rule
             && rule.trim().is_empty()
         {
@@ -430,6 +443,12 @@ impl RunConfig {
             }
         }
         Value::Object(options)
+    }
+
+    /// Whether the models learn a stopped trial's value (the `terminated` key; observed by
+    /// default).
+    pub fn models_learn_terminated(&self) -> bool {
+        self.terminated.as_deref() != Some("ignored")
     }
 
     /// Whether proposals see the trials in flight (the `pending` key; aware by default).
@@ -545,6 +564,10 @@ mod tests {
             Some(2)
         );
         assert_eq!(field(r#"{"pending": "maybe"}"#), "pending");
+        assert_eq!(field(r#"{"terminated": "censored"}"#), "terminated");
+        let ignored = RunConfig::parse("r.json", r#"{"terminated": "ignored"}"#).unwrap();
+        assert!(!ignored.models_learn_terminated());
+        assert!(RunConfig::default().models_learn_terminated());
         let blind = RunConfig::parse("r.json", r#"{"pending": "blind"}"#).unwrap();
         assert!(!blind.pending_aware());
         assert!(RunConfig::default().pending_aware());

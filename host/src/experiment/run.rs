@@ -322,10 +322,12 @@ impl<'p> Run<'p> {
             if let Some(row) = trial.row {
                 self.pool.remove_row(row);
             }
-            replay.x.data.extend_from_slice(&trial.x);
-            replay.y.push(trial.value);
-            replay.cost.push(trial.exec_time);
-            replay.status.push(status_of(trial.value));
+            if self.models_learn(trial.terminated) {
+                replay.x.data.extend_from_slice(&trial.x);
+                replay.y.push(trial.value);
+                replay.cost.push(trial.exec_time);
+                replay.status.push(status_of(trial.value));
+            }
             if let Some(stopper) = &self.stopper {
                 stopper.finish(trial);
             }
@@ -343,6 +345,12 @@ impl<'p> Run<'p> {
             "resumed run: completed trials replayed"
         );
         Ok(())
+    }
+
+    /// Whether the models are told a trial (a stopped one only under `"terminated":
+    /// "observed"`, the default).
+    fn models_learn(&self, terminated: bool) -> bool {
+        !terminated || self.plan.config.models_learn_terminated()
     }
 
     /// The watch under which a trial is evaluated: its reports go to the run's stopper,
@@ -436,7 +444,9 @@ impl<'p> Run<'p> {
         }
         self.in_flight.retain(|(t, _)| *t != pending.ticket);
         let learning = Instant::now();
-        self.arms.tell(&observed(&pending.x, &outcome));
+        if self.models_learn(outcome.terminated) {
+            self.arms.tell(&observed(&pending.x, &outcome));
+        }
         let trial = Trial {
             row: pending.row,
             arm: self.arms.names()[arm].clone(),
