@@ -76,6 +76,14 @@ fn a_stopped_table_trial_is_charged_its_stop_epoch_and_leaks_nothing() {
     }
     // DecaTercet drops the bottom tenth at half-way and keeps the top tenth at 90 %.
     assert!(stopped >= 20, "{stopped} of 60 stopped: {status:?}");
+    // The store keeps the statuses: the CSV export lists them.
+    let o = out.path().to_str().unwrap();
+    let export = common::stdout(&home.hpo(&["results", "--out", o, "export", "1"]));
+    let terminated = export
+        .lines()
+        .filter(|l| l.contains(",terminated,"))
+        .count();
+    assert_eq!(terminated, stopped, "{export}");
     // The trials cost less than training the same rows to the end.
     let spent: f64 = costs.iter().sum();
     assert!(spent < full_cost, "{spent} vs {full_cost}");

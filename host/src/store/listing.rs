@@ -110,7 +110,8 @@ pub fn show(store_path: &Path, id: i64) -> Result<String, ResultsError> {
 }
 
 /// Every trial of an experiment as CSV: experiment, run, iteration, arm, value (empty when
-/// failed), exec_time, opt_time, row, epochs, failure, params (JSON).
+/// failed), exec_time, opt_time, row, epochs, status (`complete`, `terminated`, `failed`),
+/// failure, params (JSON).
 pub fn export_csv(store_path: &Path, id: i64) -> Result<String, ResultsError> {
     let store = open(store_path)?;
     find(&store, id)?;
@@ -125,6 +126,7 @@ pub fn export_csv(store_path: &Path, id: i64) -> Result<String, ResultsError> {
         "opt_time",
         "row",
         "epochs",
+        "status",
         "failure",
         "params",
     ];
@@ -148,6 +150,7 @@ pub fn export_csv(store_path: &Path, id: i64) -> Result<String, ResultsError> {
                     it.opt_time.to_string(),
                     it.row.map(|r| r.to_string()).unwrap_or_default(),
                     it.epochs.map(|e| e.to_string()).unwrap_or_default(),
+                    crate::trial::status_name(it).to_string(),
                     t.failure.clone().unwrap_or_default(),
                     Value::from(it.params.clone()).to_string(),
                 ])
