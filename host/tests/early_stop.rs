@@ -84,6 +84,22 @@ fn a_stopped_table_trial_is_charged_its_stop_epoch_and_leaks_nothing() {
         .filter(|l| l.contains(",terminated,"))
         .count();
     assert_eq!(terminated, stopped, "{export}");
+    // The curves plot draws each stopped trial's curve in red, the others in blue.
+    let svg_path = out.path().join("curves.svg");
+    let svg_arg = svg_path.to_str().unwrap();
+    let args = [
+        "results", "--out", o, "plot", "1", "--kind", "curves", "--output", svg_arg,
+    ];
+    let plotted = home.hpo(&args);
+    assert!(plotted.status.success(), "{}", stderr(&plotted));
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    let polylines = |colour: &str| {
+        svg.lines()
+            .filter(|l| l.starts_with("<polyline") && l.contains(&format!("stroke=\"{colour}\"")))
+            .count()
+    };
+    assert_eq!(polylines("#FF0000"), stopped, "red: stopped trials");
+    assert_eq!(polylines("#0000FF"), 60 - stopped, "blue: completed trials");
     // The trials cost less than training the same rows to the end.
     let spent: f64 = costs.iter().sum();
     assert!(spent < full_cost, "{spent} vs {full_cost}");

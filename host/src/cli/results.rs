@@ -1,8 +1,9 @@
-//! `hpo results list | show ID | export ID`: the experiment store, read.
+//! `hpo results list | show ID | export ID | plot ID`: the experiment store, read.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use hpo_host::store::plots::{self, PlotKind};
 use hpo_host::store::{STORE_FILE, listing};
 
 /// What to read from the store.
@@ -20,6 +21,18 @@ pub enum ResultsCommand {
         /// The experiment's id.
         id: i64,
     },
+    /// Draw an experiment as SVG: convergence (best value so far over evaluations, every
+    /// run and their median) or curves (learning curves, stopped trials in red).
+    Plot {
+        /// The experiment's id.
+        id: i64,
+        /// What to draw: convergence or curves.
+        #[arg(long, default_value = "convergence")]
+        kind: PlotKind,
+        /// Where the SVG goes (default: plot-ID-KIND.svg in the results directory).
+        #[arg(long, value_name = "FILE.svg")]
+        output: Option<PathBuf>,
+    },
 }
 
 /// Prints what was asked of the store in results directory `out`.
@@ -29,6 +42,17 @@ pub fn command(out: PathBuf, command: ResultsCommand) -> anyhow::Result<ExitCode
         ResultsCommand::List => listing::list(&store)?,
         ResultsCommand::Show { id } => listing::show(&store, id)?,
         ResultsCommand::Export { id } => listing::export_csv(&store, id)?,
+        ResultsCommand::Plot { id, kind, output } => {
+            let svg = plots::plot(&store, id, kind)?;
+            let name = format!("plot-{id}-{}.svg", format!("{kind:?}").to_lowercase());
+            let path = output.unwrap_or_else(|| out.join(name));
+            if path.extension().and_then(|e| e.to_str()) != Some("svg") {
+                anyhow::bail!("--output {}: only .svg is written", path.display());
+            }
+            hpo_registry::write_atomically(&path, svg.as_bytes())
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            format!("{}\n", path.display())
+        }
     };
     print!("{text}");
     Ok(ExitCode::SUCCESS)

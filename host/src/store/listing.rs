@@ -19,7 +19,7 @@ pub enum ResultsError {
     Input(String),
 }
 
-fn open(store_path: &Path) -> Result<Store, ResultsError> {
+pub(super) fn open(store_path: &Path) -> Result<Store, ResultsError> {
     if !store_path.exists() {
         return Err(ResultsError::Input(format!(
             "{}: no experiment store here (pass --out DIR where `hpo run` wrote its results)",
@@ -56,7 +56,7 @@ pub fn list(store_path: &Path) -> Result<String, ResultsError> {
     Ok(out)
 }
 
-fn find(store: &Store, id: i64) -> Result<ExperimentListing, ResultsError> {
+pub(super) fn find(store: &Store, id: i64) -> Result<ExperimentListing, ResultsError> {
     store
         .experiments()?
         .into_iter()

@@ -6,6 +6,7 @@
 //! again by its key, the canonical JSON of everything that determines its runs.
 
 pub mod listing;
+pub mod plots;
 
 use std::path::Path;
 

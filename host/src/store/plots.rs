@@ -1,0 +1,272 @@
+//! `hpo results plot ID --kind KIND`: an experiment's trials drawn as SVG (plotters).
+//!
+//! - `convergence`: the best value so far over evaluations, one thin line per run and the
+//!   median across runs bold; a logarithmic value axis when the values are positive and
+//!   span more than two decades.
+//! - `curves`: every trial's learning curve (its interim reports over epochs); trials an
+//!   early-termination rule stopped are drawn in red and end in a cross.
+
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::listing::{ResultsError, find, open};
+use crate::trial::Trial;
+
+/// What to draw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlotKind {
+    /// Best value so far over evaluations.
+    Convergence,
+    /// Learning curves, stopped trials marked.
+    Curves,
+}
+
+impl std::str::FromStr for PlotKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "convergence" => Ok(PlotKind::Convergence),
+            "curves" => Ok(PlotKind::Curves),
+            other => Err(format!("--kind {other}: expected convergence or curves")),
+        }
+    }
+}
+
+/// The SVG of experiment `id` in the store at `store_path`.
+pub fn plot(store_path: &Path, id: i64, kind: PlotKind) -> Result<String, ResultsError> {
+    let store = open(store_path)?;
+    let experiment = find(&store, id)?;
+    let mut runs = Vec::new();
+    for (run, _, _) in store.runs(id)? {
+        runs.push(store.trials(id, run)?);
+    }
+    if runs.iter().all(Vec::is_empty) {
+        return Err(ResultsError::Input(format!(
+            "experiment {id} has no trials yet"
+        )));
+    }
+    let title = format!("experiment {id}: {}", experiment.results_file);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (900, 560)).into_drawing_area();
+        let drawn = match kind {
+            PlotKind::Convergence => convergence(&root, &title, &runs),
+            PlotKind::Curves => curves(&root, &title, &runs),
+        };
+        drawn
+            .and_then(|()| root.present().map_err(|e| e.to_string()))
+            .map_err(|e| ResultsError::Input(format!("plot: {e}")))?;
+    }
+    Ok(svg)
+}
+
+/// The best value so far after each trial (failed trials keep the previous best).
+pub fn best_so_far(trials: &[Trial]) -> Vec<f64> {
+    let mut best = f64::INFINITY;
+    trials
+        .iter()
+        .map(|t| {
+            if t.value.is_finite() {
+                best = best.min(t.value);
+            }
+            best
+        })
+        .collect()
+}
+
+/// The median of the runs' best values at each evaluation every run reached.
+fn median_curve(curves: &[Vec<f64>]) -> Vec<f64> {
+    let len = curves.iter().map(Vec::len).min().unwrap_or(0);
+    (0..len)
+        .map(|i| {
+            let mut at: Vec<f64> = curves.iter().map(|c| c[i]).collect();
+            at.sort_by(f64::total_cmp);
+            let mid = at.len() / 2;
+            if at.len() % 2 == 1 {
+                at[mid]
+            } else {
+                (at[mid - 1] + at[mid]) / 2.0
+            }
+        })
+        .collect()
+}
+
+/// The range of `values` (finite ones), and whether it needs a log axis.
+fn value_range(values: impl Iterator<Item = f64>) -> Option<(f64, f64, bool)> {
+    let finite: Vec<f64> = values.filter(|v| v.is_finite()).collect();
+    let lo = finite.iter().copied().reduce(f64::min)?;
+    let hi = finite.iter().copied().reduce(f64::max)?;
+    let log = lo > 0.0 && hi / lo > 100.0;
+    let pad = if hi > lo {
+        (hi - lo) * 0.05
+    } else {
+        lo.abs().max(1.0) * 0.05
+    };
+    Some(if log {
+        (lo * 0.9, hi * 1.1, true)
+    } else {
+        (lo - pad, hi + pad, false)
+    })
+}
+
+type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+
+fn convergence(root: &Area<'_>, title: &str, runs: &[Vec<Trial>]) -> Result<(), String> {
+    let curves: Vec<Vec<f64>> = runs.iter().map(|r| best_so_far(r)).collect();
+    let (lo, hi, log) = value_range(curves.iter().flatten().copied()).ok_or("no finite value")?;
+    let evals = curves.iter().map(Vec::len).max().unwrap_or(1).max(2);
+    let lines: Vec<(Vec<(f64, f64)>, ShapeStyle)> = curves
+        .iter()
+        .map(|c| (points(c), BLUE.mix(0.25).stroke_width(1)))
+        .chain(std::iter::once((
+            points(&median_curve(&curves)),
+            BLUE.stroke_width(3),
+        )))
+        .collect();
+    let x = (1.0, evals as f64);
+    let labels = ("evaluation", "best value so far (lower is better)");
+    draw_lines(root, title, x, (lo, hi), log, labels, &lines, &[])
+}
+
+fn curves(root: &Area<'_>, title: &str, runs: &[Vec<Trial>]) -> Result<(), String> {
+    let trials: Vec<&Trial> = runs
+        .iter()
+        .flatten()
+        .filter(|t| !t.interim.is_empty())
+        .collect();
+    if trials.is_empty() {
+        return Err("no trial reported interim values (learning curves)".into());
+    }
+    let values = trials
+        .iter()
+        .flat_map(|t| t.interim.iter().map(|r| r.value));
+    let (lo, hi, log) = value_range(values).ok_or("no finite value")?;
+    let epochs = trials
+        .iter()
+        .flat_map(|t| t.interim.iter().map(|r| r.epoch))
+        .max()
+        .unwrap_or(1)
+        .max(2);
+    let mut lines = Vec::new();
+    let mut stops = Vec::new();
+    for t in &trials {
+        let line: Vec<(f64, f64)> = t
+            .interim
+            .iter()
+            .map(|r| (r.epoch as f64, r.value))
+            .collect();
+        let style = if t.terminated {
+            stops.extend(line.last().copied());
+            RED.mix(0.5).stroke_width(1)
+        } else {
+            BLUE.mix(0.4).stroke_width(1)
+        };
+        lines.push((line, style));
+    }
+    let labels = ("epoch", "value (lower is better); red: stopped early");
+    draw_lines(
+        root,
+        title,
+        (1.0, epochs as f64),
+        (lo, hi),
+        log,
+        labels,
+        &lines,
+        &stops,
+    )
+}
+
+/// Points (1, v0), (2, v1), … of a per-evaluation series, finite values only.
+fn points(series: &[f64]) -> Vec<(f64, f64)> {
+    series
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.is_finite())
+        .map(|(i, v)| ((i + 1) as f64, *v))
+        .collect()
+}
+
+/// Draws `lines` (and a cross at each of `marks`) on linear x and linear or log y axes.
+#[allow(clippy::too_many_arguments)]
+fn draw_lines(
+    root: &Area<'_>,
+    title: &str,
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+    log: bool,
+    (x_desc, y_desc): (&str, &str),
+    lines: &[(Vec<(f64, f64)>, ShapeStyle)],
+    marks: &[(f64, f64)],
+) -> Result<(), String> {
+    let e = |e: DrawingAreaErrorKind<std::io::Error>| e.to_string();
+    root.fill(&WHITE).map_err(e)?;
+    let mut builder = ChartBuilder::on(root);
+    builder
+        .caption(title, ("sans-serif", 18))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(70);
+    if log {
+        let mut chart = builder
+            .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .draw()
+            .map_err(e)?;
+        for (line, style) in lines {
+            chart
+                .draw_series(LineSeries::new(line.clone(), *style))
+                .map_err(e)?;
+        }
+        chart
+            .draw_series(marks.iter().map(|p| Cross::new(*p, 4, RED.stroke_width(2))))
+            .map_err(e)?;
+    } else {
+        let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1).map_err(e)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .draw()
+            .map_err(e)?;
+        for (line, style) in lines {
+            chart
+                .draw_series(LineSeries::new(line.clone(), *style))
+                .map_err(e)?;
+        }
+        chart
+            .draw_series(marks.iter().map(|p| Cross::new(*p, 4, RED.stroke_width(2))))
+            .map_err(e)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn best_so_far_skips_failures_and_the_median_is_per_evaluation() {
+        let trial = |value| Trial {
+            value,
+            ..Trial::from_outcome(crate::objectives::Outcome::failed(
+                vec![],
+                0.0,
+                None,
+                String::new(),
+            ))
+        };
+        let run = [trial(3.0), trial(f64::NAN), trial(1.0), trial(2.0)];
+        assert_eq!(best_so_far(&run), vec![3.0, 3.0, 1.0, 1.0]);
+        let m = median_curve(&[vec![3.0, 1.0], vec![5.0, 2.0, 0.5], vec![4.0, 4.0]]);
+        assert_eq!(m, vec![4.0, 2.0]);
+        assert!(value_range([0.01, 10.0].into_iter()).unwrap().2);
+        assert!(!value_range([-5.0, 10.0].into_iter()).unwrap().2);
+    }
+}
