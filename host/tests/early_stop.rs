@@ -100,6 +100,29 @@ fn a_stopped_table_trial_is_charged_its_stop_epoch_and_leaks_nothing() {
     };
     assert_eq!(polylines("#FF0000"), stopped, "red: stopped trials");
     assert_eq!(polylines("#0000FF"), 60 - stopped, "blue: completed trials");
+    // The arms plot: a dot per trial and one per arm in the legend, with its share.
+    let arms_path = out.path().join("arms.svg");
+    let args = ["results", "--out", o, "plot", "1", "--kind", "arms"];
+    let plotted = home.hpo(&[&args[..], &["--output", arms_path.to_str().unwrap()]].concat());
+    assert!(plotted.status.success(), "{}", stderr(&plotted));
+    let svg = std::fs::read_to_string(&arms_path).unwrap();
+    let used: std::collections::BTreeSet<&str> = run["select_trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(svg.matches("<circle").count(), 60 + used.len());
+    for arm in &used {
+        let n = run["select_trace"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a == arm)
+            .count();
+        let share = format!("{arm} ({:.0} %)", 100.0 * n as f64 / 60.0);
+        assert!(svg.contains(&share), "{share} missing");
+    }
     // The trials cost less than training the same rows to the end.
     let spent: f64 = costs.iter().sum();
     assert!(spent < full_cost, "{spent} vs {full_cost}");

@@ -22,11 +22,12 @@ pub enum ResultsCommand {
         id: i64,
     },
     /// Draw an experiment as SVG: convergence (best value so far over evaluations, every
-    /// run and their median) or curves (learning curves, stopped trials in red).
+    /// run and their median), curves (learning curves, stopped trials in red) or arms
+    /// (which arm proposed each trial, and each arm's share).
     Plot {
         /// The experiment's id.
         id: i64,
-        /// What to draw: convergence or curves.
+        /// What to draw: convergence, curves or arms.
         #[arg(long, default_value = "convergence")]
         kind: PlotKind,
         /// Where the SVG goes (default: plot-ID-KIND.svg in the results directory).

@@ -5,6 +5,8 @@
 //!   span more than two decades.
 //! - `curves`: every trial's learning curve (its interim reports over epochs); trials an
 //!   early-termination rule stopped are drawn in red and end in a cross.
+//! - `arms`: which arm proposed each trial of each run (a dot per trial at its evaluation
+//!   and arm, a colour per arm), each arm's share of the trials in the legend.
 
 use std::path::Path;
 
@@ -21,6 +23,8 @@ pub enum PlotKind {
     Convergence,
     /// Learning curves, stopped trials marked.
     Curves,
+    /// Which arm proposed each trial.
+    Arms,
 }
 
 impl std::str::FromStr for PlotKind {
@@ -30,7 +34,10 @@ impl std::str::FromStr for PlotKind {
         match s {
             "convergence" => Ok(PlotKind::Convergence),
             "curves" => Ok(PlotKind::Curves),
-            other => Err(format!("--kind {other}: expected convergence or curves")),
+            "arms" => Ok(PlotKind::Arms),
+            other => Err(format!(
+                "--kind {other}: expected convergence, curves or arms"
+            )),
         }
     }
 }
@@ -55,6 +62,7 @@ pub fn plot(store_path: &Path, id: i64, kind: PlotKind) -> Result<String, Result
         let drawn = match kind {
             PlotKind::Convergence => convergence(&root, &title, &runs),
             PlotKind::Curves => curves(&root, &title, &runs),
+            PlotKind::Arms => arms(&root, &title, &runs),
         };
         drawn
             .and_then(|()| root.present().map_err(|e| e.to_string()))
@@ -179,6 +187,75 @@ fn curves(root: &Area<'_>, title: &str, runs: &[Vec<Trial>]) -> Result<(), Strin
     )
 }
 
+/// The arms of `runs` in order of first use, and each one's trials as (evaluation, run).
+fn arm_trials(runs: &[Vec<Trial>]) -> Vec<(String, Vec<(usize, usize)>)> {
+    let mut arms: Vec<(String, Vec<(usize, usize)>)> = Vec::new();
+    for (run, trials) in runs.iter().enumerate() {
+        for (i, t) in trials.iter().enumerate() {
+            match arms.iter_mut().find(|(name, _)| *name == t.arm) {
+                Some((_, at)) => at.push((i + 1, run)),
+                None => arms.push((t.arm.clone(), vec![(i + 1, run)])),
+            }
+        }
+    }
+    arms
+}
+
+fn arms(root: &Area<'_>, title: &str, runs: &[Vec<Trial>]) -> Result<(), String> {
+    let e = |e: DrawingAreaErrorKind<std::io::Error>| e.to_string();
+    let arms = arm_trials(runs);
+    let total: usize = arms.iter().map(|(_, at)| at.len()).sum();
+    let evals = runs.iter().map(Vec::len).max().unwrap_or(1).max(2);
+    let rows = arms.len() as f64;
+    root.fill(&WHITE).map_err(e)?;
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 18))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(120)
+        .build_cartesian_2d(0.5..evals as f64 + 0.5, -0.5..rows - 0.5)
+        .map_err(e)?;
+    let names: Vec<String> = arms.iter().map(|(name, _)| name.clone()).collect();
+    let label = move |y: &f64| {
+        let i = y.round();
+        let near = (y - i).abs() < 1e-6 && i >= 0.0;
+        names
+            .get(i as usize)
+            .filter(|_| near)
+            .cloned()
+            .unwrap_or_default()
+    };
+    chart
+        .configure_mesh()
+        .x_desc("evaluation")
+        .y_desc("arm")
+        .y_labels(arms.len() * 2 + 1)
+        .y_label_formatter(&label)
+        .disable_y_mesh()
+        .draw()
+        .map_err(e)?;
+    for (k, (name, at)) in arms.iter().enumerate() {
+        let colour = Palette99::pick(k).to_rgba();
+        // Runs are spread a little around the arm's row, so their dots do not hide each other.
+        let spread = |run: usize| (run as f64 / runs.len().max(1) as f64 - 0.5) * 0.5;
+        let share = 100.0 * at.len() as f64 / total.max(1) as f64;
+        chart
+            .draw_series(at.iter().map(|&(eval, run)| {
+                Circle::new((eval as f64, k as f64 + spread(run)), 3, colour.filled())
+            }))
+            .map_err(e)?
+            .label(format!("{name} ({share:.0} %)"))
+            .legend(move |(x, y)| Circle::new((x + 8, y), 4, colour.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.8))
+        .draw()
+        .map_err(e)?;
+    Ok(())
+}
+
 /// Points (1, v0), (2, v1), … of a per-evaluation series, finite values only.
 fn points(series: &[f64]) -> Vec<(f64, f64)> {
     series
@@ -268,5 +345,16 @@ mod tests {
         assert_eq!(m, vec![4.0, 2.0]);
         assert!(value_range([0.01, 10.0].into_iter()).unwrap().2);
         assert!(!value_range([-5.0, 10.0].into_iter()).unwrap().2);
+        let arm = |name: &str| Trial {
+            arm: name.into(),
+            ..trial(1.0)
+        };
+        let runs = vec![
+            vec![arm("A/EI"), arm("B/EI"), arm("A/EI")],
+            vec![arm("B/EI")],
+        ];
+        let by_arm = arm_trials(&runs);
+        assert_eq!(by_arm[0], ("A/EI".to_string(), vec![(1, 0), (3, 0)]));
+        assert_eq!(by_arm[1], ("B/EI".to_string(), vec![(2, 0), (1, 1)]));
     }
 }
