@@ -437,3 +437,50 @@ fn models_learn_a_stopped_trial_unless_told_to_ignore_it() {
     assert_eq!(a[0], b[0]);
     assert_ne!(a, b);
 }
+
+#[test]
+fn simulated_workers_stop_trials_and_the_workers_plot_shows_them() {
+    let home = Home::new();
+    let out = tempfile::tempdir().unwrap();
+    let args = [
+        "-m",
+        "BATCH",
+        "-s",
+        "ASYNC",
+        "--workers",
+        "4",
+        "-etr",
+        "ASHA",
+        "--evals",
+        "24",
+    ];
+    let run = results_file(&run_json(&home, out.path(), &args))["0"].clone();
+    let status = statuses(&run);
+    let stopped = status.iter().filter(|s| *s == "terminated").count();
+    assert!(stopped > 0, "{status:?}");
+    // A stopped trial's job ends after its stop epoch's time on the simulated clock.
+    let (starts, ends) = (floats(&run["start_time"]), floats(&run["end_time"]));
+    let costs = floats(&run["exec_time"]);
+    for i in 0..24 {
+        assert!((ends[i] - starts[i] - costs[i]).abs() < 1e-9, "trial {i}");
+    }
+    let o = out.path().to_str().unwrap();
+    let path = out.path().join("workers.svg");
+    let args = [
+        "results", "--out", o, "plot", "1", "--kind", "workers", "--output",
+    ];
+    let plotted = home.hpo(&[&args[..], &[path.to_str().unwrap()]].concat());
+    assert!(plotted.status.success(), "{}", stderr(&plotted));
+    let svg = std::fs::read_to_string(&path).unwrap();
+    let bars = |colour: &str| {
+        svg.lines()
+            .filter(|l| l.starts_with("<rect") && l.contains(&format!("fill=\"{colour}\"")))
+            .count()
+    };
+    assert_eq!(bars("#FF0000"), stopped, "a red bar per stopped trial");
+    assert_eq!(
+        bars("#0000FF"),
+        24 - stopped,
+        "a blue bar per completed trial"
+    );
+}

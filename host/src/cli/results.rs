@@ -22,12 +22,13 @@ pub enum ResultsCommand {
         id: i64,
     },
     /// Draw an experiment as SVG: convergence (best value so far over evaluations, every
-    /// run and their median), curves (learning curves, stopped trials in red) or arms
-    /// (which arm proposed each trial, and each arm's share).
+    /// run and their median), curves (learning curves, stopped trials in red), arms
+    /// (which arm proposed each trial, and each arm's share) or workers (a Gantt chart of
+    /// a parallel run's trials per worker).
     Plot {
         /// The experiment's id.
         id: i64,
-        /// What to draw: convergence, curves or arms.
+        /// What to draw: convergence, curves, arms or workers.
         #[arg(long, default_value = "convergence")]
         kind: PlotKind,
         /// Where the SVG goes (default: plot-ID-KIND.svg in the results directory).

@@ -7,6 +7,8 @@
 //!   early-termination rule stopped are drawn in red and end in a cross.
 //! - `arms`: which arm proposed each trial of each run (a dot per trial at its evaluation
 //!   and arm, a colour per arm), each arm's share of the trials in the legend.
+//! - `workers`: a Gantt chart of a parallel run (run 0): one bar per trial on its worker's
+//!   row, from its start to its end on the run's clock, stopped trials in red.
 
 use std::path::Path;
 
@@ -25,6 +27,8 @@ pub enum PlotKind {
     Curves,
     /// Which arm proposed each trial.
     Arms,
+    /// Trials per worker over time (parallel runs).
+    Workers,
 }
 
 impl std::str::FromStr for PlotKind {
@@ -35,8 +39,9 @@ impl std::str::FromStr for PlotKind {
             "convergence" => Ok(PlotKind::Convergence),
             "curves" => Ok(PlotKind::Curves),
             "arms" => Ok(PlotKind::Arms),
+            "workers" => Ok(PlotKind::Workers),
             other => Err(format!(
-                "--kind {other}: expected convergence, curves or arms"
+                "--kind {other}: expected convergence, curves, arms or workers"
             )),
         }
     }
@@ -63,6 +68,7 @@ pub fn plot(store_path: &Path, id: i64, kind: PlotKind) -> Result<String, Result
             PlotKind::Convergence => convergence(&root, &title, &runs),
             PlotKind::Curves => curves(&root, &title, &runs),
             PlotKind::Arms => arms(&root, &title, &runs),
+            PlotKind::Workers => workers(&root, &title, &runs[0]),
         };
         drawn
             .and_then(|()| root.present().map_err(|e| e.to_string()))
@@ -252,6 +258,62 @@ fn arms(root: &Area<'_>, title: &str, runs: &[Vec<Trial>]) -> Result<(), String>
         .border_style(BLACK)
         .background_style(WHITE.mix(0.8))
         .draw()
+        .map_err(e)?;
+    Ok(())
+}
+
+fn workers(root: &Area<'_>, title: &str, trials: &[Trial]) -> Result<(), String> {
+    let e = |e: DrawingAreaErrorKind<std::io::Error>| e.to_string();
+    let timed: Vec<(&Trial, crate::trial::Timing)> = trials
+        .iter()
+        .filter_map(|t| t.timing.map(|at| (t, at)))
+        .collect();
+    if timed.is_empty() {
+        return Err("run 0 is not a parallel run: its trials have no worker and times".into());
+    }
+    let slots = timed.iter().map(|(_, at)| at.worker).max().unwrap_or(0) + 1;
+    let end = timed
+        .iter()
+        .map(|(_, at)| at.end)
+        .fold(0.0, f64::max)
+        .max(1e-9);
+    root.fill(&WHITE).map_err(e)?;
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 18))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..end * 1.02, -0.5..slots as f64 - 0.5)
+        .map_err(e)?;
+    let label = |y: &f64| {
+        let i = y.round();
+        if (y - i).abs() < 1e-6 && i >= 0.0 {
+            format!("worker {i}")
+        } else {
+            String::new()
+        }
+    };
+    chart
+        .configure_mesh()
+        .x_desc("time on the run's clock (s); red: stopped early")
+        .y_labels(slots * 2 + 1)
+        .y_label_formatter(&label)
+        .disable_y_mesh()
+        .draw()
+        .map_err(e)?;
+    chart
+        .draw_series(timed.iter().map(|(t, at)| {
+            let row = at.worker as f64;
+            let colour = if t.terminated {
+                RED.mix(0.6)
+            } else {
+                BLUE.mix(0.6)
+            };
+            Rectangle::new(
+                [(at.start, row - 0.35), (at.end, row + 0.35)],
+                colour.filled(),
+            )
+        }))
         .map_err(e)?;
     Ok(())
 }
