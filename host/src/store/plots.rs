@@ -13,6 +13,8 @@
 use std::path::Path;
 
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::ValueFormatter;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::listing::{ResultsError, find, open};
@@ -348,42 +350,50 @@ fn draw_lines(
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(70);
+    let series = Series {
+        descs: (x_desc, y_desc),
+        lines,
+        marks,
+    };
     if log {
-        let mut chart = builder
-            .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
-            .map_err(e)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_desc)
-            .y_desc(y_desc)
-            .draw()
-            .map_err(e)?;
-        for (line, style) in lines {
-            chart
-                .draw_series(LineSeries::new(line.clone(), *style))
-                .map_err(e)?;
-        }
-        chart
-            .draw_series(marks.iter().map(|p| Cross::new(*p, 4, RED.stroke_width(2))))
-            .map_err(e)?;
+        let chart = builder.build_cartesian_2d(x0..x1, (y0..y1).log_scale());
+        series.draw(chart.map_err(e)?)
     } else {
-        let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1).map_err(e)?;
+        series.draw(builder.build_cartesian_2d(x0..x1, y0..y1).map_err(e)?)
+    }
+}
+
+/// What [`draw_lines`] draws on a chart, whichever its value axis (linear or log).
+struct Series<'s> {
+    descs: (&'s str, &'s str),
+    lines: &'s [(Vec<(f64, f64)>, ShapeStyle)],
+    marks: &'s [(f64, f64)],
+}
+
+impl Series<'_> {
+    fn draw<'b, Y>(
+        &self,
+        mut chart: ChartContext<'_, SVGBackend<'b>, Cartesian2d<RangedCoordf64, Y>>,
+    ) -> Result<(), String>
+    where
+        Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    {
+        let e = |e: DrawingAreaErrorKind<std::io::Error>| e.to_string();
         chart
             .configure_mesh()
-            .x_desc(x_desc)
-            .y_desc(y_desc)
+            .x_desc(self.descs.0)
+            .y_desc(self.descs.1)
             .draw()
             .map_err(e)?;
-        for (line, style) in lines {
+        for (line, style) in self.lines {
             chart
                 .draw_series(LineSeries::new(line.clone(), *style))
                 .map_err(e)?;
         }
-        chart
-            .draw_series(marks.iter().map(|p| Cross::new(*p, 4, RED.stroke_width(2))))
-            .map_err(e)?;
+        let cross = |p: &(f64, f64)| Cross::new(*p, 4, RED.stroke_width(2));
+        chart.draw_series(self.marks.iter().map(cross)).map_err(e)?;
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]
