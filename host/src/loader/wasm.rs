@@ -266,7 +266,14 @@ impl WasmRuntime {
             .map_err(|e| PluginError::Load(format!("{}: info failed: {e}", path.display())))?;
         let info = PluginInfo::from(info);
         lock(&shared).label = info.name.clone();
-        Ok((info, Box::new(WasmPlugin { shared })))
+        let api_version = info.api_version.clone();
+        Ok((
+            info,
+            Box::new(WasmPlugin {
+                shared,
+                api_version,
+            }),
+        ))
     }
 }
 
@@ -385,18 +392,6 @@ fn lock(shared: &Arc<Mutex<Shared>>) -> MutexGuard<'_, Shared> {
 }
 
 impl Shared {
-    /// Refuses stopper calls to a component built before API 1.2.
-    fn check_stopping(&mut self) -> PluginResult<()> {
-        if self.indices.stopping.is_some() {
-            return Ok(());
-        }
-        let api = self
-            .call("info", |store, p| p.plugin.call_info(store).map(Ok))
-            .map(|info| info.api_version)
-            .unwrap_or_else(|_| "1.0 or 1.1".into());
-        Err(no_stoppers(&api))
-    }
-
     fn instantiate(&mut self) -> Result<(), PluginError> {
         let mut store = Store::new(
             &self.engine,
@@ -503,6 +498,19 @@ fn cause(e: &wasmtime::Error, limits: &WasmLimits) -> String {
 
 struct WasmPlugin {
     shared: Arc<Mutex<Shared>>,
+    /// The API version the component reported at load.
+    api_version: String,
+}
+
+impl WasmPlugin {
+    /// The shared instance, refusing stopper calls to a component built before API 1.2.
+    fn with_stopping(&self) -> PluginResult<MutexGuard<'_, Shared>> {
+        let shared = lock(&self.shared);
+        if shared.indices.stopping.is_none() {
+            return Err(no_stoppers(&self.api_version));
+        }
+        Ok(shared)
+    }
 }
 
 // The WIT world's records (wasmtime's spelling) and the contract's, field by field.
@@ -563,16 +571,14 @@ impl PluginBackend for WasmPlugin {
     }
 
     fn validate_stopper(&mut self, name: &str, options_json: &str) -> PluginResult<()> {
-        let mut shared = lock(&self.shared);
-        shared.check_stopping()?;
+        let mut shared = self.with_stopping()?;
         shared.call("validate-stopper", |store, p| {
             stopping(p)?.call_validate_stopper(store, name, options_json)
         })
     }
 
     fn open_stopper(&mut self, config: &StopperConfig) -> PluginResult<Box<dyn StopperBackend>> {
-        let mut shared = lock(&self.shared);
-        shared.check_stopping()?;
+        let mut shared = self.with_stopping()?;
         let wit_config = ws::StopperConfig::from(config.clone());
         let resource = shared.call("open-stopper", |store, p| {
             stopping(p)?.call_open_stopper(store, &wit_config)
