@@ -10,7 +10,7 @@
 //! ([`crate::objectives::Objective::evaluate_watched`]).
 //!
 //! Invariant: a rule that fails or traps never fails the run: the trial goes on, the
-//! failure is logged and counted, and the session is reopened with its history.
+//! failure is logged, and the session is reopened with its history.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -70,8 +70,6 @@ pub struct StopperSession {
     backend: Option<Box<dyn StopperBackend>>,
     /// Every ended trial's curve told so far, for a reopened session.
     history: Vec<Curve>,
-    /// Decisions that failed (the trial went on).
-    failures: u32,
 }
 
 impl StopperSession {
@@ -84,7 +82,6 @@ impl StopperSession {
             config,
             backend: None,
             history: Vec::new(),
-            failures: 0,
         };
         session.backend = Some(session.open_backend()?);
         Ok(session)
@@ -102,7 +99,6 @@ impl StopperSession {
         match self.with_backend(|b| b.decide(curve)) {
             Ok(decision) => decision,
             Err(e) => {
-                self.failures += 1;
                 tracing::warn!("{e}; the trial goes on");
                 Decision::Continue
             }
@@ -112,15 +108,9 @@ impl StopperSession {
     /// Adds an ended trial's curve to the rule's history.
     pub fn finish(&mut self, curve: Curve) {
         if let Err(e) = self.with_backend(|b| b.finish(&curve)) {
-            self.failures += 1;
             tracing::warn!("{e}");
         }
         self.history.push(curve);
-    }
-
-    /// How many calls failed so far.
-    pub fn failures(&self) -> u32 {
-        self.failures
     }
 }
 
@@ -193,11 +183,6 @@ impl Stopper {
         if let Some(curve) = curve_of(trial) {
             self.session().finish(curve);
         }
-    }
-
-    /// How many of the rule's calls failed so far.
-    pub fn failures(&self) -> u32 {
-        self.session().failures()
     }
 }
 
