@@ -29,6 +29,25 @@ fn statuses(run: &Value) -> Vec<String> {
         .collect()
 }
 
+/// `hpo results plot 1 --kind KIND` of the store in `out`, which must succeed: the SVG.
+fn plot(home: &Home, out: &Path, kind: &str) -> String {
+    let path = out.join(format!("{kind}.svg"));
+    let (o, p) = (out.to_str().unwrap(), path.to_str().unwrap());
+    let result = home.hpo(&[
+        "results", "--out", o, "plot", "1", "--kind", kind, "--output", p,
+    ]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    std::fs::read_to_string(&path).unwrap()
+}
+
+/// How many `<tag>` elements of `svg` have `attribute` (stroke or fill) `colour`.
+fn drawn(svg: &str, tag: &str, attribute: &str, colour: &str) -> usize {
+    let (open, paint) = (format!("<{tag} "), format!("{attribute}=\"{colour}\""));
+    svg.lines()
+        .filter(|l| l.starts_with(&open) && l.contains(&paint))
+        .count()
+}
+
 #[test]
 fn a_stopped_table_trial_is_charged_its_stop_epoch_and_leaks_nothing() {
     let home = Home::new();
@@ -85,27 +104,19 @@ fn a_stopped_table_trial_is_charged_its_stop_epoch_and_leaks_nothing() {
         .count();
     assert_eq!(terminated, stopped, "{export}");
     // The curves plot draws each stopped trial's curve in red, the others in blue.
-    let svg_path = out.path().join("curves.svg");
-    let svg_arg = svg_path.to_str().unwrap();
-    let args = [
-        "results", "--out", o, "plot", "1", "--kind", "curves", "--output", svg_arg,
-    ];
-    let plotted = home.hpo(&args);
-    assert!(plotted.status.success(), "{}", stderr(&plotted));
-    let svg = std::fs::read_to_string(&svg_path).unwrap();
-    let polylines = |colour: &str| {
-        svg.lines()
-            .filter(|l| l.starts_with("<polyline") && l.contains(&format!("stroke=\"{colour}\"")))
-            .count()
-    };
-    assert_eq!(polylines("#FF0000"), stopped, "red: stopped trials");
-    assert_eq!(polylines("#0000FF"), 60 - stopped, "blue: completed trials");
+    let svg = plot(&home, out.path(), "curves");
+    assert_eq!(
+        drawn(&svg, "polyline", "stroke", "#FF0000"),
+        stopped,
+        "red: stopped"
+    );
+    assert_eq!(
+        drawn(&svg, "polyline", "stroke", "#0000FF"),
+        60 - stopped,
+        "blue: completed"
+    );
     // The arms plot: a dot per trial and one per arm in the legend, with its share.
-    let arms_path = out.path().join("arms.svg");
-    let args = ["results", "--out", o, "plot", "1", "--kind", "arms"];
-    let plotted = home.hpo(&[&args[..], &["--output", arms_path.to_str().unwrap()]].concat());
-    assert!(plotted.status.success(), "{}", stderr(&plotted));
-    let svg = std::fs::read_to_string(&arms_path).unwrap();
+    let svg = plot(&home, out.path(), "arms");
     let used: std::collections::BTreeSet<&str> = run["select_trace"]
         .as_array()
         .unwrap()
@@ -464,22 +475,14 @@ fn simulated_workers_stop_trials_and_the_workers_plot_shows_them() {
     for i in 0..24 {
         assert!((ends[i] - starts[i] - costs[i]).abs() < 1e-9, "trial {i}");
     }
-    let o = out.path().to_str().unwrap();
-    let path = out.path().join("workers.svg");
-    let args = [
-        "results", "--out", o, "plot", "1", "--kind", "workers", "--output",
-    ];
-    let plotted = home.hpo(&[&args[..], &[path.to_str().unwrap()]].concat());
-    assert!(plotted.status.success(), "{}", stderr(&plotted));
-    let svg = std::fs::read_to_string(&path).unwrap();
-    let bars = |colour: &str| {
-        svg.lines()
-            .filter(|l| l.starts_with("<rect") && l.contains(&format!("fill=\"{colour}\"")))
-            .count()
-    };
-    assert_eq!(bars("#FF0000"), stopped, "a red bar per stopped trial");
+    let svg = plot(&home, out.path(), "workers");
     assert_eq!(
-        bars("#0000FF"),
+        drawn(&svg, "rect", "fill", "#FF0000"),
+        stopped,
+        "a red bar per stopped trial"
+    );
+    assert_eq!(
+        drawn(&svg, "rect", "fill", "#0000FF"),
         24 - stopped,
         "a blue bar per completed trial"
     );
