@@ -25,6 +25,7 @@ pub mod experiment;
 pub mod loader;
 pub mod objectives;
 pub mod registry;
+pub mod schedulers;
 pub mod service;
 pub mod space;
 pub mod stoppers;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::objectives::{Interim, Outcome};
+use crate::objectives::{Budget, Interim, Outcome};
 
 /// Failures per arm: count and the last reason.
 pub type ArmFailures = BTreeMap<String, (u32, String)>;
@@ -70,6 +70,21 @@ pub struct Trial {
     /// `epochs` the epochs it trained).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub terminated: bool,
+    /// Its place in a scheduler's plan (budget, promotion), in a multi-fidelity run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fidelity: Option<Fidelity>,
+}
+
+/// A trial's place in a scheduler's plan (a multi-fidelity run): its id, its budget and
+/// the trial whose configuration it continues.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Fidelity {
+    /// The trial's ticket (its ask number in the run), the id promotions refer to.
+    pub ticket: usize,
+    /// The ticket of the trial it continues (a promotion), if any.
+    pub parent: Option<usize>,
+    /// The budget it was given.
+    pub budget: Budget,
 }
 
 /// The latest end among `trials` that ran in parallel (a parallel run's clock when its
@@ -92,7 +107,8 @@ pub struct Timing {
     pub end: f64,
 }
 
-/// How a trial ended: `complete`, `terminated` (stopped early) or `failed`.
+/// How a trial ended: `complete`, `terminated` (stopped early) or `failed`; a scheduler's
+/// trial whose configuration went on to a larger budget is `promoted` ([`statuses`]).
 pub fn status_name(trial: &Trial) -> &'static str {
     if trial.failure.is_some() || !trial.value.is_finite() {
         "failed"
@@ -101,6 +117,27 @@ pub fn status_name(trial: &Trial) -> &'static str {
     } else {
         "complete"
     }
+}
+
+/// Each trial's status among `trials` (a run's, in order): [`status_name`], or `promoted`
+/// for a trial another one continues.
+pub fn statuses(trials: &[Trial]) -> Vec<&'static str> {
+    let promoted: std::collections::HashSet<usize> = trials
+        .iter()
+        .filter_map(|t| t.fidelity.and_then(|f| f.parent))
+        .collect();
+    trials
+        .iter()
+        .map(|t| match t.fidelity {
+            Some(f) if promoted.contains(&f.ticket) => "promoted",
+            _ => status_name(t),
+        })
+        .collect()
+}
+
+/// Whether a run's trials need a status column: some were stopped early or scheduled.
+pub fn has_statuses(trials: &[Trial]) -> bool {
+    trials.iter().any(|t| t.terminated || t.fidelity.is_some())
 }
 
 impl Trial {
@@ -123,6 +160,7 @@ impl Trial {
             timing: None,
             requeued: false,
             terminated: outcome.terminated,
+            fidelity: None,
         }
     }
 }

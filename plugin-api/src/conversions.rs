@@ -111,13 +111,16 @@ macro_rules! stopping_conversions {
     ($($wit:ident)::+) => {
         $crate::enum_conversions! {
             $($wit)::+::Decision => $crate::types::Decision { Continue, Stop }
+            $($wit)::+::JobState => $crate::types::JobState { Pending, Complete, Failed }
         }
 
         $crate::record_conversions! {
-            $($wit)::+::StopperConfig => $crate::types::StopperConfig {
+            $($wit)::+::RuleConfig => $crate::types::RuleConfig {
                 name, options_json, seed, horizon
             }
             $($wit)::+::Curve => $crate::types::Curve { epochs, values, terminated }
+            $($wit)::+::Job => $crate::types::Job { trial, parent, budget, state, value }
+            $($wit)::+::Assignment => $crate::types::Assignment { promote, budget }
         }
     };
 }

@@ -22,9 +22,9 @@ use abi_stable::{
 
 use crate::sdk;
 use crate::types::{
-    ArmConfig, ArmStat, ComponentKind, Curve, Decision, Feedback, Matrix, ObservationStatus,
-    Observations, PluginInfo, Prediction, ProposeRequest, Proposed, SelectRequest, StopperConfig,
-    StrategyConfig,
+    ArmConfig, ArmStat, Assignment, ComponentKind, Curve, Decision, Feedback, Job, JobState,
+    Matrix, ObservationStatus, Observations, PluginInfo, Prediction, ProposeRequest, Proposed,
+    RuleConfig, SelectRequest, StrategyConfig,
 };
 
 /// Declares the stable-ABI mirror of each record and its conversions ([`record_conversions!`]),
@@ -71,6 +71,7 @@ ffi_enums! {
     ComponentKind => FfiComponentKind { Arm, Strategy }
     ObservationStatus => FfiObservationStatus { Final, Interim, Failed }
     Decision => FfiDecision { Continue, Stop }
+    JobState => FfiJobState { Pending, Complete, Failed }
 }
 
 // Field names, types and order are the ABI: plugins built against 1.0 are checked against
@@ -136,13 +137,21 @@ ffi_records! {
         gains: RVec<f64>,
         elapsed: f64,
     }
-    StopperConfig => FfiStopperConfig {
+    RuleConfig => FfiRuleConfig {
         name: RString,
         options_json: RString,
         seed: u64,
         horizon: u32,
     }
     Curve => FfiCurve { epochs: RVec<u32>, values: RVec<f64>, terminated: bool }
+    Job => FfiJob {
+        trial: u64,
+        parent: ROption<u64>,
+        budget: u32,
+        state: FfiJobState,
+        value: f64,
+    }
+    Assignment => FfiAssignment { promote: ROption<u64>, budget: u32 }
 }
 
 /// A model session behind the stable ABI.
@@ -213,22 +222,28 @@ pub struct PluginMod {
     pub open_strategy: extern "C" fn(FfiStrategyConfig) -> RResult<StrategySessionBox, RString>,
 }
 
-/// The stoppers' module (API 1.2), exported beside the root module under
-/// [`STOPPING_SYMBOL`]: abi_stable checks a prefix type only against one at least as long
-/// as the host's, so appending these functions to [`PluginMod`] would make every plugin
-/// built before 1.2 fail to load. A plugin without the symbol has no stoppers.
+/// The early-termination module (API 1.2: stoppers and schedulers), exported beside the
+/// root module under [`STOPPING_SYMBOL`]: abi_stable checks a prefix type only against one
+/// at least as long as the host's, so appending these functions to [`PluginMod`] would make
+/// every plugin built before 1.2 fail to load. A plugin without the symbol has neither.
 #[repr(C)]
 #[derive(StableAbi)]
-#[sabi(kind(Prefix(prefix_ref = StopperModRef)))]
+#[sabi(kind(Prefix(prefix_ref = StoppingModRef)))]
 #[sabi(missing_field(panic))]
-pub struct StopperMod {
+pub struct StoppingMod {
     /// The stoppers the plugin offers.
     pub stoppers: extern "C" fn() -> RResult<RVec<RString>, RString>,
     /// See [`sdk::Plugin::validate_stopper`].
     pub validate_stopper: extern "C" fn(RStr<'_>, RStr<'_>) -> RResult<(), RString>,
     /// See [`sdk::Plugin::open_stopper`].
+    pub open_stopper: extern "C" fn(FfiRuleConfig) -> RResult<StopperSessionBox, RString>,
+    /// The schedulers the plugin offers.
+    pub schedulers: extern "C" fn() -> RResult<RVec<RString>, RString>,
+    /// See [`sdk::Plugin::validate_scheduler`].
+    pub validate_scheduler: extern "C" fn(RStr<'_>, RStr<'_>) -> RResult<(), RString>,
+    /// See [`sdk::Plugin::schedule`].
     #[sabi(last_prefix_field)]
-    pub open_stopper: extern "C" fn(FfiStopperConfig) -> RResult<StopperSessionBox, RString>,
+    pub schedule: extern "C" fn(FfiRuleConfig, RVec<FfiJob>) -> RResult<FfiAssignment, RString>,
 }
 
 /// The symbol under which a plugin built against API 1.2 or later exports its
@@ -239,10 +254,10 @@ pub const STOPPING_SYMBOL: &[u8] = b"hpo_plugin_stopping\0";
 /// plugin was built, which the host checks against its own before any call.
 #[repr(C)]
 pub struct StoppingExport {
-    /// The layout of [`StopperModRef`] in the plugin.
+    /// The layout of [`StoppingModRef`] in the plugin.
     pub layout: &'static abi_stable::type_layout::TypeLayout,
     /// The module.
-    pub module: StopperModRef,
+    pub module: StoppingModRef,
 }
 
 impl RootModule for PluginModRef {
@@ -395,7 +410,7 @@ extern "C" fn validate_stopper_glue<P: sdk::Plugin>(
 }
 
 extern "C" fn open_stopper_glue<P: sdk::Plugin>(
-    config: FfiStopperConfig,
+    config: FfiRuleConfig,
 ) -> RResult<StopperSessionBox, RString> {
     guarded("open_stopper", || {
         P::open_stopper(config.into()).map(|session| {
@@ -404,6 +419,35 @@ extern "C" fn open_stopper_glue<P: sdk::Plugin>(
                 abi_stable::sabi_trait::TD_Opaque,
             )
         })
+    })
+}
+
+extern "C" fn schedulers_glue<P: sdk::Plugin>() -> RResult<RVec<RString>, RString> {
+    guarded("schedulers", || {
+        Ok(P::describe()
+            .schedulers
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    })
+}
+
+extern "C" fn validate_scheduler_glue<P: sdk::Plugin>(
+    name: RStr<'_>,
+    options_json: RStr<'_>,
+) -> RResult<(), RString> {
+    guarded("validate_scheduler", || {
+        P::validate_scheduler(name.as_str(), options_json.as_str())
+    })
+}
+
+extern "C" fn schedule_glue<P: sdk::Plugin>(
+    config: FfiRuleConfig,
+    jobs: RVec<FfiJob>,
+) -> RResult<FfiAssignment, RString> {
+    guarded("schedule", || {
+        let jobs = jobs.into_iter().map(Into::into).collect();
+        P::schedule(config.into(), jobs).map(Into::into)
     })
 }
 
@@ -455,15 +499,18 @@ pub fn root_module<P: sdk::Plugin>() -> PluginModRef {
     .leak_into_prefix()
 }
 
-/// The stoppers' module for plugin `P`, with its layout (called by the code
+/// The early-termination module for plugin `P`, with its layout (called by the code
 /// [`crate::export_plugin!`] generates).
 pub fn stopping_export<P: sdk::Plugin>() -> StoppingExport {
     StoppingExport {
-        layout: <StopperModRef as StableAbi>::LAYOUT,
-        module: StopperMod {
+        layout: <StoppingModRef as StableAbi>::LAYOUT,
+        module: StoppingMod {
             stoppers: stoppers_glue::<P>,
             validate_stopper: validate_stopper_glue::<P>,
             open_stopper: open_stopper_glue::<P>,
+            schedulers: schedulers_glue::<P>,
+            validate_scheduler: validate_scheduler_glue::<P>,
+            schedule: schedule_glue::<P>,
         }
         .leak_into_prefix(),
     }
@@ -481,7 +528,7 @@ macro_rules! __export_native {
             $crate::native::root_module::<$plugin>()
         }
 
-        /// The stoppers' module of this plugin (API 1.2), with its layout.
+        /// The early-termination module of this plugin (API 1.2), with its layout.
         #[unsafe(no_mangle)]
         #[allow(improper_ctypes_definitions)]
         pub extern "C" fn hpo_plugin_stopping() -> $crate::native::StoppingExport {

@@ -13,8 +13,9 @@
 //! ```
 
 use crate::types::{
-    ArmConfig, ComponentKind, Curve, Decision, Feedback, Matrix, Observations, PluginDescription,
-    Prediction, ProposeRequest, Proposed, SelectRequest, StopperConfig, StrategyConfig,
+    ArmConfig, Assignment, ComponentKind, Curve, Decision, Feedback, Job, Matrix, Observations,
+    PluginDescription, Prediction, ProposeRequest, Proposed, RuleConfig, SelectRequest,
+    StrategyConfig,
 };
 
 /// A plugin: a set of arms and/or strategies. All functions are associated (no `self`):
@@ -47,8 +48,24 @@ pub trait Plugin: 'static {
     }
 
     /// Opens a stopper session for one run (API 1.2).
-    fn open_stopper(config: StopperConfig) -> Result<Box<dyn StopperSession>, String> {
+    fn open_stopper(config: RuleConfig) -> Result<Box<dyn StopperSession>, String> {
         Err(format!("this plugin has no stopper '{}'", config.name))
+    }
+
+    /// Checks a scheduler's options before a run starts (API 1.2); the error names the
+    /// offending option.
+    fn validate_scheduler(name: &str, options_json: &str) -> Result<(), String> {
+        let _ = (name, options_json);
+        Ok(())
+    }
+
+    /// What the next free worker runs (API 1.2): a new configuration at some budget, or the
+    /// promotion of a completed job's configuration to a larger one. A pure function of
+    /// `jobs` (every job so far, in trial order, pending ones included) and the settings,
+    /// so a resumed run schedules exactly as before.
+    fn schedule(config: RuleConfig, jobs: Vec<Job>) -> Result<Assignment, String> {
+        let _ = jobs;
+        Err(format!("this plugin has no scheduler '{}'", config.name))
     }
 }
 

@@ -119,6 +119,8 @@ pub struct PluginDescription {
     pub strategies: Vec<String>,
     /// Stopper names (early-termination rules, API 1.2), e.g. `DecaTercet`.
     pub stoppers: Vec<String>,
+    /// Scheduler names (multi-fidelity rules that set budgets, API 1.2), e.g. `Hyperband`.
+    pub schedulers: Vec<String>,
 }
 
 impl PluginDescription {
@@ -139,12 +141,19 @@ impl PluginDescription {
             arms: owned(arms),
             strategies: owned(strategies),
             stoppers: Vec::new(),
+            schedulers: Vec::new(),
         }
     }
 
     /// The same description, offering the stoppers `stoppers` too (API 1.2).
     pub fn with_stoppers(mut self, stoppers: &[&str]) -> Self {
         self.stoppers = stoppers.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// The same description, offering the schedulers `schedulers` too (API 1.2).
+    pub fn with_schedulers(mut self, schedulers: &[&str]) -> Self {
+        self.schedulers = schedulers.iter().map(|s| s.to_string()).collect();
         self
     }
 }
@@ -356,9 +365,10 @@ pub struct Feedback {
     pub elapsed: f64,
 }
 
-/// Opens a stopper session: one per run (API 1.2).
+/// An early-termination rule's settings for one run: a stopper's session, or each call to
+/// a scheduler (API 1.2).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct StopperConfig {
+pub struct RuleConfig {
     /// The rule's name, e.g. `DecaTercet`.
     pub name: String,
     /// The plugin's options from the run configuration, as JSON.
@@ -413,4 +423,58 @@ pub enum Decision {
     Continue,
     /// Stop the trial now.
     Stop,
+}
+
+/// Where a scheduler's job stands (API 1.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JobState {
+    /// Being evaluated.
+    Pending,
+    /// Evaluated: `value` holds the result at the job's budget.
+    Complete,
+    /// The evaluation failed (ranks below every completed job).
+    Failed,
+}
+
+/// One evaluation a scheduler assigned: a configuration trained to a budget (API 1.2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// The trial id of this evaluation.
+    pub trial: u64,
+    /// The trial this one continues (a promotion of its configuration), if any.
+    pub parent: Option<u64>,
+    /// The budget the job trains to, in epochs.
+    pub budget: u32,
+    /// Where the job stands.
+    pub state: JobState,
+    /// The value reached within the budget (lower is better); meaningful when complete.
+    pub value: f64,
+}
+
+/// A scheduler's answer to "what does the next free worker run" (API 1.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignment {
+    /// The completed trial whose configuration goes on to `budget` (a promotion), or `None`
+    /// for a new configuration proposed by the arms.
+    pub promote: Option<u64>,
+    /// The budget to train to, in epochs (1 ..= the horizon).
+    pub budget: u32,
+}
+
+impl Assignment {
+    /// A new configuration, trained to `budget`.
+    pub fn new_configuration(budget: u32) -> Self {
+        Assignment {
+            promote: None,
+            budget,
+        }
+    }
+
+    /// The configuration of trial `trial`, promoted to `budget`.
+    pub fn promotion(trial: u64, budget: u32) -> Self {
+        Assignment {
+            promote: Some(trial),
+            budget,
+        }
+    }
 }

@@ -126,10 +126,30 @@ pub fn validate_stopper<P: sdk::Plugin>(name: String, options_json: String) -> R
 }
 
 /// `open-stopper` for plugin `P`.
-pub fn open_stopper<P: sdk::Plugin>(
-    config: ws::StopperConfig,
-) -> Result<WitStopperSession, String> {
+pub fn open_stopper<P: sdk::Plugin>(config: ws::RuleConfig) -> Result<WitStopperSession, String> {
     P::open_stopper(config.into()).map(|s| WitStopperSession::new(StopperSessionResource::new(s)))
+}
+
+/// `schedulers` for plugin `P`.
+pub fn schedulers<P: sdk::Plugin>() -> Vec<String> {
+    P::describe().schedulers
+}
+
+/// `validate-scheduler` for plugin `P`.
+pub fn validate_scheduler<P: sdk::Plugin>(
+    name: String,
+    options_json: String,
+) -> Result<(), String> {
+    P::validate_scheduler(&name, &options_json)
+}
+
+/// `schedule` for plugin `P`.
+pub fn schedule<P: sdk::Plugin>(
+    config: ws::RuleConfig,
+    jobs: Vec<ws::Job>,
+) -> Result<ws::Assignment, String> {
+    let jobs = jobs.into_iter().map(Into::into).collect();
+    P::schedule(config.into(), jobs).map(Into::into)
 }
 
 /// `info` for plugin `P`.
@@ -206,10 +226,28 @@ macro_rules! __export_wasm {
                 $crate::wasm::validate_stopper::<$plugin>(name, options_json)
             }
             fn open_stopper(
-                config: $crate::wasm::bindings::exports::hpo::plugin::stopping::StopperConfig,
+                config: $crate::wasm::bindings::exports::hpo::plugin::stopping::RuleConfig,
             ) -> ::std::result::Result<$crate::wasm::WitStopperSession, ::std::string::String>
             {
                 $crate::wasm::open_stopper::<$plugin>(config)
+            }
+            fn schedulers() -> ::std::vec::Vec<::std::string::String> {
+                $crate::wasm::schedulers::<$plugin>()
+            }
+            fn validate_scheduler(
+                name: ::std::string::String,
+                options_json: ::std::string::String,
+            ) -> ::std::result::Result<(), ::std::string::String> {
+                $crate::wasm::validate_scheduler::<$plugin>(name, options_json)
+            }
+            fn schedule(
+                config: $crate::wasm::bindings::exports::hpo::plugin::stopping::RuleConfig,
+                jobs: ::std::vec::Vec<$crate::wasm::bindings::exports::hpo::plugin::stopping::Job>,
+            ) -> ::std::result::Result<
+                $crate::wasm::bindings::exports::hpo::plugin::stopping::Assignment,
+                ::std::string::String,
+            > {
+                $crate::wasm::schedule::<$plugin>(config, jobs)
             }
         }
 

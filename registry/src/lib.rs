@@ -209,6 +209,9 @@ pub struct PluginEntry {
     /// Stoppers (early-termination rules) it provides (API 1.2).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stoppers: Vec<String>,
+    /// Schedulers (multi-fidelity rules) it provides (API 1.2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedulers: Vec<String>,
     /// One line of description.
     #[serde(default)]
     pub description: String,
@@ -473,6 +476,7 @@ mod tests {
             arms: vec!["X/EI".into()],
             strategies: vec![],
             stoppers: vec![],
+            schedulers: vec![],
             description: String::new(),
             origin: Origin::Installed,
             limits: Some(Limits {

@@ -11,7 +11,7 @@ import hpo_plugin as hp
 
 
 class Quantile(hp.StopperSession):
-    def __init__(self, config: hp.StopperConfig):
+    def __init__(self, config: hp.RuleConfig):
         self.quantile = float(config.options.get("quantile", 0.5))
         self.min_curves = int(config.options.get("min_curves", 3))
         self.ended = []

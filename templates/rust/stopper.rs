@@ -70,7 +70,7 @@ impl Plugin for ThisPlugin {
         open(options_json).map(|_| ())
     }
 
-    fn open_stopper(config: StopperConfig) -> Result<Box<dyn StopperSession>, String> {
+    fn open_stopper(config: RuleConfig) -> Result<Box<dyn StopperSession>, String> {
         Ok(Box::new(open(&config.options_json)?))
     }
 }

@@ -140,6 +140,12 @@ impl Arms {
         }
     }
 
+    /// Refits every model on `history` alone (fresh sessions, the same pool): a scheduled
+    /// run whose models move to another budget's trials. A failure stops the run.
+    pub fn refit(&mut self, history: &Observations) -> Result<(), SessionError> {
+        self.sessions.iter_mut().try_for_each(|s| s.refit(history))
+    }
+
     /// Tells every model the replayed history of a resumed run; a failure stops the run.
     pub fn replay(&mut self, history: &Observations) -> Result<(), SessionError> {
         self.sessions.iter_mut().try_for_each(|s| s.tell(history))

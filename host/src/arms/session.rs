@@ -114,6 +114,19 @@ impl ArmSession {
         Ok(())
     }
 
+    /// Starts the model afresh (a new backend session with the same settings and pool) and
+    /// tells it `history` alone.
+    pub fn refit(&mut self, history: &Observations) -> Result<(), SessionError> {
+        self.history = Observations {
+            x: Matrix::empty(self.dims as u32),
+            ..Observations::default()
+        };
+        self.backend = Some(self.open_backend()?);
+        let pool = self.pool.clone();
+        self.with_backend(|b| b.set_pool(&pool))?;
+        self.tell(history)
+    }
+
     /// Asks for proposals and checks them against the request.
     pub fn propose(&mut self, request: &ProposeRequest) -> Result<Vec<Proposed>, SessionError> {
         let proposed = self.with_backend(|b| b.propose(request))?;

@@ -204,6 +204,9 @@ fn provides(entry: &PluginEntry) -> String {
     if !entry.stoppers.is_empty() {
         parts.push(format!("stoppers {}", entry.stoppers.join(", ")));
     }
+    if !entry.schedulers.is_empty() {
+        parts.push(format!("schedulers {}", entry.schedulers.join(", ")));
+    }
     if parts.is_empty() {
         "nothing".to_string()
     } else {
@@ -256,7 +259,8 @@ fn list_table(entries: &[PluginEntry]) -> String {
 fn info_text(entry: &PluginEntry, artifact: &Path) -> String {
     let mut out = format!(
         "name:        {}\nversion:     {}\nkind:        {}\napi:         {}\norigin:      {}\n\
-         description: {}\nartifact:    {}\nsha256:      {}\narms:        {}\nstrategies:  {}\nstoppers:    {}\n",
+         description: {}\nartifact:    {}\nsha256:      {}\narms:        {}\nstrategies:  {}\nstoppers:    {}\n\
+         schedulers:  {}\n",
         entry.name,
         entry.version,
         entry.kind,
@@ -268,6 +272,7 @@ fn info_text(entry: &PluginEntry, artifact: &Path) -> String {
         entry.arms.join(", "),
         entry.strategies.join(", "),
         entry.stoppers.join(", "),
+        entry.schedulers.join(", "),
     );
     if let Some(limits) = &entry.limits {
         out.push_str(&format!(

@@ -189,6 +189,11 @@ pub struct RunConfig {
     /// comparisons).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub terminated: Option<String>,
+    /// What the models learn in a run with a scheduler (Hyperband, successive halving):
+    /// `highest` (the default, BOHB's rule: the trials of the highest budget with enough
+    /// of them) or `all` (every trial, whatever its budget).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budgets: Option<String>,
     /// Options of any other plugin, by plugin name (the seed's files have sections for its
     /// model families only: `gp`, `rf`, `tpe`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -217,6 +222,15 @@ impl RunWide {
             (v, n) => v == n,
         }
     }
+}
+
+/// What the models learn in a run with a scheduler (the run configuration's `budgets`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BudgetModels {
+    /// The trials of the highest budget with enough of them (BOHB's rule).
+    Highest,
+    /// Every trial, whatever its budget.
+    All,
 }
 
 impl RunConfig {
@@ -368,6 +382,14 @@ impl RunConfig {
                 format!("'{terminated}' is not observed or ignored"),
             ));
         }
+        if let Some(budgets) = &self.budgets
+            && !["highest", "all"].contains(&budgets.as_str())
+        {
+            return Err((
+                "budgets".into(),
+                format!("'{budgets}' is not highest or all"),
+            ));
+        }
         if let Some(rule) = &self.early_term_rule
             && rule.trim().is_empty()
         {
@@ -449,6 +471,14 @@ impl RunConfig {
     /// default).
     pub fn models_learn_terminated(&self) -> bool {
         self.terminated.as_deref() != Some("ignored")
+    }
+
+    /// What the models learn in a scheduled run (the `budgets` key).
+    pub fn budget_models(&self) -> BudgetModels {
+        match self.budgets.as_deref() {
+            Some("all") => BudgetModels::All,
+            _ => BudgetModels::Highest,
+        }
     }
 
     /// Whether proposals see the trials in flight (the `pending` key; aware by default).

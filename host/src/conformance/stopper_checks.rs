@@ -2,7 +2,7 @@
 //! decisions over a simulated history, determinism, and edge inputs (an empty curve, one
 //! report, equal, huge or non-finite values, an unknown horizon).
 
-use hpo_plugin_api::types::{Curve, Decision, StopperConfig};
+use hpo_plugin_api::types::{Curve, Decision, RuleConfig};
 
 use super::fixtures::SEED;
 use super::{Checks, Outcome, options_verdict};
@@ -74,7 +74,7 @@ struct Probe<'a> {
 
 impl Probe<'_> {
     fn open(&self, horizon: u32) -> Result<Box<dyn StopperBackend>, PluginError> {
-        lock(self.plugin).backend.open_stopper(&StopperConfig {
+        lock(self.plugin).backend.open_stopper(&RuleConfig {
             name: self.name.to_string(),
             options_json: "{}".into(),
             seed: SEED,

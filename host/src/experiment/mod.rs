@@ -101,6 +101,11 @@ pub enum ExperimentError {
         /// The error.
         source: Box<ExperimentError>,
     },
+    /// The `budgets` option in a run without a scheduler, which alone reads it.
+    #[error(
+        "budgets = {0}: only a run with a scheduler reads this option (early_term_rule Hyperband or SuccessiveHalving)"
+    )]
+    BudgetsWithoutScheduler(String),
     /// A run-wide option that none of the run's arms reads.
     #[error("{key} = {value}: no arm of this run reads this option (none of them)")]
     OptionNotRead {

@@ -6,7 +6,7 @@ use hpo_plugin_api::types::ComponentKind;
 use super::{ExperimentError, Expiry};
 use crate::arms::{OptionsError, arm_options};
 use crate::config::{ArmRef, RunConfig};
-use crate::registry::{PluginHost, resolve_arms, resolve_stopper, resolve_strategy};
+use crate::registry::{PluginHost, RuleKind, resolve_arms, resolve_rule, resolve_strategy};
 
 /// What a run does.
 #[derive(Debug, Clone)]
@@ -62,8 +62,15 @@ pub fn check_plan(host: &PluginHost, plan: &RunPlan) -> Result<Vec<String>, Expe
         let options = plan.config.strategy_options().to_string();
         validate_strategy(host, &plugin, strategy, &options)?;
     }
-    if let Some(rule) = plan.config.early_stop() {
-        validate_stopper(host, rule, &plan.config)?;
+    let rule = match plan.config.early_stop() {
+        Some(rule) => Some(validate_rule(host, rule, &plan.config)?),
+        None => None,
+    };
+    // `budgets` says what the models of a scheduled run learn: never accepted and ignored.
+    if let Some(budgets) = &plan.config.budgets
+        && rule != Some(RuleKind::Scheduler)
+    {
+        return Err(ExperimentError::BudgetsWithoutScheduler(budgets.clone()));
     }
     for name in plan.config.plugins.keys() {
         if host.registry().get(name).is_err() {
@@ -119,24 +126,31 @@ fn validate_strategy(
     Ok(())
 }
 
-/// Asks the plugin serving early-termination rule `rule` whether it accepts its options
-/// (its section of the run configuration).
-fn validate_stopper(
+/// Asks the plugin serving early-termination rule `rule` (a stopper or a scheduler)
+/// whether it accepts its options (its section of the run configuration).
+fn validate_rule(
     host: &PluginHost,
     rule: &str,
     config: &RunConfig,
-) -> Result<(), ExperimentError> {
-    let (plugin, name) = resolve_stopper(host, rule)?;
-    let options = config.plugin_options(&plugin).to_string();
-    let mut loaded = host.load(&plugin)?;
-    loaded
-        .backend
-        .validate_stopper(&name, &options)
-        .map_err(|e| OptionsError {
-            plugin: plugin.clone(),
-            what: "stopper",
-            name,
-            reason: e.to_string(),
-        })?;
-    Ok(())
+) -> Result<RuleKind, ExperimentError> {
+    let rule = resolve_rule(host, rule)?;
+    let options = config.plugin_options(&rule.plugin).to_string();
+    let mut loaded = host.load(&rule.plugin)?;
+    let (what, verdict) = match rule.kind {
+        RuleKind::Stopper => (
+            "stopper",
+            loaded.backend.validate_stopper(&rule.name, &options),
+        ),
+        RuleKind::Scheduler => (
+            "scheduler",
+            loaded.backend.validate_scheduler(&rule.name, &options),
+        ),
+    };
+    verdict.map_err(|e| OptionsError {
+        plugin: rule.plugin.clone(),
+        what,
+        name: rule.name,
+        reason: e.to_string(),
+    })?;
+    Ok(rule.kind)
 }

@@ -130,11 +130,32 @@ pub fn run_json(record: &RunRecord, space_names: &[String], save_internal: bool)
         run["end_time"] = timing(|t| t.end.into()).into();
     }
     // A run with early termination: how each trial ended (`train_epoch` says where a
-    // terminated one stopped).
-    if its.iter().any(|i| i.terminated) {
-        run["status"] = its
+    // terminated one stopped, and how far a scheduled one trained).
+    if crate::trial::has_statuses(its) {
+        run["status"] = crate::trial::statuses(its).into();
+    }
+    // A scheduler's run: each trial's budget, and the iteration whose configuration it
+    // continues (null for a new configuration).
+    if its.iter().any(|i| i.fidelity.is_some()) {
+        let iteration_of: std::collections::HashMap<usize, usize> = its
             .iter()
-            .map(crate::trial::status_name)
+            .enumerate()
+            .filter_map(|(n, i)| i.fidelity.map(|f| (f.ticket, n)))
+            .collect();
+        let fidelity = |i: &crate::trial::Trial| i.fidelity;
+        run["budget"] = its
+            .iter()
+            .map(|i| fidelity(i).map_or(Value::Null, |f| f.budget.epochs.into()))
+            .collect::<Vec<_>>()
+            .into();
+        run["promoted_from"] = its
+            .iter()
+            .map(|i| {
+                fidelity(i)
+                    .and_then(|f| f.parent)
+                    .and_then(|p| iteration_of.get(&p))
+                    .map_or(Value::Null, |&n| n.into())
+            })
             .collect::<Vec<_>>()
             .into();
     }

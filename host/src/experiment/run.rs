@@ -26,11 +26,13 @@ use super::pool::Pool;
 use super::seeds::run_seed;
 use super::{ExperimentError, RunPlan, RunRecord};
 use crate::arms::{ArmHealth, Arms};
-use crate::objectives::{Candidate, Objective, Outcome, Watch};
+use crate::config::BudgetModels;
+use crate::objectives::{Budget, Candidate, Objective, Outcome, Watch};
 use crate::registry::PluginHost;
+use crate::schedulers::{self, Scheduler};
 use crate::stoppers::{self, Stopper};
 use crate::strategies::{self, Credit, Nominee, StrategySession, nomination_gains};
-use crate::trial::{ArmFailures, Estimate, Timing, Trial};
+use crate::trial::{ArmFailures, Estimate, Fidelity, Timing, Trial};
 
 /// The bookkeeping of a run: its trials and what they add up to.
 pub struct RunState {
@@ -61,11 +63,15 @@ impl RunState {
     }
 
     /// Counts a finished trial proposed by arm `arm` and keeps it; returns its reward
-    /// (higher is better). The one place a trial is counted.
+    /// (higher is better). The one place a trial is counted. A scheduler's promotion is no
+    /// pull of its arm (the strategy chose nothing): its value counts for the best and the
+    /// rewards' scale only.
     pub fn record(&mut self, arm: usize, trial: Trial) -> f64 {
         let reward = self.credit.reward(trial.value);
-        self.stats[arm].pulls += 1;
-        self.stats[arm].total_reward += reward;
+        if !is_promotion(&trial) {
+            self.stats[arm].pulls += 1;
+            self.stats[arm].total_reward += reward;
+        }
         self.cum_exec += trial.exec_time;
         self.cum_opt += trial.opt_time;
         if trial.value.is_finite() {
@@ -89,7 +95,9 @@ impl RunState {
             self.health
                 .replay_failure(position(name)?, name, why, &mut self.stats);
         }
-        self.health.succeeded(arm);
+        if !is_promotion(&trial) {
+            self.health.succeeded(arm);
+        }
         self.record(arm, trial);
         Ok(arm)
     }
@@ -147,18 +155,33 @@ pub struct Run<'p> {
     seed: u64,
     arms: Arms,
     strategy: Option<StrategySession>,
-    /// The early-termination rule, if the run has one.
+    /// The early-termination rule, if the run has a stopper.
     stopper: Option<Stopper>,
+    /// The multi-fidelity rule, if the run has a scheduler.
+    scheduler: Option<Scheduler>,
+    /// What the models learn of a scheduled run ([`BudgetModels`]).
+    budget_models: BudgetModels,
+    /// The budget whose trials the models hold, under [`BudgetModels::Highest`].
+    model_budget: Option<u32>,
     pool: Pool,
     state: RunState,
     /// Trials asked for so far (told or in flight): the next trial's ticket.
     asked: usize,
-    /// The trials in flight: their tickets and encoded points.
-    in_flight: Vec<(usize, Vec<f64>)>,
+    /// The trials in flight.
+    in_flight: Vec<InFlight>,
     /// Whether proposals see the points in flight (the run-wide option `pending`).
     pending_aware: bool,
     /// The store's commit of a trial is optimizer work, charged to the next trial.
     carried: f64,
+}
+
+/// A trial in flight, as the run keeps it while it is evaluated.
+struct InFlight {
+    ticket: usize,
+    /// The encoded point (shown to the arms as pending).
+    x: Vec<f64>,
+    /// Its budget, in a scheduled run.
+    fidelity: Option<Fidelity>,
 }
 
 /// What [`Run::ask`] answers.
@@ -200,6 +223,16 @@ pub struct Pending {
     pub placed: Option<(usize, f64)>,
     /// Whether it is evaluated again after an interruption.
     pub requeued: bool,
+    /// Its budget and the trial it continues, in a scheduled run.
+    #[serde(default)]
+    pub fidelity: Option<Fidelity>,
+}
+
+impl Pending {
+    /// The budget to evaluate it with, in a scheduled run.
+    pub fn budget(&self) -> Option<&Budget> {
+        self.fidelity.as_ref().map(|f| &f.budget)
+    }
 }
 
 fn no_candidate() -> Candidate {
@@ -256,6 +289,7 @@ impl<'p> Run<'p> {
         };
         let horizon = objective.horizon().unwrap_or(0);
         let stopper = stoppers::open(&mut loaded, &plan.config, horizon, seed)?;
+        let scheduler = schedulers::open(&mut loaded, &plan.config, objective, seed)?;
         Ok(Run {
             plan,
             seed,
@@ -263,6 +297,9 @@ impl<'p> Run<'p> {
             arms,
             strategy,
             stopper,
+            scheduler,
+            budget_models: plan.config.budget_models(),
+            model_budget: None,
             pool,
             asked: 0,
             in_flight: Vec::new(),
@@ -287,7 +324,7 @@ impl<'p> Run<'p> {
         // The strategy's last change: a choice made after the last completed trial, if any.
         let chosen_since = interrupted
             .iter()
-            .filter(|p| p.told_before == prior.len())
+            .filter(|p| p.told_before == prior.len() && p.strategy_state.is_some())
             .max_by_key(|p| p.ticket)
             .and_then(|p| p.strategy_state.as_deref());
         if let (Some(s), Some(state)) = (self.strategy.as_mut(), chosen_since) {
@@ -303,7 +340,11 @@ impl<'p> Run<'p> {
             }
             pending.candidate = self.pool.candidate_of(pending.row, &pending.x);
             pending.requeued = true;
-            self.in_flight.push((pending.ticket, pending.x.clone()));
+            self.in_flight.push(InFlight {
+                ticket: pending.ticket,
+                x: pending.x.clone(),
+                fidelity: pending.fidelity,
+            });
             requeued.push(pending);
         }
         Ok(requeued)
@@ -322,7 +363,7 @@ impl<'p> Run<'p> {
             if let Some(row) = trial.row {
                 self.pool.remove_row(row);
             }
-            if self.models_learn(trial.terminated) {
+            if self.models_learn(trial.terminated) && !self.learns_by_budget() {
                 replay.x.data.extend_from_slice(&trial.x);
                 replay.y.push(trial.value);
                 replay.cost.push(trial.exec_time);
@@ -334,6 +375,9 @@ impl<'p> Run<'p> {
             self.state.replay(self.arms.names(), trial.clone())?;
         }
         self.arms.replay(&replay)?;
+        if self.learns_by_budget() {
+            self.learn_by_budget()?;
+        }
         if let (Some(s), Some(state)) = (
             self.strategy.as_mut(),
             prior.iter().rev().find_map(|t| t.strategy_state.as_deref()),
@@ -351,6 +395,40 @@ impl<'p> Run<'p> {
     /// "observed"`, the default).
     fn models_learn(&self, terminated: bool) -> bool {
         !terminated || self.plan.config.models_learn_terminated()
+    }
+
+    /// Whether the models learn only one budget's trials (a scheduled run under
+    /// `"budgets": "highest"`).
+    fn learns_by_budget(&self) -> bool {
+        self.scheduler.is_some() && self.budget_models == BudgetModels::Highest
+    }
+
+    /// BOHB's rule after a trial was recorded: the models hold the trials of the highest
+    /// budget with enough of them (at least the point's dimensions + 2; until one has, the
+    /// smallest budget). When that budget changes, the models are refitted on its trials
+    /// alone; else the new trial is told when it is of that budget.
+    fn learn_by_budget(&mut self) -> Result<(), ExperimentError> {
+        let enough = self.pool.dims() + 2;
+        let target = model_budget(&self.state.trials, enough);
+        if target != self.model_budget {
+            self.model_budget = target;
+            let history = self.observations_at(target);
+            self.arms.refit(&history)?;
+        } else if let Some(last) = self.state.trials.last()
+            && last.fidelity.map(|f| f.budget.epochs) == target
+            && self.models_learn(last.terminated)
+        {
+            let history = observations_of(std::iter::once(last));
+            self.arms.tell(&history);
+        }
+        Ok(())
+    }
+
+    /// The recorded trials of budget `budget` the models may learn, in order.
+    fn observations_at(&self, budget: Option<u32>) -> Observations {
+        observations_of(self.state.trials.iter().filter(|t| {
+            t.fidelity.map(|f| f.budget.epochs) == budget && self.models_learn(t.terminated)
+        }))
     }
 
     /// The watch under which a trial is evaluated: its reports go to the run's stopper,
@@ -394,6 +472,18 @@ impl<'p> Run<'p> {
             return Ok(Asked::Stop(reason));
         }
         let started = Instant::now();
+        let mut budget = None;
+        if let Some(scheduler) = &self.scheduler {
+            let running: Vec<Fidelity> = self.in_flight.iter().filter_map(|f| f.fidelity).collect();
+            let assignment = scheduler.assign(&self.state.trials, &running);
+            match assignment.promote {
+                Some(parent) => {
+                    let pending = self.promotion(parent as usize, assignment.budget, started)?;
+                    return Ok(Asked::Trial(Box::new(pending)));
+                }
+                None => budget = Some(assignment.budget),
+            }
+        }
         let Some(choice) = self.choose()? else {
             return Ok(Asked::Stop(self.every_arm_failed()));
         };
@@ -406,7 +496,20 @@ impl<'p> Run<'p> {
         };
         let ticket = self.asked;
         self.asked += 1;
-        self.in_flight.push((ticket, x.clone()));
+        let fidelity = budget.map(|epochs| Fidelity {
+            ticket,
+            parent: None,
+            budget: Budget {
+                epochs,
+                from: 0,
+                lineage: ticket,
+            },
+        });
+        self.in_flight.push(InFlight {
+            ticket,
+            x: x.clone(),
+            fidelity,
+        });
         Ok(Asked::Trial(Box::new(Pending {
             ticket,
             arm: choice.arm,
@@ -425,7 +528,64 @@ impl<'p> Run<'p> {
             strategy_state,
             placed: None,
             requeued: false,
+            fidelity,
         })))
+    }
+
+    /// The trial that continues completed trial `parent`'s configuration to `budget` epochs
+    /// (a scheduler's promotion): its arm, point and row, no proposal and no strategy
+    /// choice.
+    fn promotion(
+        &mut self,
+        parent: usize,
+        budget: u32,
+        started: Instant,
+    ) -> Result<Pending, ExperimentError> {
+        let (trial, from) = self
+            .state
+            .trials
+            .iter()
+            .find_map(|t| t.fidelity.filter(|f| f.ticket == parent).map(|f| (t, f)))
+            .ok_or(ExperimentError::StoredTrialMismatch)?;
+        let arm = self
+            .arms
+            .names()
+            .iter()
+            .position(|n| *n == trial.arm)
+            .ok_or_else(|| ExperimentError::UnknownStoredArm(trial.arm.clone()))?;
+        let (x, row) = (trial.x.clone(), trial.row);
+        let ticket = self.asked;
+        self.asked += 1;
+        let fidelity = Some(Fidelity {
+            ticket,
+            parent: Some(parent),
+            budget: Budget {
+                epochs: budget,
+                from: from.budget.epochs,
+                lineage: from.budget.lineage,
+            },
+        });
+        self.in_flight.push(InFlight {
+            ticket,
+            x: x.clone(),
+            fidelity,
+        });
+        Ok(Pending {
+            ticket,
+            arm,
+            estimate: None,
+            nominees: Vec::new(),
+            candidate: self.pool.candidate_of(row, &x),
+            x,
+            row,
+            arm_failures: Vec::new(),
+            proposing: started.elapsed().as_secs_f64(),
+            told_before: self.state.trials.len(),
+            strategy_state: None,
+            placed: None,
+            requeued: false,
+            fidelity,
+        })
     }
 
     /// Tells the run what evaluating `pending` observed: every model learns it, the trial is
@@ -442,9 +602,10 @@ impl<'p> Run<'p> {
         if let Some(why) = &outcome.failure {
             tracing::warn!(arm = %self.arms.names()[arm], "trial failed: {why}");
         }
-        self.in_flight.retain(|(t, _)| *t != pending.ticket);
+        self.in_flight.retain(|f| f.ticket != pending.ticket);
         let learning = Instant::now();
-        if self.models_learn(outcome.terminated) {
+        let learns_at_once = self.models_learn(outcome.terminated) && !self.learns_by_budget();
+        if learns_at_once {
             self.arms.tell(&observed(&pending.x, &outcome));
         }
         let trial = Trial {
@@ -457,13 +618,20 @@ impl<'p> Run<'p> {
             arm_failures: pending.arm_failures,
             timing,
             requeued: pending.requeued,
+            fidelity: pending.fidelity,
             ..Trial::from_outcome(outcome)
         };
         if let Some(stopper) = &self.stopper {
             stopper.finish(&trial);
         }
+        let promoted = is_promotion(&trial);
         let reward = self.state.record(arm, trial);
-        self.update_strategy(arm, &pending.nominees, reward)?;
+        if self.learns_by_budget() {
+            self.learn_by_budget()?;
+        }
+        if !promoted {
+            self.update_strategy(arm, &pending.nominees, reward)?;
+        }
         self.state.charge_last(learning.elapsed().as_secs_f64());
         self.commit(pending.ticket, sink)
     }
@@ -522,7 +690,7 @@ impl<'p> Run<'p> {
         }
         Matrix {
             cols: dims,
-            data: self.in_flight.iter().flat_map(|(_, x)| x.clone()).collect(),
+            data: self.in_flight.iter().flat_map(|f| f.x.clone()).collect(),
         }
     }
 
@@ -597,6 +765,41 @@ impl<'p> Run<'p> {
                 .join("; ")
         )
     }
+}
+
+/// The budget whose trials BOHB's rule fits the models on: the highest with at least
+/// `enough` successful trials, else the smallest seen; `None` before any scheduled trial.
+fn model_budget(trials: &[Trial], enough: usize) -> Option<u32> {
+    let mut counts: std::collections::BTreeMap<u32, usize> = std::collections::BTreeMap::new();
+    for t in trials {
+        if let Some(f) = t.fidelity {
+            *counts.entry(f.budget.epochs).or_default() += usize::from(t.value.is_finite());
+        }
+    }
+    counts
+        .iter()
+        .rev()
+        .find(|(_, n)| **n >= enough)
+        .or_else(|| counts.iter().next())
+        .map(|(b, _)| *b)
+}
+
+/// What every model is told of `trials`.
+fn observations_of<'t>(trials: impl Iterator<Item = &'t Trial>) -> Observations {
+    let mut history = Observations::default();
+    for t in trials {
+        history.x.cols = t.x.len() as u32;
+        history.x.data.extend_from_slice(&t.x);
+        history.y.push(t.value);
+        history.cost.push(t.exec_time);
+        history.status.push(status_of(t.value));
+    }
+    history
+}
+
+/// Whether `trial` continues another one's configuration (a scheduler's promotion).
+fn is_promotion(trial: &Trial) -> bool {
+    trial.fidelity.is_some_and(|f| f.parent.is_some())
 }
 
 /// A trial's observation status as models see it.

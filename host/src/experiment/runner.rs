@@ -371,6 +371,7 @@ fn set_up(host: &PluginHost, request: &RunRequest) -> Result<Setup, ExperimentEr
     // wrong.
     check_plan(host, &plan).map_err(|e| in_file(request, e))?;
     check_pool(objective.as_ref(), &config)?;
+    check_rule(host, objective.as_ref(), &config)?;
     if request.rerun.is_some_and(|n| n == 0 || n >= request.runs) {
         return Err(ExperimentError::RerunRange {
             n: request.rerun.unwrap_or_default(),
@@ -546,12 +547,27 @@ fn in_file(request: &RunRequest, error: ExperimentError) -> ExperimentError {
         } if request.time_penalty.is_some() => error,
         ExperimentError::Options(_)
         | ExperimentError::OptionNotRead { .. }
+        | ExperimentError::BudgetsWithoutScheduler(_)
         | ExperimentError::UnknownSection(_) => ExperimentError::InFile {
             file: file.display().to_string(),
             source: Box::new(error),
         },
         other => other,
     }
+}
+
+/// The early-termination rule must suit the objective (a scheduler needs budgets, either
+/// kind a horizon or its `epochs` option): opened once here, before anything is written.
+fn check_rule(
+    host: &PluginHost,
+    objective: &dyn Objective,
+    config: &RunConfig,
+) -> Result<(), ExperimentError> {
+    let mut loaded = crate::registry::Loaded::new(host);
+    let horizon = objective.horizon().unwrap_or(0);
+    crate::stoppers::open(&mut loaded, config, horizon, 0)?;
+    crate::schedulers::open(&mut loaded, config, objective, 0)?;
+    Ok(())
 }
 
 /// The objective's space must map the unit cube into itself, and a pool of the configured

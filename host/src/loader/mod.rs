@@ -13,8 +13,8 @@ mod wasm;
 use std::path::Path;
 
 use hpo_plugin_api::types::{
-    ArmConfig, ComponentKind, Curve, Decision, Feedback, Matrix, Observations, PluginInfo,
-    Prediction, ProposeRequest, Proposed, SelectRequest, StopperConfig, StrategyConfig,
+    ArmConfig, Assignment, ComponentKind, Curve, Decision, Feedback, Job, Matrix, Observations,
+    PluginInfo, Prediction, ProposeRequest, Proposed, RuleConfig, SelectRequest, StrategyConfig,
 };
 use hpo_registry::{Limits, PluginKind};
 
@@ -68,7 +68,13 @@ pub trait PluginBackend: Send {
     /// Checks a stopper's options before a run starts.
     fn validate_stopper(&mut self, name: &str, options_json: &str) -> PluginResult<()>;
     /// Opens a stopper session.
-    fn open_stopper(&mut self, config: &StopperConfig) -> PluginResult<Box<dyn StopperBackend>>;
+    fn open_stopper(&mut self, config: &RuleConfig) -> PluginResult<Box<dyn StopperBackend>>;
+    /// The schedulers the plugin offers (none for plugins built against API 1.0 or 1.1).
+    fn schedulers(&mut self) -> PluginResult<Vec<String>>;
+    /// Checks a scheduler's options before a run starts.
+    fn validate_scheduler(&mut self, name: &str, options_json: &str) -> PluginResult<()>;
+    /// The next assignment of a scheduler, from every job so far.
+    fn schedule(&mut self, config: &RuleConfig, jobs: &[Job]) -> PluginResult<Assignment>;
 }
 
 /// A stopper session, whichever its backend.
@@ -79,10 +85,11 @@ pub trait StopperBackend: Send {
     fn finish(&mut self, curve: &Curve) -> PluginResult<()>;
 }
 
-/// The error of a stopper call to a plugin built before stoppers existed.
-fn no_stoppers(api_version: &str) -> PluginError {
+/// The error of a stopper or scheduler call to a plugin built before they existed.
+fn no_stopping_module(api_version: &str) -> PluginError {
     PluginError::Failed(format!(
-        "the plugin was built against API {api_version}, which has no stoppers (API 1.2 added them)"
+        "the plugin was built against API {api_version}, which has no stoppers or schedulers \
+         (API 1.2 added them)"
     ))
 }
 
@@ -122,6 +129,8 @@ pub struct Plugin {
     pub info: PluginInfo,
     /// The stoppers it offers (API 1.2; none for older plugins).
     pub stoppers: Vec<String>,
+    /// The schedulers it offers (API 1.2; none for older plugins).
+    pub schedulers: Vec<String>,
     /// Native or wasm.
     pub kind: PluginKind,
     /// The backend.
@@ -133,6 +142,7 @@ impl std::fmt::Debug for Plugin {
         f.debug_struct("Plugin")
             .field("info", &self.info)
             .field("stoppers", &self.stoppers)
+            .field("schedulers", &self.schedulers)
             .field("kind", &self.kind)
             .finish_non_exhaustive()
     }
@@ -184,9 +194,13 @@ pub fn load_plugin(
     let stoppers = backend
         .stoppers()
         .map_err(|e| PluginError::Load(format!("{}: stoppers failed: {e}", path.display())))?;
+    let schedulers = backend
+        .schedulers()
+        .map_err(|e| PluginError::Load(format!("{}: schedulers failed: {e}", path.display())))?;
     Ok(Plugin {
         info,
         stoppers,
+        schedulers,
         kind: options.kind,
         backend,
     })

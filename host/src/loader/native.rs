@@ -11,18 +11,18 @@ use abi_stable::abi_stability::abi_checking::check_layout_compatibility;
 use abi_stable::library::{RawLibrary, RootModule, lib_header_from_path};
 use abi_stable::std_types::{RResult, RStr, RString};
 use hpo_plugin_api::native::{
-    ArmSessionBox, CallError, FfiArmConfig, FfiComponentKind, FfiCurve, FfiStopperConfig,
-    FfiStrategyConfig, PluginModRef, STOPPING_SYMBOL, StopperModRef, StopperSessionBox,
-    StoppingExport, StrategySessionBox,
+    ArmSessionBox, CallError, FfiArmConfig, FfiComponentKind, FfiCurve, FfiJob, FfiRuleConfig,
+    FfiStrategyConfig, PluginModRef, STOPPING_SYMBOL, StopperSessionBox, StoppingExport,
+    StoppingModRef, StrategySessionBox,
 };
 use hpo_plugin_api::types::{
-    ArmConfig, ComponentKind, Curve, Decision, Feedback, Matrix, Observations, PluginInfo,
-    Prediction, ProposeRequest, Proposed, SelectRequest, StopperConfig, StrategyConfig,
+    ArmConfig, Assignment, ComponentKind, Curve, Decision, Feedback, Job, Matrix, Observations,
+    PluginInfo, Prediction, ProposeRequest, Proposed, RuleConfig, SelectRequest, StrategyConfig,
 };
 
 use super::{
     ArmBackend, PluginBackend, PluginError, PluginResult, StopperBackend, StrategyBackend,
-    no_stoppers,
+    no_stopping_module,
 };
 
 /// Loads a native plugin and reads its info.
@@ -57,7 +57,7 @@ pub(super) fn load(path: &Path) -> Result<(PluginInfo, Box<dyn PluginBackend>), 
 
 /// The stoppers' module of a plugin built against API 1.2 or later (none before), its
 /// layout checked against the host's.
-fn stopping_module(path: &Path) -> Result<Option<StopperModRef>, PluginError> {
+fn stopping_module(path: &Path) -> Result<Option<StoppingModRef>, PluginError> {
     let library = RawLibrary::load_at(path).map_err(|e| {
         PluginError::Load(format!("{}: not a loadable library: {e}", path.display()))
     })?;
@@ -71,7 +71,7 @@ fn stopping_module(path: &Path) -> Result<Option<StopperModRef>, PluginError> {
     // The library stays loaded for the process, as abi_stable keeps the root module's.
     std::mem::forget(library);
     let export = export();
-    check_layout_compatibility(<StopperModRef as StableAbi>::LAYOUT, export.layout).map_err(
+    check_layout_compatibility(<StoppingModRef as StableAbi>::LAYOUT, export.layout).map_err(
         |e| {
             PluginError::Load(format!(
                 "{}: incompatible stoppers module: {e}",
@@ -103,7 +103,7 @@ fn into_result<T>(r: RResult<T, RString>) -> PluginResult<T> {
 
 struct NativePlugin {
     module: PluginModRef,
-    stopping: Option<StopperModRef>,
+    stopping: Option<StoppingModRef>,
     api_version: String,
 }
 
@@ -145,19 +145,46 @@ impl PluginBackend for NativePlugin {
     fn validate_stopper(&mut self, name: &str, options_json: &str) -> PluginResult<()> {
         let m = self
             .stopping
-            .ok_or_else(|| no_stoppers(&self.api_version))?;
+            .ok_or_else(|| no_stopping_module(&self.api_version))?;
         into_result(m.validate_stopper()(
             RStr::from_str(name),
             RStr::from_str(options_json),
         ))
     }
 
-    fn open_stopper(&mut self, config: &StopperConfig) -> PluginResult<Box<dyn StopperBackend>> {
+    fn open_stopper(&mut self, config: &RuleConfig) -> PluginResult<Box<dyn StopperBackend>> {
         let m = self
             .stopping
-            .ok_or_else(|| no_stoppers(&self.api_version))?;
-        let session = into_result(m.open_stopper()(FfiStopperConfig::from(config.clone())))?;
+            .ok_or_else(|| no_stopping_module(&self.api_version))?;
+        let session = into_result(m.open_stopper()(FfiRuleConfig::from(config.clone())))?;
         Ok(Box::new(NativeStopper(session)))
+    }
+
+    fn schedulers(&mut self) -> PluginResult<Vec<String>> {
+        match self.stopping {
+            Some(m) => {
+                into_result(m.schedulers()()).map(|v| v.into_iter().map(String::from).collect())
+            }
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn validate_scheduler(&mut self, name: &str, options_json: &str) -> PluginResult<()> {
+        let m = self
+            .stopping
+            .ok_or_else(|| no_stopping_module(&self.api_version))?;
+        into_result(m.validate_scheduler()(
+            RStr::from_str(name),
+            RStr::from_str(options_json),
+        ))
+    }
+
+    fn schedule(&mut self, config: &RuleConfig, jobs: &[Job]) -> PluginResult<Assignment> {
+        let m = self
+            .stopping
+            .ok_or_else(|| no_stopping_module(&self.api_version))?;
+        let jobs = jobs.iter().cloned().map(FfiJob::from).collect();
+        into_result(m.schedule()(FfiRuleConfig::from(config.clone()), jobs)).map(Into::into)
     }
 }
 

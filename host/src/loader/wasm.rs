@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use hpo_plugin_api::types::{
-    ArmConfig, ComponentKind, Curve, Decision, Feedback, Matrix, Observations, PluginInfo,
-    Prediction, ProposeRequest, Proposed, SelectRequest, StopperConfig, StrategyConfig,
+    ArmConfig, Assignment, ComponentKind, Curve, Decision, Feedback, Job, Matrix, Observations,
+    PluginInfo, Prediction, ProposeRequest, Proposed, RuleConfig, SelectRequest, StrategyConfig,
 };
 use hpo_registry::Limits;
 use rand::SeedableRng;
@@ -26,7 +26,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::{
     ArmBackend, PluginBackend, PluginError, PluginResult, StopperBackend, StrategyBackend,
-    no_stoppers,
+    no_stopping_module,
 };
 
 mod bindings {
@@ -507,7 +507,7 @@ impl WasmPlugin {
     fn with_stopping(&self) -> PluginResult<MutexGuard<'_, Shared>> {
         let shared = lock(&self.shared);
         if shared.indices.stopping.is_none() {
-            return Err(no_stoppers(&self.api_version));
+            return Err(no_stopping_module(&self.api_version));
         }
         Ok(shared)
     }
@@ -577,9 +577,9 @@ impl PluginBackend for WasmPlugin {
         })
     }
 
-    fn open_stopper(&mut self, config: &StopperConfig) -> PluginResult<Box<dyn StopperBackend>> {
+    fn open_stopper(&mut self, config: &RuleConfig) -> PluginResult<Box<dyn StopperBackend>> {
         let mut shared = self.with_stopping()?;
-        let wit_config = ws::StopperConfig::from(config.clone());
+        let wit_config = ws::RuleConfig::from(config.clone());
         let resource = shared.call("open-stopper", |store, p| {
             stopping(p)?.call_open_stopper(store, &wit_config)
         })?;
@@ -590,6 +590,33 @@ impl PluginBackend for WasmPlugin {
                 generation: shared.generation,
             },
         }))
+    }
+
+    fn schedulers(&mut self) -> PluginResult<Vec<String>> {
+        let mut shared = lock(&self.shared);
+        if shared.indices.stopping.is_none() {
+            return Ok(Vec::new());
+        }
+        shared.call("schedulers", |store, p| {
+            stopping(p)?.call_schedulers(store).map(Ok)
+        })
+    }
+
+    fn validate_scheduler(&mut self, name: &str, options_json: &str) -> PluginResult<()> {
+        let mut shared = self.with_stopping()?;
+        shared.call("validate-scheduler", |store, p| {
+            stopping(p)?.call_validate_scheduler(store, name, options_json)
+        })
+    }
+
+    fn schedule(&mut self, config: &RuleConfig, jobs: &[Job]) -> PluginResult<Assignment> {
+        let mut shared = self.with_stopping()?;
+        let wit_config = ws::RuleConfig::from(config.clone());
+        let jobs: Vec<ws::Job> = jobs.iter().cloned().map(Into::into).collect();
+        let assignment = shared.call("schedule", |store, p| {
+            stopping(p)?.call_schedule(store, &wit_config, &jobs)
+        })?;
+        Ok(assignment.into())
     }
 }
 

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use hpo_plugin_api::types::Matrix;
 use serde_json::Value;
 
-use super::{Candidate, EvaluationError, Interim, Objective, Outcome, Watch};
+use super::{Budget, Candidate, EvaluationError, Interim, Objective, Outcome, Watch};
 use crate::space::Space;
 
 /// Lines of stderr kept with a failed trial.
@@ -162,8 +162,13 @@ impl CommandObjective {
     }
 
     /// The arguments with the placeholders filled: the parameters' `{name}`, then
-    /// `{worker}`.
-    fn command_line(&self, params: &serde_json::Map<String, Value>) -> Vec<String> {
+    /// `{worker}` and `{budget}` (the scheduler's epochs; empty without one).
+    fn command_line(
+        &self,
+        params: &serde_json::Map<String, Value>,
+        budget: Option<&Budget>,
+    ) -> Vec<String> {
+        let budget = budget.map_or_else(String::new, |b| b.epochs.to_string());
         self.args
             .iter()
             .map(|arg| {
@@ -177,6 +182,7 @@ impl CommandObjective {
                         acc.replace(&format!("{{{name}}}"), &text)
                     })
                     .replace("{worker}", &self.worker.to_string())
+                    .replace("{budget}", &budget)
             })
             .collect()
     }
@@ -418,12 +424,20 @@ impl Objective for CommandObjective {
     }
 
     fn evaluate(&mut self, candidate: &Candidate) -> Result<Outcome, EvaluationError> {
-        self.evaluate_watched(candidate, &Watch::default())
+        self.evaluate_watched(candidate, None, &Watch::default())
     }
 
+    fn budgets(&self) -> bool {
+        true
+    }
+
+    /// Runs the command; with a budget it learns it as `HPO_BUDGET` and `{budget}`, its
+    /// configuration's id as `HPO_TRIAL_ID`, and `HPO_RESUME=1` when it continues a
+    /// promoted configuration (the command may restart from its own checkpoint).
     fn evaluate_watched(
         &mut self,
         candidate: &Candidate,
+        budget: Option<&Budget>,
         watch: &Watch,
     ) -> Result<Outcome, EvaluationError> {
         let Candidate::Point(x) = candidate else {
@@ -439,12 +453,18 @@ impl Objective for CommandObjective {
         };
         let mut command = Command::new(&self.program);
         command
-            .args(self.command_line(&object))
+            .args(self.command_line(&object, budget))
             .env("HPO_PARAMS", Value::Object(object.clone()).to_string())
             .env("HPO_WORKER", self.worker.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if let Some(budget) = budget {
+            command
+                .env("HPO_BUDGET", budget.epochs.to_string())
+                .env("HPO_TRIAL_ID", budget.lineage.to_string())
+                .env("HPO_RESUME", if budget.from > 0 { "1" } else { "0" });
+        }
         #[cfg(unix)]
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let mut child = match command.spawn() {

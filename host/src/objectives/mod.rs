@@ -27,6 +27,20 @@ pub enum Candidate {
     Point(Vec<f64>),
 }
 
+/// The training budget a scheduler gave a trial (multi-fidelity): train to `epochs`,
+/// continuing from `from` epochs a promoted configuration already trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Budget {
+    /// Epochs to train to (`HPO_BUDGET`, `{budget}`).
+    pub epochs: u32,
+    /// Epochs the configuration already trained in the trial it continues (0: from
+    /// scratch; else `HPO_RESUME=1`).
+    pub from: u32,
+    /// The configuration's id, the same across its promotions (`HPO_TRIAL_ID`): the ticket
+    /// of its first trial.
+    pub lineage: usize,
+}
+
 /// One interim report of a trial.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Interim {
@@ -130,20 +144,29 @@ pub trait Objective: Send + Sync {
     fn horizon(&self) -> Option<usize> {
         None
     }
+    /// Whether a trial can be given a [`Budget`] (tables, training commands); a scheduler
+    /// refuses the others.
+    fn budgets(&self) -> bool {
+        false
+    }
     /// The search space.
     fn space(&self) -> &Space;
     /// The objective's own finite pool (a table's rows), if it has one.
     fn pool(&self) -> Option<Matrix>;
     /// Evaluates one candidate.
     fn evaluate(&mut self, candidate: &Candidate) -> Result<Outcome, EvaluationError>;
-    /// Evaluates one candidate under `watch`: interim reports are passed on as they come
-    /// and the evaluation gives up (a failed trial) once the watcher asks it to stop.
-    /// Objectives that evaluate at once (tables, test functions) report afterwards.
+    /// Evaluates one candidate under `watch`, trained to `budget` when a scheduler gave one
+    /// (only asked of objectives whose [`Objective::budgets`] is true): interim reports are
+    /// passed on as they come and the evaluation gives up (a failed trial) once the watcher
+    /// asks it to stop. Objectives that evaluate at once (tables, test functions) report
+    /// afterwards.
     fn evaluate_watched(
         &mut self,
         candidate: &Candidate,
+        budget: Option<&Budget>,
         watch: &Watch,
     ) -> Result<Outcome, EvaluationError> {
+        debug_assert!(budget.is_none(), "{} takes no budget", self.label());
         let evaluation = self.evaluate(candidate)?;
         for report in &evaluation.interim {
             watch.report(*report);
@@ -182,6 +205,35 @@ impl Watch {
         if let Some(f) = &self.on_report {
             f(report);
         }
+    }
+}
+
+/// A table's full evaluation cut to `budget`: the epochs `from+1 ..= epochs` as interim
+/// reports, charged the table's time between them (a promoted trial resumes from its
+/// parent's checkpoint), valued at epoch `epochs` — the metric of the model trained that
+/// far, as a full trial is valued at its last epoch; nothing after it leaks.
+fn budgeted(full: Outcome, budget: &Budget) -> Outcome {
+    let last = full.interim.len();
+    let to = (budget.epochs as usize).clamp(1, last);
+    let from = (budget.from as usize).min(to - 1);
+    let before = if from == 0 {
+        0.0
+    } else {
+        full.interim[from - 1].time
+    };
+    let reports: Vec<Interim> = full.interim[from..to]
+        .iter()
+        .map(|r| Interim {
+            time: r.time - before,
+            ..*r
+        })
+        .collect();
+    Outcome {
+        value: full.interim[to - 1].value,
+        cost: full.interim[to - 1].time - before,
+        epochs: Some(to),
+        interim: reports,
+        ..full
     }
 }
 
@@ -226,6 +278,10 @@ impl Objective for TableObjective {
 
     fn horizon(&self) -> Option<usize> {
         Some(self.table.epochs)
+    }
+
+    fn budgets(&self) -> bool {
+        true
     }
 
     fn space(&self) -> &Space {
@@ -279,13 +335,18 @@ impl Objective for TableObjective {
 
     /// Replays the row's curve epoch by epoch; when the watcher stops it at epoch k, the
     /// trial is charged the table's cumulative time at k and reports the best value of
-    /// epochs 1..=k — nothing the table records after k.
+    /// epochs 1..=k — nothing the table records after k. With a budget, only the epochs
+    /// `from+1 ..= epochs` are replayed ([`TableObjective::budgeted`]).
     fn evaluate_watched(
         &mut self,
         candidate: &Candidate,
+        budget: Option<&Budget>,
         watch: &Watch,
     ) -> Result<Outcome, EvaluationError> {
-        let full = self.evaluate(candidate)?;
+        let mut full = self.evaluate(candidate)?;
+        if let Some(budget) = budget {
+            full = budgeted(full, budget);
+        }
         let last = full.interim.len();
         for (k, report) in full.interim.iter().enumerate() {
             watch.report(*report);

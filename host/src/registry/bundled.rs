@@ -76,7 +76,7 @@ pub fn register_bundled(host: &mut PluginHost, dir: &Path) -> Result<Vec<String>
                 continue;
             }
         };
-        let (info, stoppers) = (plugin.info, plugin.stoppers);
+        let (info, rules) = (plugin.info, (plugin.stoppers, plugin.schedulers));
         if let Ok(existing) = host.registry().get(&info.name)
             && existing.origin == Origin::Installed
         {
@@ -89,7 +89,7 @@ pub fn register_bundled(host: &mut PluginHost, dir: &Path) -> Result<Vec<String>
         seen.push(info.name.clone());
         fresh.push(entry_of(
             info,
-            stoppers,
+            rules,
             PluginKind::Native,
             path,
             sha256,

@@ -246,7 +246,7 @@ impl PluginHost {
             },
             &self.runtime,
         )?;
-        let (info, stoppers) = (plugin.info, plugin.stoppers);
+        let (info, rules) = (plugin.info, (plugin.stoppers, plugin.schedulers));
         self.check_new(&info, artifact, options)?;
         let dest = self.plugins_dir().join(format!(
             "{}-{}.{}",
@@ -264,7 +264,7 @@ impl PluginHost {
         }
         let mut entry = entry_of(
             info,
-            stoppers,
+            rules,
             kind,
             relative_to(&dest, &self.registry.dir()),
             sha256,
@@ -368,9 +368,11 @@ impl PluginHost {
                         if info.arms != entry.arms
                             || info.strategies != entry.strategies
                             || plugin.stoppers != entry.stoppers
+                            || plugin.schedulers != entry.schedulers
                         {
                             problems.push(
-                                "its arms, strategies or stoppers differ from the registry's"
+                                "its arms, strategies, stoppers or schedulers differ from the \
+                                 registry's"
                                     .into(),
                             );
                         }
@@ -446,7 +448,7 @@ fn artifacts_at(path: &Path) -> Result<Vec<PathBuf>, HostError> {
 /// the registry's directory, or absolute) with checksum `sha256`.
 pub(super) fn entry_of(
     info: PluginInfo,
-    stoppers: Vec<String>,
+    (stoppers, schedulers): (Vec<String>, Vec<String>),
     kind: PluginKind,
     path: String,
     sha256: String,
@@ -462,6 +464,7 @@ pub(super) fn entry_of(
         arms: info.arms,
         strategies: info.strategies,
         stoppers,
+        schedulers,
         description: info.description,
         origin,
         limits: None,

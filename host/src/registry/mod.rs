@@ -13,7 +13,9 @@ mod host;
 mod providers;
 
 pub use host::{HostError, InstallOptions, PluginHost, VerifyReport};
-pub use providers::{ProviderError, resolve_arms, resolve_stopper, resolve_strategy};
+pub use providers::{
+    ProviderError, RuleKind, RuleRef, resolve_arms, resolve_rule, resolve_strategy,
+};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

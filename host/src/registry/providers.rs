@@ -34,7 +34,7 @@ pub enum ProviderError {
     #[error(
         "no installed plugin provides the early-termination rule {stopper} (installed: {installed}, or NONE)"
     )]
-    NoStopper {
+    NoRule {
         /// The rule.
         stopper: String,
         /// What is installed.
@@ -110,28 +110,49 @@ pub fn resolve_strategy(host: &PluginHost, strategy: &str) -> Result<String, Pro
         })
 }
 
-/// Finds the plugin serving an early-termination rule; returns the plugin and the rule's
-/// name as the plugin spells it (names are matched ignoring case: the seed wrote
-/// `DecaTercet`, users type `decatercet`).
-pub fn resolve_stopper(
-    host: &PluginHost,
-    stopper: &str,
-) -> Result<(String, String), ProviderError> {
+/// The two kinds of early-termination rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleKind {
+    /// Stops trials from their interim reports.
+    Stopper,
+    /// Sets each trial's budget and promotes configurations (multi-fidelity).
+    Scheduler,
+}
+
+/// An early-termination rule found in the registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleRef {
+    /// The plugin serving it.
+    pub plugin: String,
+    /// Its name as the plugin spells it.
+    pub name: String,
+    /// Stopper or scheduler.
+    pub kind: RuleKind,
+}
+
+/// Finds the plugin serving an early-termination rule, a stopper or a scheduler (names are
+/// matched ignoring case: the seed wrote `DecaTercet`, users type `decatercet`).
+pub fn resolve_rule(host: &PluginHost, rule: &str) -> Result<RuleRef, ProviderError> {
     let plugins = host.registry().plugins();
+    let found = |names: &[String]| names.iter().find(|s| s.eq_ignore_ascii_case(rule)).cloned();
     plugins
         .iter()
         .find_map(|p| {
-            p.stoppers
-                .iter()
-                .find(|s| s.eq_ignore_ascii_case(stopper))
-                .map(|s| (p.name.clone(), s.clone()))
+            let rule_ref = |name, kind| RuleRef {
+                plugin: p.name.clone(),
+                name,
+                kind,
+            };
+            found(&p.stoppers)
+                .map(|name| rule_ref(name, RuleKind::Stopper))
+                .or_else(|| found(&p.schedulers).map(|name| rule_ref(name, RuleKind::Scheduler)))
         })
-        .ok_or_else(|| ProviderError::NoStopper {
-            stopper: stopper.to_string(),
+        .ok_or_else(|| ProviderError::NoRule {
+            stopper: rule.to_string(),
             installed: installed_list(
                 plugins
                     .iter()
-                    .flat_map(|p| p.stoppers.iter().cloned())
+                    .flat_map(|p| p.stoppers.iter().chain(&p.schedulers).cloned())
                     .collect(),
             ),
         })

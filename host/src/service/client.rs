@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::protocol::{JobDocument, JobRequest, JobStatus, NodeConfig, basic_auth};
 use crate::objectives::{
-    Candidate, EvaluationError, Interim, Objective, ObjectiveError, Outcome, Watch,
+    Budget, Candidate, EvaluationError, Interim, Objective, ObjectiveError, Outcome, Watch,
 };
 use crate::space::Space;
 
@@ -210,13 +210,21 @@ impl RemoteObjective {
     }
 
     /// Creates and starts the job of `candidate`; returns its id.
-    fn submit(&self, candidate: &Candidate, params: &[Value]) -> Result<String, String> {
+    fn submit(
+        &self,
+        candidate: &Candidate,
+        budget: Option<&Budget>,
+        params: &[Value],
+    ) -> Result<String, String> {
         let mut request = JobRequest {
             hyperparams: self.space.to_object(params),
             ..JobRequest::default()
         };
         if let Candidate::Row(row) = candidate {
             request.config.insert("cand_index".into(), json!(row));
+        }
+        if let Some(budget) = budget {
+            request.config.insert("budget".into(), json!(budget));
         }
         let created = self.call("POST", "/jobs/", Some(&json!(request)))?;
         let job = self.expect(created, 201, "POST /jobs/")?;
@@ -264,15 +272,22 @@ impl Objective for RemoteObjective {
     }
 
     fn evaluate(&mut self, candidate: &Candidate) -> Result<Outcome, EvaluationError> {
-        self.evaluate_watched(candidate, &Watch::default())
+        self.evaluate_watched(candidate, None, &Watch::default())
+    }
+
+    /// The node decides: a table or a training command there takes a budget, a test
+    /// function refuses the job.
+    fn budgets(&self) -> bool {
+        true
     }
 
     /// Polls the job, passing its new reports to `watch`; when the watcher stops the trial,
     /// the job is deleted (the worker kills it) and the trial ends terminated with the
-    /// reports seen.
+    /// reports seen. A budget travels in the job's `config.budget`.
     fn evaluate_watched(
         &mut self,
         candidate: &Candidate,
+        budget: Option<&Budget>,
         watch: &Watch,
     ) -> Result<Outcome, EvaluationError> {
         let params = match candidate {
@@ -288,7 +303,7 @@ impl Objective for RemoteObjective {
         };
         let started = Instant::now();
         let id = self
-            .submit(candidate, &params)
+            .submit(candidate, budget, &params)
             .map_err(EvaluationError::Worker)?;
         let path = format!("/jobs/{id}/");
         let mut poll = POLL_FASTEST;

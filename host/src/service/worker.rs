@@ -52,7 +52,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::protocol::{JobDocument, JobRequest, JobStatus, NODE_TYPE, NodeConfig, RunConfigDoc};
-use crate::objectives::{Candidate, Interim, Objective, Outcome, Watch};
+use crate::objectives::{Budget, Candidate, Interim, Objective, Outcome, Watch};
 use crate::space::Space;
 
 /// One training job.
@@ -63,6 +63,8 @@ struct Job {
     hyperparams: Map<String, Value>,
     config: Map<String, Value>,
     candidate: Candidate,
+    /// The scheduler's budget, if any.
+    budget: Option<Budget>,
     /// The slot it runs on, once started.
     slot: Option<usize>,
     curve: Vec<Interim>,
@@ -494,6 +496,10 @@ fn create_job(node: &Arc<Node>, body: &str) -> Answer {
         Ok(c) => c,
         Err(e) => return error(400, format!("invalid job request: {e}")),
     };
+    let budget = match budget_of(node, &config) {
+        Ok(b) => b,
+        Err(e) => return error(400, format!("invalid job request: {e}")),
+    };
     let id = {
         let mut next = lock(&node.next_job);
         *next += 1;
@@ -515,6 +521,7 @@ fn create_job(node: &Arc<Node>, body: &str) -> Answer {
             hyperparams,
             config,
             candidate,
+            budget,
             slot: None,
             curve: Vec::new(),
             evaluation: None,
@@ -541,6 +548,26 @@ fn make_room(jobs: &mut BTreeMap<String, Job>, max: usize) -> bool {
         }
     }
     true
+}
+
+/// The budget of a job (`config.budget`: `{epochs, from, lineage}`), when a scheduler gave
+/// one; refused when this node's objective takes none.
+fn budget_of(node: &Node, config: &Map<String, Value>) -> Result<Option<Budget>, String> {
+    let Some(value) = config.get("budget") else {
+        return Ok(None);
+    };
+    let budget: Budget =
+        serde_json::from_value(value.clone()).map_err(|e| format!("config.budget: {e}"))?;
+    if !lock(&node.objectives[0]).budgets() {
+        return Err("config.budget: this node's objective takes no budget".into());
+    }
+    if budget.epochs == 0 || budget.from >= budget.epochs {
+        return Err(format!(
+            "config.budget: needs 0 <= from < epochs (got from {} epochs {})",
+            budget.from, budget.epochs
+        ));
+    }
+    Ok(Some(budget))
 }
 
 /// The candidate of a job: a table row (`config.cand_index`) when the objective has rows,
@@ -608,6 +635,7 @@ fn start_job(node: &Arc<Node>, id: &str) -> Answer {
     job.status = JobStatus::Processing;
     job.slot = Some(slot);
     let candidate = job.candidate.clone();
+    let budget = job.budget;
     let document = json!(job.document());
     let stop = job.stop.clone();
     drop(jobs);
@@ -625,7 +653,8 @@ fn start_job(node: &Arc<Node>, id: &str) -> Answer {
     let node = node.clone();
     let job_id = id.to_string();
     std::thread::spawn(move || {
-        let result = lock(&node.objectives[slot]).evaluate_watched(&candidate, &watch);
+        let result =
+            lock(&node.objectives[slot]).evaluate_watched(&candidate, budget.as_ref(), &watch);
         let mut jobs = lock(&node.jobs);
         if let Some(job) = jobs.get_mut(&job_id) {
             let evaluation = match result {
@@ -658,6 +687,7 @@ mod tests {
             hyperparams: Map::new(),
             config: Map::new(),
             candidate: Candidate::Row(0),
+            budget: None,
             slot: None,
             curve: Vec::new(),
             evaluation: None,

@@ -15,12 +15,12 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use hpo_plugin_api::types::{Curve, Decision, StopperConfig};
+use hpo_plugin_api::types::{Curve, Decision, RuleConfig};
 
 use crate::config::RunConfig;
 use crate::loader::{PluginError, Recovering, SessionError, SharedPlugin, StopperBackend, lock};
 use crate::objectives::{Interim, Watch};
-use crate::registry::{HostError, Loaded, ProviderError, resolve_stopper};
+use crate::registry::{HostError, Loaded, ProviderError, RuleKind, resolve_rule};
 use crate::trial::Trial;
 
 /// Why a run's stopper cannot be opened.
@@ -37,7 +37,7 @@ pub enum StopperError {
     Session(#[from] SessionError),
 }
 
-/// The stopper of `config`'s early-termination rule, if it names one, for trials of
+/// The stopper of `config`'s early-termination rule, if it names a stopper, for trials of
 /// `horizon` epochs (0: the objective does not say), with its plugin's options.
 pub fn open(
     loaded: &mut Loaded<'_>,
@@ -48,13 +48,16 @@ pub fn open(
     let Some(rule) = config.early_stop() else {
         return Ok(None);
     };
-    let (plugin_name, name) = resolve_stopper(loaded.host(), rule)?;
-    let plugin = loaded.get(&plugin_name)?;
+    let rule = resolve_rule(loaded.host(), rule)?;
+    if rule.kind != RuleKind::Stopper {
+        return Ok(None);
+    }
+    let plugin = loaded.get(&rule.plugin)?;
     let session = StopperSession::open(
         &plugin,
-        StopperConfig {
-            name,
-            options_json: config.plugin_options(&plugin_name).to_string(),
+        RuleConfig {
+            name: rule.name,
+            options_json: config.plugin_options(&rule.plugin).to_string(),
             seed,
             horizon: u32::try_from(horizon).unwrap_or(u32::MAX),
         },
@@ -66,7 +69,7 @@ pub fn open(
 pub struct StopperSession {
     plugin: SharedPlugin,
     plugin_name: String,
-    config: StopperConfig,
+    config: RuleConfig,
     backend: Option<Box<dyn StopperBackend>>,
     /// Every ended trial's curve told so far, for a reopened session.
     history: Vec<Curve>,
@@ -74,7 +77,7 @@ pub struct StopperSession {
 
 impl StopperSession {
     /// Opens `config.name` on `plugin`.
-    pub fn open(plugin: &SharedPlugin, config: StopperConfig) -> Result<Self, SessionError> {
+    pub fn open(plugin: &SharedPlugin, config: RuleConfig) -> Result<Self, SessionError> {
         let plugin_name = lock(plugin).info.name.clone();
         let mut session = StopperSession {
             plugin: plugin.clone(),

@@ -110,8 +110,8 @@ pub fn show(store_path: &Path, id: i64) -> Result<String, ResultsError> {
 }
 
 /// Every trial of an experiment as CSV: experiment, run, iteration, arm, value (empty when
-/// failed), exec_time, opt_time, row, epochs, status (`complete`, `terminated`, `failed`),
-/// failure, params (JSON).
+/// failed), exec_time, opt_time, row, epochs, status (`complete`, `terminated`, `promoted`,
+/// `failed`), budget (a scheduler's epochs, else empty), failure, params (JSON).
 pub fn export_csv(store_path: &Path, id: i64) -> Result<String, ResultsError> {
     let store = open(store_path)?;
     find(&store, id)?;
@@ -127,13 +127,16 @@ pub fn export_csv(store_path: &Path, id: i64) -> Result<String, ResultsError> {
         "row",
         "epochs",
         "status",
+        "budget",
         "failure",
         "params",
     ];
     let csv_err = |e: csv::Error| ResultsError::Input(format!("export: {e}"));
     writer.write_record(header).map_err(csv_err)?;
     for (run, _, _) in store.runs(id)? {
-        for (i, t) in store.trials(id, run)?.iter().enumerate() {
+        let trials = store.trials(id, run)?;
+        let statuses = crate::trial::statuses(&trials);
+        for (i, t) in trials.iter().enumerate() {
             let it = t;
             writer
                 .write_record([
@@ -150,7 +153,10 @@ pub fn export_csv(store_path: &Path, id: i64) -> Result<String, ResultsError> {
                     it.opt_time.to_string(),
                     it.row.map(|r| r.to_string()).unwrap_or_default(),
                     it.epochs.map(|e| e.to_string()).unwrap_or_default(),
-                    crate::trial::status_name(it).to_string(),
+                    statuses[i].to_string(),
+                    it.fidelity
+                        .map(|f| f.budget.epochs.to_string())
+                        .unwrap_or_default(),
                     t.failure.clone().unwrap_or_default(),
                     Value::from(it.params.clone()).to_string(),
                 ])

@@ -101,6 +101,7 @@ CREATE TABLE IF NOT EXISTS trials (
     timing TEXT,
     requeued INTEGER NOT NULL DEFAULT 0,
     terminated INTEGER NOT NULL DEFAULT 0,
+    fidelity TEXT,
     PRIMARY KEY (experiment, run, iteration)
 );
 CREATE TABLE IF NOT EXISTS pending (
@@ -114,7 +115,7 @@ CREATE TABLE IF NOT EXISTS pending (
 
 /// Columns added after the first release, with their tables and definitions: a store
 /// written by an older hpo gains them when opened (its old rows get the defaults).
-const ADDED_COLUMNS: [(&str, &str, &str); 7] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 8] = [
     ("trials", "interim", "TEXT NOT NULL DEFAULT '[]'"),
     ("trials", "estimate", "TEXT"),
     ("trials", "arm_failures", "TEXT NOT NULL DEFAULT '[]'"),
@@ -122,6 +123,7 @@ const ADDED_COLUMNS: [(&str, &str, &str); 7] = [
     ("trials", "timing", "TEXT"),
     ("trials", "requeued", "INTEGER NOT NULL DEFAULT 0"),
     ("trials", "terminated", "INTEGER NOT NULL DEFAULT 0"),
+    ("trials", "fidelity", "TEXT"),
 ];
 
 /// How long a write waits for another hpo process holding the store's lock.
@@ -366,9 +368,9 @@ impl Store {
             c.execute(
                 "INSERT INTO trials (experiment, run, iteration, row_index, params, x, value, \
                  exec_time, opt_time, arm, epochs, failure, strategy_state, interim, estimate, \
-                 arm_failures, timing, requeued, terminated) \
+                 arm_failures, timing, requeued, terminated, fidelity) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-                 ?17, ?18, ?19)",
+                 ?17, ?18, ?19, ?20)",
                 params![
                     experiment,
                     run as i64,
@@ -391,6 +393,8 @@ impl Store {
                         .map(|t| serde_json::to_string(&t).expect("timings serialize")),
                     it.requeued,
                     it.terminated,
+                    it.fidelity
+                        .map(|f| serde_json::to_string(&f).expect("fidelities serialize")),
                 ],
             )
             .map(|_| ())
@@ -403,7 +407,8 @@ impl Store {
             .conn
             .prepare(
                 "SELECT row_index, params, x, value, exec_time, opt_time, arm, epochs, failure, \
-                 strategy_state, interim, estimate, arm_failures, timing, requeued, terminated \
+                 strategy_state, interim, estimate, arm_failures, timing, requeued, terminated, \
+                 fidelity \
                  FROM trials \
                  WHERE experiment = ?1 AND run = ?2 ORDER BY iteration",
             )
@@ -427,6 +432,7 @@ impl Store {
                     timing: optional_json_column(r, 13)?,
                     requeued: r.get(14)?,
                     terminated: r.get(15)?,
+                    fidelity: optional_json_column(r, 16)?,
                 })
             })
             .map_err(|e| self.wrap(e))?;
@@ -483,10 +489,10 @@ impl Store {
                    SELECT {to}, run, seed, stop_reason, failures FROM runs WHERE experiment = {from};
                  INSERT INTO trials (experiment, run, iteration, row_index, params, x, value,
                    exec_time, opt_time, arm, epochs, failure, strategy_state, interim, estimate,
-                   arm_failures, timing, requeued, terminated)
+                   arm_failures, timing, requeued, terminated, fidelity)
                    SELECT {to}, run, iteration, row_index, params, x, value, exec_time, opt_time,
                    arm, epochs, failure, strategy_state, interim, estimate, arm_failures, timing,
-                   requeued, terminated
+                   requeued, terminated, fidelity
                    FROM trials WHERE experiment = {from};"
             ))
         })
@@ -591,6 +597,15 @@ mod tests {
             }),
             requeued: i == 2,
             terminated: i == 1,
+            fidelity: (i == 2).then_some(crate::trial::Fidelity {
+                ticket: 5,
+                parent: Some(1),
+                budget: crate::objectives::Budget {
+                    epochs: 9,
+                    from: 3,
+                    lineage: 1,
+                },
+            }),
         }
     }
 
@@ -667,7 +682,8 @@ mod tests {
             .replace("    failures TEXT,\n", "")
             .replace("    timing TEXT,\n", "")
             .replace("    requeued INTEGER NOT NULL DEFAULT 0,\n", "")
-            .replace("    terminated INTEGER NOT NULL DEFAULT 0,\n", "");
+            .replace("    terminated INTEGER NOT NULL DEFAULT 0,\n", "")
+            .replace("    fidelity TEXT,\n", "");
         assert!(!old_schema.contains("interim"));
         {
             let conn = Connection::open(&path).unwrap();

@@ -1,4 +1,4 @@
-"""hpo_plugin: hpo plugins (arms, strategies and stoppers) written in Python.
+"""hpo_plugin: hpo plugins (arms, strategies, stoppers and schedulers) written in Python.
 
 A plugin is built into a sandboxed WebAssembly component by componentize-py against the
 same WIT world as the Rust plugins (``wit/hpo.wit``), and installed with
@@ -30,18 +30,20 @@ API_VERSION = "1.2.0"
 __all__ = [
     "API_VERSION",
     "ArmConfig",
+    "Assignment",
     "ArmSession",
     "ArmStat",
     "Curve",
     "Description",
     "Feedback",
+    "Job",
     "Observations",
     "Plugin",
     "PluginError",
     "Proposal",
     "ProposeRequest",
     "SelectRequest",
-    "StopperConfig",
+    "RuleConfig",
     "StopperSession",
     "StrategyConfig",
     "StrategySession",
@@ -67,6 +69,7 @@ class Description:
     strategies: List[str] = field(default_factory=list)
     #: Stopper names (early-termination rules).
     stoppers: List[str] = field(default_factory=list)
+    schedulers: List[str] = field(default_factory=list)
 
 
 @dataclass
@@ -167,8 +170,8 @@ class Feedback:
 
 
 @dataclass
-class StopperConfig:
-    """Opens a stopper session: one per run."""
+class RuleConfig:
+    """An early-termination rule's settings: a stopper's session, or a scheduler call."""
 
     name: str
     options: dict
@@ -185,6 +188,30 @@ class Curve:
     values: List[float]
     #: Whether the trial was stopped early (curves of ended trials).
     terminated: bool = False
+
+
+@dataclass
+class Job:
+    """One evaluation a scheduler assigned: a configuration trained to a budget."""
+
+    trial: int
+    #: The trial this one continues (a promotion), or None.
+    parent: Optional[int]
+    #: Epochs to train to.
+    budget: int
+    #: "pending", "complete" or "failed".
+    state: str
+    #: The value within the budget (lower is better), when complete.
+    value: float
+
+
+@dataclass
+class Assignment:
+    """What the next free worker runs: a promotion of a completed trial's configuration
+    (``promote`` = its trial id) or a new configuration (``promote`` None), to ``budget``."""
+
+    promote: Optional[int]
+    budget: int
 
 
 class ArmSession:
@@ -281,8 +308,18 @@ class Plugin:
         offending option."""
 
     @classmethod
-    def open_stopper(cls, config: StopperConfig) -> StopperSession:
+    def open_stopper(cls, config: RuleConfig) -> StopperSession:
         raise PluginError(f"this plugin has no stopper '{config.name}'")
+
+    @classmethod
+    def validate_scheduler(cls, name: str, options: dict) -> None:
+        """Checks a scheduler's options before a run; raise ``PluginError`` naming the
+        offending option."""
+
+    @classmethod
+    def schedule(cls, config: RuleConfig, jobs: List[Job]) -> Assignment:
+        """The next assignment, a pure function of every job so far (in trial order)."""
+        raise PluginError(f"this plugin has no scheduler '{config.name}'")
 
 
 def check_options(options: dict, allowed: Dict[str, type]) -> None:
@@ -473,9 +510,27 @@ def export(plugin_cls):
 
         def open_stopper(self, c):
             def open_():
-                config = StopperConfig(name=c.name, options=_options(c.options_json), seed=c.seed, horizon=c.horizon)
+                config = RuleConfig(name=c.name, options=_options(c.options_json), seed=c.seed, horizon=c.horizon)
                 return plugin_cls.open_stopper(config)
 
             return Stopper(answer(open_))
+
+        def schedulers(self):
+            return list(plugin_cls.describe().schedulers)
+
+        def validate_scheduler(self, name, options_json):
+            answer(lambda: plugin_cls.validate_scheduler(name, _options(options_json)))
+
+        def schedule(self, c, jobs):
+            def schedule_():
+                config = RuleConfig(name=c.name, options=_options(c.options_json), seed=c.seed, horizon=c.horizon)
+                return plugin_cls.schedule(config, [job(j) for j in jobs])
+
+            a = answer(schedule_)
+            return ws.Assignment(promote=a.promote, budget=a.budget)
+
+    def job(j) -> Job:
+        state = {ws.JobState.PENDING: "pending", ws.JobState.COMPLETE: "complete"}.get(j.state, "failed")
+        return Job(trial=j.trial, parent=j.parent, budget=j.budget, state=state, value=j.value)
 
     return Export, StoppingExport

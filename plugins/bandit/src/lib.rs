@@ -118,6 +118,7 @@ impl Plugin for BanditPlugin {
             arms: vec![],
             strategies: STRATEGIES.iter().map(|s| s.to_string()).collect(),
             stoppers: Vec::new(),
+            schedulers: Vec::new(),
         }
     }
 

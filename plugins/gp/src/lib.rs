@@ -51,6 +51,7 @@ impl Plugin for GpPlugin {
                 .collect(),
             strategies: vec![],
             stoppers: Vec::new(),
+            schedulers: Vec::new(),
         }
     }
 

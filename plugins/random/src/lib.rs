@@ -28,6 +28,7 @@ impl Plugin for RandomPlugin {
             arms: vec![format!("{MODEL}/RANDOM")],
             strategies: vec![],
             stoppers: Vec::new(),
+            schedulers: Vec::new(),
         }
     }
 

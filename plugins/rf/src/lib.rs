@@ -146,6 +146,7 @@ impl Plugin for RfPlugin {
                 .collect(),
             strategies: vec![],
             stoppers: Vec::new(),
+            schedulers: Vec::new(),
         }
     }
 

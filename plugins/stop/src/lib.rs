@@ -1,16 +1,19 @@
-//! First-party stoppers (early-termination rules): the seed's DecaTercet, PentaTercet and
+//! First-party early-termination rules. Stoppers: the seed's DecaTercet, PentaTercet and
 //! TetraTercet ([`tercet`]), median stopping ([`median`]) and asynchronous successive
-//! halving ([`asha`]). One source, built as a native plugin and as a wasm component.
+//! halving ([`asha`]); schedulers: successive halving and Hyperband ([`hyperband`]). One
+//! source, built as a native plugin and as a wasm component.
 
 pub mod asha;
 pub mod curves;
+pub mod hyperband;
 pub mod median;
 pub mod tercet;
 
 use hpo_plugin_api::sdk::{Plugin, StopperSession, parse_options};
-use hpo_plugin_api::types::{Curve, Decision, PluginDescription, StopperConfig};
+use hpo_plugin_api::types::{Assignment, Curve, Decision, Job, PluginDescription, RuleConfig};
 
 use asha::{Asha, AshaOptions};
+use hyperband::{HyperbandOptions, Schedule};
 use median::{MedianOptions, MedianStop};
 use tercet::{Tercet, TercetOptions};
 
@@ -20,6 +23,8 @@ const TERCETS: [(&str, u32); 3] = [("DecaTercet", 10), ("PentaTercet", 20), ("Te
 const MEDIAN: &str = "Median";
 /// Asynchronous successive halving's name.
 const ASHA: &str = "ASHA";
+/// The schedulers: each name, and whether it cycles through all of Hyperband's brackets.
+const SCHEDULERS: [(&str, bool); 2] = [("Hyperband", true), ("SuccessiveHalving", false)];
 
 /// The `stop` plugin.
 pub struct StopPlugin;
@@ -69,6 +74,15 @@ fn open(name: &str, options_json: &str, horizon: u32) -> Result<Rule, String> {
     Err(format!("this plugin has no stopper '{name}'"))
 }
 
+/// Opens scheduler `name` with `options_json` for trials of `horizon` epochs.
+fn open_schedule(name: &str, options_json: &str, horizon: u32) -> Result<Schedule, String> {
+    let Some(&(_, all_brackets)) = SCHEDULERS.iter().find(|(n, _)| *n == name) else {
+        return Err(format!("this plugin has no scheduler '{name}'"));
+    };
+    let options: HyperbandOptions = parse_options(options_json)?;
+    Schedule::new(horizon, options, all_brackets)
+}
+
 impl Plugin for StopPlugin {
     fn describe() -> PluginDescription {
         let mut names: Vec<&str> = TERCETS.iter().map(|(n, _)| *n).collect();
@@ -76,11 +90,13 @@ impl Plugin for StopPlugin {
         PluginDescription::new(
             "stop",
             env!("CARGO_PKG_VERSION"),
-            "Early termination: DecaTercet, PentaTercet, TetraTercet, median stopping, ASHA",
+            "Early termination: DecaTercet, PentaTercet, TetraTercet, median stopping, ASHA, \
+             successive halving, Hyperband",
             &[],
             &[],
         )
         .with_stoppers(&names)
+        .with_schedulers(&SCHEDULERS.map(|(n, _)| n))
     }
 
     fn validate_stopper(name: &str, options_json: &str) -> Result<(), String> {
@@ -89,9 +105,18 @@ impl Plugin for StopPlugin {
         open(name, options_json, 100).map(|_| ())
     }
 
-    fn open_stopper(config: StopperConfig) -> Result<Box<dyn StopperSession>, String> {
+    fn open_stopper(config: RuleConfig) -> Result<Box<dyn StopperSession>, String> {
         let rule = open(&config.name, &config.options_json, config.horizon)?;
         Ok(Box::new(rule))
+    }
+
+    fn validate_scheduler(name: &str, options_json: &str) -> Result<(), String> {
+        // As for stoppers, the horizon is checked when the run first schedules.
+        open_schedule(name, options_json, 100).map(|_| ())
+    }
+
+    fn schedule(config: RuleConfig, jobs: Vec<Job>) -> Result<Assignment, String> {
+        open_schedule(&config.name, &config.options_json, config.horizon)?.assign(&jobs)
     }
 }
 
@@ -113,10 +138,10 @@ mod tests {
 
     #[test]
     fn a_malformed_curve_is_an_error_not_a_panic() {
-        let config = StopperConfig {
+        let config = RuleConfig {
             name: "Median".into(),
             horizon: 10,
-            ..StopperConfig::default()
+            ..RuleConfig::default()
         };
         let mut rule = StopPlugin::open_stopper(config).unwrap();
         let bad = Curve::new(vec![2, 1], vec![0.1, 0.2], false);

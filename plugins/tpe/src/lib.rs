@@ -100,6 +100,7 @@ impl Plugin for TpePlugin {
             arms: ARMS.iter().map(|a| a.to_string()).collect(),
             strategies: vec![],
             stoppers: Vec::new(),
+            schedulers: Vec::new(),
         }
     }
 

@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use super::run::{Pending, Run, RunSink};
 use super::{ExperimentError, RunPlan, RunRecord, Trial};
-use crate::objectives::{Candidate, Objective, Outcome, Watch};
+use crate::objectives::{Objective, Outcome, Watch};
 use crate::registry::PluginHost;
 use crate::trial::last_end;
 
@@ -90,15 +90,15 @@ pub fn drive(
     Ok(run.finish(stop_reason))
 }
 
-/// Evaluates `candidate` under `watch` (the run's stopper); an objective that cannot is an
-/// error of the run.
+/// Evaluates `pending` (with its budget, in a scheduled run) under `watch` (the run's
+/// stopper); an objective that cannot is an error of the run.
 fn evaluate(
     objective: &mut dyn Objective,
-    candidate: &Candidate,
+    pending: &Pending,
     watch: &Watch,
 ) -> Result<Outcome, ExperimentError> {
     objective
-        .evaluate_watched(candidate, watch)
+        .evaluate_watched(&pending.candidate, pending.budget(), watch)
         .map_err(|source| ExperimentError::Evaluation {
             label: objective.label(),
             source,

@@ -23,7 +23,7 @@ pub fn drive(
             },
         };
         sink.asked(&pending).map_err(ExperimentError::Sink)?;
-        let outcome = super::evaluate(objective, &pending.candidate, &run.watch())?;
+        let outcome = super::evaluate(objective, &pending, &run.watch())?;
         run.tell(pending, outcome, None, sink)?;
     }
 }

@@ -152,7 +152,7 @@ fn start_job(
     sink.asked(&pending).map_err(ExperimentError::Sink)?;
     // The job is evaluated when it starts, so its stopper judges it against the trials
     // that ended before that moment of the simulated clock.
-    let mut outcome = super::evaluate(objective, &pending.candidate, &watch)?;
+    let mut outcome = super::evaluate(objective, &pending, &watch)?;
     if outcome.cost <= 0.0 {
         outcome.cost = function_cost(&pending.x);
     }

@@ -118,7 +118,9 @@ fn spawn_slot(
     let (jobs_tx, jobs) = mpsc::channel::<(Pending, Watch)>();
     std::thread::spawn(move || {
         for (pending, watch) in jobs {
-            let result = slot.objective.evaluate_watched(&pending.candidate, &watch);
+            let result =
+                slot.objective
+                    .evaluate_watched(&pending.candidate, pending.budget(), &watch);
             if finished.send((index, pending, result)).is_err() {
                 break;
             }

@@ -14,11 +14,12 @@
 //!   clock is past 1970). Inside the sandbox that is 0.
 //! - strategy `BAD-RANK`: ranks an arm that does not exist.
 //! - stopper `PANIC-STOP`: panics on any curve of three reports or more.
+//! - scheduler `PANIC-SCHEDULE`: gives 1-epoch budgets, then panics once three jobs exist.
 
 use hpo_plugin_api::sdk::{ArmSession, Plugin, StopperSession, StrategySession};
 use hpo_plugin_api::types::{
-    ArmConfig, Curve, Decision, Feedback, Matrix, Observations, PluginDescription, ProposeRequest,
-    Proposed, SelectRequest, StopperConfig, StrategyConfig,
+    ArmConfig, Assignment, Curve, Decision, Feedback, Job, Matrix, Observations, PluginDescription,
+    ProposeRequest, Proposed, RuleConfig, SelectRequest, StrategyConfig,
 };
 
 /// The plugin type exported below.
@@ -47,6 +48,7 @@ impl Plugin for Hostile {
             .to_vec(),
             strategies: vec!["BAD-RANK".into()],
             stoppers: vec!["PANIC-STOP".into()],
+            schedulers: vec!["PANIC-SCHEDULE".into()],
         }
     }
 
@@ -66,8 +68,15 @@ impl Plugin for Hostile {
         }))
     }
 
-    fn open_stopper(_: StopperConfig) -> Result<Box<dyn StopperSession>, String> {
+    fn open_stopper(_: RuleConfig) -> Result<Box<dyn StopperSession>, String> {
         Ok(Box::new(PanickingStopper))
+    }
+
+    fn schedule(_: RuleConfig, jobs: Vec<Job>) -> Result<Assignment, String> {
+        if jobs.len() >= 3 {
+            panic!("hostile scheduler after {} jobs", jobs.len());
+        }
+        Ok(Assignment::new_configuration(1))
     }
 }
 

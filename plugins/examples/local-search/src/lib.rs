@@ -28,6 +28,7 @@ impl Plugin for LocalSearch {
             arms: vec!["LOCAL/NEAREST".into()],
             strategies: vec![],
             stoppers: Vec::new(),
+            schedulers: Vec::new(),
         }
     }
 
