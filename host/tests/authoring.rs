@@ -233,6 +233,56 @@ fn rust_and_python_stopper_projects_build_conform_and_stop_trials() {
     assert!(stops_trials(&home, dir.path(), "QUANT-PY") > 0);
 }
 
+/// A DIV/SEQ run of 24 evaluations on the bundled table under scheduler `rule`: the
+/// iterations promoted from, checked to be the best third of each batch of six 1-epoch
+/// trials and trained to the table's 30 epochs.
+fn promotes_trials(home: &Home, dir: &Path, rule: &str) -> Vec<u64> {
+    let args = ["-m", "DIV", "-s", "SEQ", "-etr", rule, "--evals", "24"];
+    let summary = run_json(home, &dir.join(format!("out-{rule}")), &args);
+    let run = common::results_file(&summary)["0"].clone();
+    let parents: Vec<Option<u64>> = run["promoted_from"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_u64())
+        .collect();
+    let errors: Vec<f64> = run["error"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_f64().unwrap())
+        .collect();
+    let promoted: Vec<u64> = parents.iter().flatten().copied().collect();
+    // Six 1-epoch trials, then the best two of them at 30 epochs, and so on.
+    let mut first: Vec<usize> = (0..6).collect();
+    first.sort_by(|&a, &b| errors[a].total_cmp(&errors[b]));
+    assert_eq!(&promoted[..2], &[first[0] as u64, first[1] as u64], "{run}");
+    for (i, parent) in parents.iter().enumerate() {
+        let want = if parent.is_some() { 30 } else { 1 };
+        assert_eq!(run["budget"][i], want, "trial {i}");
+    }
+    promoted
+}
+
+#[test]
+fn rust_and_python_scheduler_projects_build_conform_and_promote_trials() {
+    let home = Home::new();
+    let dir = tempfile::tempdir().unwrap();
+    let project = generate(&home, dir.path(), "halve-rs", &["--role", "scheduler"]);
+    let artifact = build_rust(&project, "halve_rs");
+    conforms(&home, &artifact);
+    install_checked(&home, &artifact);
+    let rust = promotes_trials(&home, dir.path(), "HALVE-RS");
+
+    let args = ["--lang", "python", "--role", "scheduler"];
+    let project = generate(&home, dir.path(), "halve-py", &args);
+    let artifact = build_python(&project, "halve-py");
+    conforms(&home, &artifact);
+    install_checked(&home, &artifact);
+    // The same rule in both languages schedules the same run.
+    assert_eq!(promotes_trials(&home, dir.path(), "HALVE-PY"), rust);
+}
+
 #[test]
 fn the_python_example_arm_is_chosen_by_bo_hedge_beside_gp_and_tpe() {
     let home = Home::new();

@@ -15,8 +15,10 @@ pub enum Role {
     Arm,
     /// A bandit strategy choosing among arms.
     Strategy,
-    /// Early termination (not in the contract yet).
+    /// Early termination: stops trials from their learning curves.
     Stopper,
+    /// Multi-fidelity: gives trials budgets and promotes configurations.
+    Scheduler,
 }
 
 /// The language of the project.
@@ -99,6 +101,7 @@ mod rust_templates {
     pub const ARM: &str = include_str!("../../../templates/rust/arm.rs");
     pub const STRATEGY: &str = include_str!("../../../templates/rust/strategy.rs");
     pub const STOPPER: &str = include_str!("../../../templates/rust/stopper.rs");
+    pub const SCHEDULER: &str = include_str!("../../../templates/rust/scheduler.rs");
 }
 
 mod python_templates {
@@ -107,6 +110,7 @@ mod python_templates {
     pub const ARM: &str = include_str!("../../../templates/python/arm.py");
     pub const STRATEGY: &str = include_str!("../../../templates/python/strategy.py");
     pub const STOPPER: &str = include_str!("../../../templates/python/stopper.py");
+    pub const SCHEDULER: &str = include_str!("../../../templates/python/scheduler.py");
 }
 
 /// Checks a plugin name: it becomes a package name and a file name.
@@ -196,6 +200,12 @@ fn substitutions(new: &NewPlugin) -> Vec<(&'static str, String)> {
             "stopper",
             format!("the early-termination rule {model}, a quantile of the peers at each epoch"),
         ),
+        Role::Scheduler => (
+            "scheduler",
+            format!(
+                "the scheduler {model}, the best third of each batch of short trials trained fully"
+            ),
+        ),
     };
     let usage = match new.role {
         Role::Arm => format!(
@@ -207,6 +217,9 @@ fn substitutions(new: &NewPlugin) -> Vec<(&'static str, String)> {
         ),
         Role::Stopper => format!(
             "hpo run -m DIV -s SEQ -etr {model}       # on the bundled table (per-epoch curves)"
+        ),
+        Role::Scheduler => format!(
+            "hpo run -m DIV -s SEQ -etr {model}       # on the bundled table (budgets in epochs)"
         ),
     };
     vec![
@@ -235,6 +248,7 @@ fn rust_files(new: &NewPlugin) -> Vec<(PathBuf, String)> {
         Role::Arm => t::ARM,
         Role::Strategy => t::STRATEGY,
         Role::Stopper => t::STOPPER,
+        Role::Scheduler => t::SCHEDULER,
     };
     let mut files = vec![
         ("Cargo.toml".into(), fill(t::CARGO, &subs)),
@@ -266,6 +280,7 @@ fn python_files(new: &NewPlugin) -> Vec<(PathBuf, String)> {
         Role::Arm => t::ARM,
         Role::Strategy => t::STRATEGY,
         Role::Stopper => t::STOPPER,
+        Role::Scheduler => t::SCHEDULER,
     };
     vec![
         ("app.py".into(), fill(source, &subs)),
@@ -345,12 +360,14 @@ mod tests {
     }
 
     #[test]
-    fn the_rust_arm_template_is_at_most_fifty_lines_of_code() {
-        let code = rust_templates::ARM
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with("//") && !l.starts_with("use "))
-            .count();
-        assert!(code <= 50, "{code} lines");
+    fn the_rust_arm_and_scheduler_templates_are_at_most_fifty_lines_of_code() {
+        for template in [rust_templates::ARM, rust_templates::SCHEDULER] {
+            let code = template
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("//") && !l.starts_with("use "))
+                .count();
+            assert!(code <= 50, "{code} lines");
+        }
     }
 }

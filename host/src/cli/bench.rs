@@ -57,7 +57,8 @@ pub struct BenchArgs {
     #[arg(long = "stop-at-target")]
     stop_at_target: bool,
     /// Early-termination rule of every run (overrides the run configuration's
-    /// early_term_rule): DecaTercet, PentaTercet, TetraTercet, Median, or NONE.
+    /// early_term_rule): DecaTercet, PentaTercet, TetraTercet, Median, ASHA, Hyperband,
+    /// SuccessiveHalving, any installed plugin's rule, or NONE.
     #[arg(long = "early-stop", value_name = "RULE")]
     early_stop: Option<String>,
 }

@@ -122,8 +122,9 @@ pub struct RunArgs {
     #[arg(long = "time-penalty", value_name = "PENALTY")]
     time_penalty: Option<String>,
     /// Early-termination rule (seed: -etr; overrides the run configuration's
-    /// early_term_rule): DecaTercet, PentaTercet, TetraTercet, Median, any installed
-    /// plugin's stopper, or NONE. Its options come from the plugin's section of the run
+    /// early_term_rule): a stopper (DecaTercet, PentaTercet, TetraTercet, Median, ASHA), a
+    /// scheduler giving budgets and promotions (Hyperband, SuccessiveHalving), any installed
+    /// plugin's rule, or NONE. Its options come from the plugin's section of the run
     /// configuration ("plugins": {"stop": {...}}).
     #[arg(long = "early-stop", value_name = "RULE")]
     early_stop: Option<String>,

@@ -10,6 +10,7 @@
 mod arm_checks;
 mod fixtures;
 mod sanity;
+mod scheduler_checks;
 mod stopper_checks;
 mod strategy_checks;
 
@@ -195,12 +196,14 @@ pub fn test_plugin(
             return Ok(report(&entry, checks));
         }
     };
-    let (info, stoppers) = (plugin.info.clone(), plugin.stoppers.clone());
-    checks.verdict("plugin", "info", info_check(&info, &stoppers));
+    let info = plugin.info.clone();
+    let (stoppers, schedulers) = (plugin.stoppers.clone(), plugin.schedulers.clone());
+    checks.verdict("plugin", "info", info_check(&info, &stoppers, &schedulers));
     let plugin = share(plugin);
     arm_checks::run(&plugin, &info, options, &mut checks);
     strategy_checks::run(&plugin, &info, &mut checks);
     stopper_checks::run(&plugin, &stoppers, &mut checks);
+    scheduler_checks::run(&plugin, &schedulers, &mut checks);
     if options.sanity {
         sanity::run(host, &info, options, &mut checks);
     }
@@ -223,11 +226,16 @@ fn report(entry: &hpo_registry::PluginEntry, checks: Checks) -> Report {
 fn info_check(
     info: &hpo_plugin_api::types::PluginInfo,
     stoppers: &[String],
+    schedulers: &[String],
 ) -> Result<String, String> {
     semver::Version::parse(&info.version)
         .map_err(|e| format!("version '{}' is not semver: {e}", info.version))?;
-    if info.arms.is_empty() && info.strategies.is_empty() && stoppers.is_empty() {
-        return Err("the plugin offers no arm, no strategy and no stopper".into());
+    if info.arms.is_empty()
+        && info.strategies.is_empty()
+        && stoppers.is_empty()
+        && schedulers.is_empty()
+    {
+        return Err("the plugin offers no arm, no strategy, no stopper and no scheduler".into());
     }
     if let Some(bad) = info.arms.iter().find(|a| !well_formed_arm(a)) {
         return Err(format!(
@@ -245,20 +253,20 @@ fn info_check(
     }
     if let Some(bad) = stoppers
         .iter()
+        .chain(schedulers)
         .find(|s| s.is_empty() || s.contains(['/', ' ']))
     {
-        return Err(format!(
-            "stopper name '{bad}' is empty or has '/' or spaces"
-        ));
+        return Err(format!("rule name '{bad}' is empty or has '/' or spaces"));
     }
     Ok(format!(
-        "{} {}, api {}, {} arms, {} strategies, {} stoppers",
+        "{} {}, api {}, {} arms, {} strategies, {} stoppers, {} schedulers",
         info.name,
         info.version,
         info.api_version,
         info.arms.len(),
         info.strategies.len(),
-        stoppers.len()
+        stoppers.len(),
+        schedulers.len()
     ))
 }
 

@@ -148,7 +148,8 @@ fn refuse_only(result: Result<(), PluginError>) -> Result<(), String> {
     }
 }
 
-fn why(e: PluginError) -> String {
+/// A failure's text; a trap's starts with `trapped`.
+pub(super) fn why(e: PluginError) -> String {
     match e {
         PluginError::Poisoned(m) => format!("trapped: {m}"),
         other => other.to_string(),
