@@ -276,11 +276,14 @@ fn a_remote_job_carries_its_budget_through_hpo_worker() {
     training.check(&run);
 }
 
-#[test]
-fn a_resumed_scheduled_run_continues_as_the_uninterrupted_one() {
-    let home = Home::new();
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
+/// A Hyperband run of 50 DIV/SEQ trials under run configuration `conf`, killed after 31
+/// (mid-bracket, after promotions began) and resumed: identical to the uninterrupted one.
+/// Returns its rows.
+fn resumed_as_uninterrupted(home: &Home, dir: &Path, conf: &str) -> Value {
+    let out = dir.join("out");
+    let conf_file = dir.join("conf.json");
+    std::fs::write(&conf_file, conf).unwrap();
+    let conf_arg = conf_file.to_str().unwrap();
     let args = [
         "-m",
         "DIV",
@@ -290,9 +293,11 @@ fn a_resumed_scheduled_run_continues_as_the_uninterrupted_one() {
         "Hyperband",
         "--evals",
         "50",
+        "--arms",
+        conf_arg,
     ];
-    let reference = results_file(&run_json(&home, &out, &args));
-    // What a kill -9 after trial 31 leaves (mid-bracket, after promotions began).
+    let reference = results_file(&run_json(home, &out, &args));
+    // What a kill -9 after trial 31 leaves: the later trials gone, the run unfinished.
     let store = rusqlite::Connection::open(out.join(hpo_host::store::STORE_FILE)).unwrap();
     store
         .execute_batch(
@@ -303,7 +308,7 @@ fn a_resumed_scheduled_run_continues_as_the_uninterrupted_one() {
         .unwrap();
     let mut resume = args.to_vec();
     resume.push("--resume");
-    let resumed = results_file(&run_json(&home, &out, &resume));
+    let resumed = results_file(&run_json(home, &out, &resume));
     for key in [
         "model_idx",
         "error",
@@ -315,6 +320,25 @@ fn a_resumed_scheduled_run_continues_as_the_uninterrupted_one() {
     ] {
         assert_eq!(resumed["0"][key], reference["0"][key], "{key}");
     }
+    reference["0"]["model_idx"].clone()
+}
+
+#[test]
+fn a_resumed_scheduled_run_continues_as_the_uninterrupted_one() {
+    let home = Home::new();
+    let arms = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../run_conf/arms.json"),
+    )
+    .unwrap();
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // Models told every trial (the default), then BOHB's rule: refitted on the highest
+    // budget with enough trials, which the replay reaches the same way.
+    let all = resumed_as_uninterrupted(&home, a.path(), &arms);
+    let mut highest: Value = serde_json::from_str(&arms).unwrap();
+    highest["budgets"] = "highest".into();
+    let bohb = resumed_as_uninterrupted(&home, b.path(), &highest.to_string());
+    assert_eq!(all[0], bohb[0]);
+    assert_ne!(all, bohb, "what the models learn changes the proposals");
 }
 
 fn install(home: &Home, artifact: &Path) {

@@ -28,7 +28,8 @@ pub enum ResultsCommand {
     Plot {
         /// The experiment's id.
         id: i64,
-        /// What to draw: convergence, curves, arms or workers.
+        /// What to draw: convergence, curves, arms, workers, parallel (parallel coordinates
+        /// of the parameters) or importance (each parameter's first-order importance).
         #[arg(long, default_value = "convergence")]
         kind: PlotKind,
         /// Where the SVG goes (default: plot-ID-KIND.svg in the results directory).

@@ -190,8 +190,9 @@ pub struct RunConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub terminated: Option<String>,
     /// What the models learn in a run with a scheduler (Hyperband, successive halving):
-    /// `highest` (the default, BOHB's rule: the trials of the highest budget with enough
-    /// of them) or `all` (every trial, whatever its budget).
+    /// `all` (the default: every trial's value at its budget, as observed) or `highest`
+    /// (BOHB's rule: the trials of the highest budget with enough of them; measured
+    /// slower to target on the bundled table, kept for comparisons).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budgets: Option<String>,
     /// Options of any other plugin, by plugin name (the seed's files have sections for its
@@ -227,10 +228,10 @@ impl RunWide {
 /// What the models learn in a run with a scheduler (the run configuration's `budgets`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BudgetModels {
+    /// Every trial, whatever its budget (the default, by measurement).
+    All,
     /// The trials of the highest budget with enough of them (BOHB's rule).
     Highest,
-    /// Every trial, whatever its budget.
-    All,
 }
 
 impl RunConfig {
@@ -476,8 +477,8 @@ impl RunConfig {
     /// What the models learn in a scheduled run (the `budgets` key).
     pub fn budget_models(&self) -> BudgetModels {
         match self.budgets.as_deref() {
-            Some("all") => BudgetModels::All,
-            _ => BudgetModels::Highest,
+            Some("highest") => BudgetModels::Highest,
+            _ => BudgetModels::All,
         }
     }
 

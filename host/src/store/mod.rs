@@ -5,6 +5,7 @@
 //! of truth for `--resume` (plugin state is a cache rebuilt from it); an experiment is found
 //! again by its key, the canonical JSON of everything that determines its runs.
 
+pub mod importance;
 pub mod listing;
 pub mod plots;
 

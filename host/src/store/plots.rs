@@ -9,6 +9,11 @@
 //!   and arm, a colour per arm), each arm's share of the trials in the legend.
 //! - `workers`: a Gantt chart of a parallel run (run 0): one bar per trial on its worker's
 //!   row, from its start to its end on the run's clock, stopped trials in red.
+//! - `parallel`: parallel coordinates, one axis per parameter (numbers scaled to their
+//!   range, other values spread by rank), one line per successful trial coloured by its
+//!   value's rank (blue best, red worst; the best drawn last, on top).
+//! - `importance`: each parameter's first-order importance ([`super::importance`]), one
+//!   bar per parameter.
 
 use std::path::Path;
 
@@ -31,6 +36,10 @@ pub enum PlotKind {
     Arms,
     /// Trials per worker over time (parallel runs).
     Workers,
+    /// Parallel coordinates of the parameters, coloured by value.
+    Parallel,
+    /// Each parameter's importance.
+    Importance,
 }
 
 impl std::str::FromStr for PlotKind {
@@ -42,8 +51,10 @@ impl std::str::FromStr for PlotKind {
             "curves" => Ok(PlotKind::Curves),
             "arms" => Ok(PlotKind::Arms),
             "workers" => Ok(PlotKind::Workers),
+            "parallel" => Ok(PlotKind::Parallel),
+            "importance" => Ok(PlotKind::Importance),
             other => Err(format!(
-                "--kind {other}: expected convergence, curves, arms or workers"
+                "--kind {other}: expected convergence, curves, arms, workers, parallel or importance"
             )),
         }
     }
@@ -63,6 +74,7 @@ pub fn plot(store_path: &Path, id: i64, kind: PlotKind) -> Result<String, Result
         )));
     }
     let title = format!("experiment {id}: {}", experiment.results_file);
+    let names = param_names(&experiment.key, &runs);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (900, 560)).into_drawing_area();
@@ -71,6 +83,8 @@ pub fn plot(store_path: &Path, id: i64, kind: PlotKind) -> Result<String, Result
             PlotKind::Curves => curves(&root, &title, &runs),
             PlotKind::Arms => arms(&root, &title, &runs),
             PlotKind::Workers => workers(&root, &title, &runs[0]),
+            PlotKind::Parallel => parallel(&root, &title, &runs, &names),
+            PlotKind::Importance => importance(&root, &title, &runs, &names),
         };
         drawn
             .and_then(|()| root.present().map_err(|e| e.to_string()))
@@ -223,16 +237,7 @@ fn arms(root: &Area<'_>, title: &str, runs: &[Vec<Trial>]) -> Result<(), String>
         .y_label_area_size(120)
         .build_cartesian_2d(0.5..evals as f64 + 0.5, -0.5..rows - 0.5)
         .map_err(e)?;
-    let names: Vec<String> = arms.iter().map(|(name, _)| name.clone()).collect();
-    let label = move |y: &f64| {
-        let i = y.round();
-        let near = (y - i).abs() < 1e-6 && i >= 0.0;
-        names
-            .get(i as usize)
-            .filter(|_| near)
-            .cloned()
-            .unwrap_or_default()
-    };
+    let label = label_of(arms.iter().map(|(name, _)| name.clone()).collect());
     chart
         .configure_mesh()
         .x_desc("evaluation")
@@ -315,6 +320,159 @@ fn workers(root: &Area<'_>, title: &str, trials: &[Trial]) -> Result<(), String>
                 [(at.start, row - 0.35), (at.end, row + 0.35)],
                 colour.filled(),
             )
+        }))
+        .map_err(e)?;
+    Ok(())
+}
+
+/// The name at each whole coordinate 0, 1, … of an axis of `names` (none in between):
+/// a label formatter for an axis drawn with `2 · names + 1` labels.
+fn label_of(names: Vec<String>) -> impl Fn(&f64) -> String {
+    move |v: &f64| {
+        let i = v.round();
+        let near = (v - i).abs() < 1e-6 && i >= 0.0;
+        names
+            .get(i as usize)
+            .filter(|_| near)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// The parameters' names from the experiment's key (its settings), else `p1`, `p2`, ….
+fn param_names(key: &str, runs: &[Vec<Trial>]) -> Vec<String> {
+    let count = runs
+        .iter()
+        .flatten()
+        .map(|t| t.params.len())
+        .max()
+        .unwrap_or(0);
+    let from_key = serde_json::from_str::<serde_json::Value>(key)
+        .ok()
+        .and_then(|k| serde_json::from_value::<Vec<String>>(k.get("space")?.clone()).ok())
+        .filter(|names| names.len() == count);
+    from_key.unwrap_or_else(|| (1..=count).map(|i| format!("p{i}")).collect())
+}
+
+/// The successful trials of every run.
+fn successful(runs: &[Vec<Trial>]) -> Vec<&Trial> {
+    runs.iter()
+        .flatten()
+        .filter(|t| t.value.is_finite() && t.failure.is_none())
+        .collect()
+}
+
+/// Each trial's position on parameter `p`'s axis, in [0, 1]: numbers by their range,
+/// other values by the rank of their text among the distinct ones.
+fn axis_positions(trials: &[&Trial], p: usize) -> Vec<f64> {
+    let values: Vec<&serde_json::Value> = trials.iter().map(|t| &t.params[p]).collect();
+    if values.iter().all(|v| v.is_number()) {
+        let numbers: Vec<f64> = values.iter().map(|v| v.as_f64().unwrap_or(0.0)).collect();
+        let (lo, hi) = numbers
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
+        let span = if hi > lo { hi - lo } else { 1.0 };
+        return numbers.iter().map(|v| (v - lo) / span).collect();
+    }
+    let mut distinct: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+    distinct.sort();
+    distinct.dedup();
+    let last = (distinct.len().max(2) - 1) as f64;
+    values
+        .iter()
+        .map(|v| distinct.binary_search(&v.to_string()).unwrap_or(0) as f64 / last)
+        .collect()
+}
+
+fn parallel(
+    root: &Area<'_>,
+    title: &str,
+    runs: &[Vec<Trial>],
+    names: &[String],
+) -> Result<(), String> {
+    let e = |e: DrawingAreaErrorKind<std::io::Error>| e.to_string();
+    let mut trials = successful(runs);
+    // Worst first, so that the best lines are drawn on top.
+    trials.sort_by(|a, b| b.value.total_cmp(&a.value));
+    let axes: Vec<Vec<f64>> = (0..names.len())
+        .map(|p| axis_positions(&trials, p))
+        .collect();
+    root.fill(&WHITE).map_err(e)?;
+    let n = names.len().max(1) as f64;
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 18))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(-0.25..n - 0.75, 0.0..1.0)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_labels(2 * names.len() + 1)
+        .x_label_formatter(&label_of(names.to_vec()))
+        .y_desc("position in the parameter's range (0 lowest)")
+        .disable_x_mesh()
+        .draw()
+        .map_err(e)?;
+    let last = trials.len().max(2) - 1;
+    for (k, _) in trials.iter().enumerate() {
+        // k = 0 is the worst trial (red), the last the best (blue).
+        let hue = 0.66 * k as f64 / last as f64;
+        let line: Vec<(f64, f64)> = axes
+            .iter()
+            .enumerate()
+            .map(|(p, a)| (p as f64, a[k]))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(
+                line,
+                HSLColor(hue, 0.9, 0.45).stroke_width(1),
+            ))
+            .map_err(e)?;
+    }
+    Ok(())
+}
+
+/// The colour of the importance bars.
+const BAR: RGBColor = RGBColor(70, 130, 180);
+
+fn importance(
+    root: &Area<'_>,
+    title: &str,
+    runs: &[Vec<Trial>],
+    names: &[String],
+) -> Result<(), String> {
+    let e = |e: DrawingAreaErrorKind<std::io::Error>| e.to_string();
+    let trials: Vec<&Trial> = runs.iter().flatten().collect();
+    let columns: Vec<Vec<serde_json::Value>> = (0..names.len())
+        .map(|p| trials.iter().map(|t| t.params[p].clone()).collect())
+        .collect();
+    let values: Vec<f64> = trials.iter().map(|t| t.value).collect();
+    let effects = super::importance::main_effects(&columns, &values);
+    let top = effects.iter().copied().fold(0.0, f64::max).max(0.05) * 1.1;
+    root.fill(&WHITE).map_err(e)?;
+    let n = names.len().max(1) as f64;
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 18))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(-0.5..n - 0.5, 0.0..top)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_labels(2 * names.len() + 1)
+        .x_label_formatter(&label_of(names.to_vec()))
+        .y_desc("share of the value ranks' variance explained alone (ε²)")
+        .disable_x_mesh()
+        .draw()
+        .map_err(e)?;
+    chart
+        .draw_series(effects.iter().enumerate().map(|(p, &effect)| {
+            let x = p as f64;
+            Rectangle::new([(x - 0.35, 0.0), (x + 0.35, effect)], BAR.filled())
         }))
         .map_err(e)?;
     Ok(())
