@@ -36,6 +36,9 @@ enum Command {
     /// Serve an objective as a remote training worker (the seed's training node), for
     /// `hpo run -w URL`; clients must send $HPO_WORKER_CREDENTIAL when it is set.
     Worker(Box<cli::worker::WorkerArgs>),
+    /// Serve experiments over HTTP (ask, report, tell; OpenAPI at /openapi.json) to clients
+    /// that evaluate the trials; `hpo serve token create|list|revoke` manages the tokens.
+    Serve(Box<cli::serve::ServeArgs>),
     /// Read the experiment store: list, show, export.
     Results {
         /// The results directory `hpo run` wrote to.
@@ -76,6 +79,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => cli::bench::command(*args, cli.registry),
         Command::Regret(args) => cli::regret::command(*args, cli.registry),
         Command::Worker(args) => cli::worker::command(*args),
+        Command::Serve(args) => cli::serve::command(*args, cli.registry),
         Command::Results { out, command } => cli::results::command(out, command),
     }
 }

@@ -6,9 +6,10 @@
 //!   `<target>/<profile>/hpo`, `<target>/<profile>/libhpo_*.so`, and
 //!   `<target>/wasm32-wasip2/release/*.wasm`.
 //! - `cargo xtask test`: `build`, then every test of the workspace. The Python plugin
-//!   tests need componentize-py: `$HPO_COMPONENTIZE_PY`, else one on the PATH of the
-//!   pinned minor version, else it is installed from PyPI into a virtual environment under
-//!   the target directory (kept between runs).
+//!   tests need componentize-py and the service's tests schemathesis: each is
+//!   `$HPO_COMPONENTIZE_PY` / `$HPO_SCHEMATHESIS`, else one on the PATH of the pinned minor
+//!   version, else it is installed from PyPI into a virtual environment under the target
+//!   directory (kept between runs).
 //! - `cargo xtask lint`: `cargo fmt --check` and clippy with warnings denied.
 //! - `cargo xtask bench`: the criterion benchmarks (release).
 
@@ -57,47 +58,74 @@ fn ensure_wasm_target() -> Result<(), String> {
     }
 }
 
-/// The componentize-py version the Python plugins are built with.
-const COMPONENTIZE_PY: &str = "0.25.1";
+/// A Python tool the tests need, pinned: `$ENV` when set, else `program` on the PATH at
+/// the pinned minor version, else installed from PyPI into a virtual environment under the
+/// target directory (kept between runs).
+struct PythonTool {
+    package: &'static str,
+    version: &'static str,
+    program: &'static str,
+    env: &'static str,
+}
 
-/// A componentize-py to build Python plugins with (see the module's doc).
-fn componentize_py() -> Result<String, String> {
-    if let Ok(program) = std::env::var("HPO_COMPONENTIZE_PY") {
-        return Ok(program);
+/// The componentize-py the Python plugins are built with.
+const COMPONENTIZE_PY: PythonTool = PythonTool {
+    package: "componentize-py",
+    version: "0.25.1",
+    program: "componentize-py",
+    env: "HPO_COMPONENTIZE_PY",
+};
+
+/// The API fuzzer run against `hpo serve`'s OpenAPI document.
+const SCHEMATHESIS: PythonTool = PythonTool {
+    package: "schemathesis",
+    version: "4.32.5",
+    program: "schemathesis",
+    env: "HPO_SCHEMATHESIS",
+};
+
+impl PythonTool {
+    /// The program to run (see the type's doc).
+    fn locate(&self) -> Result<String, String> {
+        if let Ok(program) = std::env::var(self.env) {
+            return Ok(program);
+        }
+        let minor = &self.version[..self.version.rfind('.').unwrap_or(0)];
+        let version = |program: &str| {
+            Command::new(program)
+                .arg("--version")
+                .output()
+                .ok()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default()
+        };
+        if version(self.program).contains(&format!(" {minor}.")) {
+            return Ok(self.program.into());
+        }
+        let target = std::env::var("CARGO_TARGET_DIR")
+            .unwrap_or_else(|_| format!("{}/../target", env!("CARGO_MANIFEST_DIR")));
+        let venv = format!("{target}/{}-{}", self.package, self.version);
+        let program = format!("{venv}/bin/{}", self.program);
+        if !version(&program).contains(self.version) {
+            run(Command::new("python3").args(["-m", "venv", &venv]))?;
+            run(Command::new(format!("{venv}/bin/pip")).args([
+                "install",
+                "--quiet",
+                &format!("{}=={}", self.package, self.version),
+            ]))?;
+        }
+        Ok(program)
     }
-    let minor = &COMPONENTIZE_PY[..COMPONENTIZE_PY.rfind('.').unwrap_or(0)];
-    let version = |program: &str| {
-        Command::new(program)
-            .arg("--version")
-            .output()
-            .ok()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default()
-    };
-    if version("componentize-py").contains(&format!(" {minor}.")) {
-        return Ok("componentize-py".into());
-    }
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .unwrap_or_else(|_| format!("{}/../target", env!("CARGO_MANIFEST_DIR")));
-    let venv = format!("{target}/componentize-py-{COMPONENTIZE_PY}");
-    let program = format!("{venv}/bin/componentize-py");
-    if !version(&program).contains(COMPONENTIZE_PY) {
-        run(Command::new("python3").args(["-m", "venv", &venv]))?;
-        run(Command::new(format!("{venv}/bin/pip")).args([
-            "install",
-            "--quiet",
-            &format!("componentize-py=={COMPONENTIZE_PY}"),
-        ]))?;
-    }
-    Ok(program)
 }
 
 fn test() -> Result<(), String> {
     build(false)?;
-    let componentize_py = componentize_py()?;
-    run(cargo()
-        .args(["test", "--workspace", "--exclude", "xtask"])
-        .env("HPO_COMPONENTIZE_PY", componentize_py))
+    let mut tests = cargo();
+    tests.args(["test", "--workspace", "--exclude", "xtask"]);
+    for tool in [COMPONENTIZE_PY, SCHEMATHESIS] {
+        tests.env(tool.env, tool.locate()?);
+    }
+    run(&mut tests)
 }
 
 fn build(release: bool) -> Result<(), String> {

@@ -9,6 +9,7 @@ pub mod regret;
 pub mod results;
 pub mod run;
 pub mod seed_flags;
+pub mod serve;
 pub mod values;
 pub mod worker;
 

@@ -12,6 +12,7 @@
 //! experiment writes nothing; a run is reproducible from the experiment's seed and a resumed
 //! run continues bit for bit.
 
+pub mod driven;
 pub mod drivers;
 mod expiry;
 mod plan;
@@ -27,7 +28,7 @@ pub use drivers::{Evaluators, Parallelism, drive};
 pub use expiry::{Criterion, DEFAULT_EVALS, Expiry, ExpiryError, ExpiryFlags, GoalMetric};
 pub use plan::{RunPlan, check_plan, plan_of};
 pub use record::RunRecord;
-pub use run::{Pending, Run, RunSink, RunState};
+pub use run::{Asked, Pending, Run, RunSink, RunState};
 pub use runner::{DEFAULT_OBJECTIVE, RunRequest, RunSummary, Summary, run_experiment};
 pub use seeds::run_seed;
 

@@ -150,8 +150,8 @@ impl RunState {
 /// A run in progress: the plugins' sessions, the pool, the trials in flight and the
 /// bookkeeping. Drivers (sequential, worker pools, the simulated cluster) are loops around
 /// [`Run::ask`] and [`Run::tell`].
-pub struct Run<'p> {
-    plan: &'p RunPlan,
+pub struct Run {
+    plan: RunPlan,
     seed: u64,
     arms: Arms,
     strategy: Option<StrategySession>,
@@ -255,12 +255,12 @@ pub trait RunSink {
     fn told(&mut self, index: usize, trial: &Trial, ticket: usize) -> Result<(), String>;
 }
 
-impl<'p> Run<'p> {
+impl Run {
     /// Opens the sessions of `plan` and the pool of `objective`.
     pub fn open(
         host: &PluginHost,
         objective: &dyn Objective,
-        plan: &'p RunPlan,
+        plan: &RunPlan,
         seed: u64,
     ) -> Result<Self, ExperimentError> {
         if plan.arms.is_empty() {
@@ -291,7 +291,7 @@ impl<'p> Run<'p> {
         let stopper = stoppers::open(&mut loaded, &plan.config, horizon, seed)?;
         let scheduler = schedulers::open(&mut loaded, &plan.config, objective, seed)?;
         Ok(Run {
-            plan,
+            plan: plan.clone(),
             seed,
             state: RunState::new(plan.arms.len()),
             arms,

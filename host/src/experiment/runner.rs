@@ -126,16 +126,16 @@ impl Summary {
 }
 
 /// The experiment a request describes, checked: nothing is written before this succeeds.
-struct Setup {
+pub(super) struct Setup {
     config: RunConfig,
     mode: String,
     spec: String,
-    plan: RunPlan,
-    objective: Box<dyn Objective>,
+    pub(super) plan: RunPlan,
+    pub(super) objective: Box<dyn Objective>,
     /// The remote training workers (`-w`), connected.
     remotes: Vec<RemoteObjective>,
     parallelism: Parallelism,
-    names: Vec<String>,
+    pub(super) names: Vec<String>,
 }
 
 impl Setup {
@@ -222,12 +222,12 @@ fn remote_slots(remotes: &[RemoteObjective]) -> usize {
 
 /// Where a run's trials go: the store (in flight, then completed), and the progress of the
 /// command line.
-struct StoreSink<'a> {
-    store: &'a Store,
-    experiment: i64,
-    run: usize,
-    in_flight: usize,
-    progress: &'a mut dyn FnMut(&Trial, usize),
+pub(super) struct StoreSink<'a> {
+    pub(super) store: &'a Store,
+    pub(super) experiment: i64,
+    pub(super) run: usize,
+    pub(super) in_flight: usize,
+    pub(super) progress: &'a mut dyn FnMut(&Trial, usize),
 }
 
 impl RunSink for StoreSink<'_> {
@@ -310,14 +310,7 @@ fn run_or_rebuild(
         let arm_names = setup.plan.arms.iter().map(ArmRef::name).collect();
         return RunRecord::from_trials(seed, arm_names, &prior, stop, failures);
     }
-    let interrupted = store
-        .pending(stored.id, index)?
-        .iter()
-        .map(|text| {
-            serde_json::from_str::<Pending>(text)
-                .map_err(|e| ExperimentError::StoredPending(e.to_string()))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let interrupted = interrupted(store, stored.id, index)?;
     let mut sink = StoreSink {
         store,
         experiment: stored.id,
@@ -339,8 +332,24 @@ fn run_or_rebuild(
     Ok(record)
 }
 
+/// The trials of run `index` of `experiment` that were in flight when it stopped.
+pub(super) fn interrupted(
+    store: &Store,
+    experiment: i64,
+    index: usize,
+) -> Result<Vec<Pending>, ExperimentError> {
+    store
+        .pending(experiment, index)?
+        .iter()
+        .map(|text| {
+            serde_json::from_str::<Pending>(text)
+                .map_err(|e| ExperimentError::StoredPending(e.to_string()))
+        })
+        .collect()
+}
+
 /// The plan, the objective and the checks of a request; nothing is written here.
-fn set_up(host: &PluginHost, request: &RunRequest) -> Result<Setup, ExperimentError> {
+pub(super) fn set_up(host: &PluginHost, request: &RunRequest) -> Result<Setup, ExperimentError> {
     // Tables of error rates get the seed's default; any other objective the portfolio
     // measured strongest on such objectives.
     let default = if request.objective.starts_with("surrogate:") {
@@ -498,7 +507,11 @@ fn objective_of(
 ) -> Result<(Box<dyn Objective>, Vec<RemoteObjective>), ExperimentError> {
     let remote = !request.worker_urls.is_empty();
     let space = match &request.space {
-        Some(path) if !request.objective.starts_with("cmd:") && !remote => {
+        Some(path)
+            if !request.objective.starts_with("cmd:")
+                && !request.objective.starts_with("client:")
+                && !remote =>
+        {
             return Err(ExperimentError::SpaceNotApplicable(path.clone()));
         }
         Some(path) => Some(Space::from_file(path)?),
@@ -584,7 +597,7 @@ fn check_pool(objective: &dyn Objective, config: &RunConfig) -> Result<(), Exper
 /// The experiment in the store: the interrupted one (`--resume`), or a new one with its
 /// results file claimed (`-r N` copies the runs of the finished one of N runs). A refused
 /// request writes nothing: what must exist is looked up before anything is created.
-fn open_experiment(
+pub(super) fn open_experiment(
     request: &RunRequest,
     setup: &Setup,
 ) -> Result<(Store, StoredExperiment), ExperimentError> {
@@ -649,7 +662,7 @@ fn existing_store(path: &Path) -> Result<Store, ExperimentError> {
 }
 
 /// Writes the results file.
-fn write_results(path: &Path, runs: &[Value]) -> Result<(), ExperimentError> {
+pub(super) fn write_results(path: &Path, runs: &[Value]) -> Result<(), ExperimentError> {
     results_file::write(path, runs).map_err(|source| ExperimentError::WriteResults {
         path: path.to_path_buf(),
         source,

@@ -3,6 +3,7 @@
 //! training command (`cmd:PROGRAM ARGS`); any of them can also be evaluated on a remote
 //! training worker (`-w URL`, [`crate::service::client`]).
 
+pub mod client;
 pub mod command;
 pub mod functions;
 pub mod surrogate;
@@ -440,8 +441,8 @@ impl Objective for FunctionObjective {
 /// Why an objective cannot be set up.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ObjectiveError {
-    /// A training command without a search space.
-    #[error("a cmd: objective needs a search space: pass --space hp_conf/NAME.json")]
+    /// A training command (or a served experiment) without a search space.
+    #[error("a cmd: or client: objective needs a search space: pass --space hp_conf/NAME.json")]
     NeedsSpace,
     /// The training command cannot run.
     #[error("{0}")]
@@ -466,12 +467,13 @@ pub enum ObjectiveError {
     #[error("{0}")]
     Worker(String),
     /// Not an objective's spelling.
-    #[error("objective '{0}': expected surrogate:NAME, fn:NAME or cmd:PROGRAM ARGS")]
+    #[error("objective '{0}': expected surrogate:NAME, fn:NAME, cmd:PROGRAM ARGS or client:NAME")]
     BadSpec(String),
 }
 
 /// Resolves `surrogate:NAME` (the embedded default, or a table in `table_dir`), `fn:NAME`,
-/// or `cmd:PROGRAM ARGS` (which needs `space`); the error lists what exists.
+/// `cmd:PROGRAM ARGS` or `client:NAME` (an experiment of `hpo serve`; both need `space`);
+/// the error lists what exists.
 pub fn resolve(
     spec: &str,
     table_dir: Option<&std::path::Path>,
@@ -485,6 +487,10 @@ pub fn resolve(
                 command::CommandObjective::new(command, space, timeout)
                     .map_err(ObjectiveError::Command)?,
             ))
+        }
+        Some(("client", name)) if !name.is_empty() => {
+            let space = space.ok_or(ObjectiveError::NeedsSpace)?;
+            Ok(Box::new(client::ClientObjective::new(name, space)))
         }
         Some(("surrogate", name)) => {
             if let Some(dir) = table_dir {

@@ -6,5 +6,7 @@
 //! reading its body, and bounds headers, bodies, time and connections.
 
 pub mod client;
+pub mod http;
 pub mod protocol;
+pub mod tuner;
 pub mod worker;

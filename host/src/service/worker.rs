@@ -22,25 +22,19 @@
 //! evaluates with its own copy of the objective (a training command learns its slot as
 //! `HPO_WORKER` and `{worker}`).
 //!
-//! The node is exposed to its network, so (hyper + axum + tower on tokio):
+//! The node is exposed to its network, so it is served by the hardened shell of
+//! [`super::http`] (bounded headers, bodies, time and connections), and:
 //! - the credential is checked before a request's body is read; the comparison is
 //!   constant-time (SHA-256 digests compared with `subtle`), the scheme is
 //!   case-insensitive (RFC 7617), two `Authorization` headers are a 400;
-//! - headers are bounded in size ([`MAX_HEADER_BYTES`]) and in time
-//!   ([`HEADER_TIMEOUT`]), bodies in size ([`MAX_BODY_BYTES`]) and time, a whole request
-//!   in time ([`REQUEST_TIMEOUT`]) and a connection in lifetime; at most
-//!   [`MAX_CONNECTIONS`] connections are served at once (more are closed at accept);
 //! - it refuses to listen beyond the loopback without a credential unless told
 //!   `--insecure` ([`check_exposure`]).
-//!
-//! Every connection is served on its own task, so no client, authenticated or not, can
-//! hold a thread that another client needs.
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -51,6 +45,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::http;
 use super::protocol::{JobDocument, JobRequest, JobStatus, NODE_TYPE, NodeConfig, RunConfigDoc};
 use crate::objectives::{Budget, Candidate, Interim, Objective, Outcome, Watch};
 use crate::space::Space;
@@ -132,18 +127,6 @@ fn now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// Largest request head (request line and headers) accepted, bytes.
-pub const MAX_HEADER_BYTES: usize = 16 * 1024;
-/// Largest request body accepted, bytes (a job request is a few hundred).
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-/// Time a client has to send a request's head.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Time a request (its body included) may take.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// Longest life of one connection (clients open one per request).
-pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(120);
-/// Connections served at once.
-pub const MAX_CONNECTIONS: usize = 64;
 /// Jobs the node remembers: beyond, the oldest finished ones are forgotten, and a request
 /// that would need more room than that is refused (503).
 pub const MAX_JOBS: usize = 1000;
@@ -155,14 +138,10 @@ pub fn check_exposure(
     has_credential: bool,
     insecure: bool,
 ) -> Result<(), WorkerError> {
-    let addresses: Vec<SocketAddr> = listen
-        .to_socket_addrs()
-        .map_err(|source| WorkerError::Address {
-            listen: listen.to_string(),
-            source,
-        })?
-        .collect();
-    let exposed = addresses.iter().any(|a| !a.ip().is_loopback());
+    let exposed = http::exposed(listen).map_err(|source| WorkerError::Address {
+        listen: listen.to_string(),
+        source,
+    })?;
     match (exposed, has_credential, insecure) {
         (true, false, false) => Err(WorkerError::Exposed(listen.to_string())),
         (true, false, true) => {
@@ -259,65 +238,23 @@ impl Worker {
             .enable_all()
             .build()
             .map_err(WorkerError::Runtime)?;
-        runtime.block_on(serve(self.listener, self.node))
+        runtime
+            .block_on(http::serve(self.listener, app(self.node), "worker"))
+            .map_err(WorkerError::Runtime)
     }
 }
 
-/// The routes and their limits.
+/// The routes, behind the node's authentication and the shared limits.
 fn app(node: Arc<Node>) -> axum::Router {
-    use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
-    axum::Router::new()
+    let routes = axum::Router::new()
         .fallback(dispatch)
         // Runs before the body is read: an unauthenticated client never gets that far.
         .layer(axum::middleware::from_fn_with_state(
             node.clone(),
             authenticate,
         ))
-        // axum's own limit, so that a refused body gets the node's JSON error (413).
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(RequestBodyTimeoutLayer::new(REQUEST_TIMEOUT))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
-        ))
-        .with_state(node)
-}
-
-async fn serve(listener: std::net::TcpListener, node: Arc<Node>) -> Result<(), WorkerError> {
-    use hyper_util::rt::{TokioIo, TokioTimer};
-    let listener = tokio::net::TcpListener::from_std(listener).map_err(WorkerError::Runtime)?;
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    let service = hyper_util::service::TowerToHyperService::new(app(node));
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::warn!("worker: accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(
-                "worker: {MAX_CONNECTIONS} connections open; closing the one from {peer}"
-            );
-            continue;
-        };
-        let service = service.clone();
-        tokio::spawn(async move {
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .max_buf_size(MAX_HEADER_BYTES)
-                .serve_connection(TokioIo::new(stream), service);
-            match tokio::time::timeout(CONNECTION_LIFETIME, connection).await {
-                Ok(Err(e)) => tracing::debug!("worker: connection from {peer}: {e}"),
-                Err(_) => tracing::debug!("worker: connection from {peer} outlived its lifetime"),
-                Ok(Ok(())) => {}
-            }
-            drop(slot);
-        });
-    }
+        .with_state(node);
+    http::limited(routes)
 }
 
 /// An HTTP answer: status and JSON body.

@@ -8,6 +8,7 @@
 pub mod importance;
 pub mod listing;
 pub mod plots;
+pub mod tokens;
 
 use std::path::Path;
 
@@ -104,6 +105,13 @@ CREATE TABLE IF NOT EXISTS trials (
     terminated INTEGER NOT NULL DEFAULT 0,
     fidelity TEXT,
     PRIMARY KEY (experiment, run, iteration)
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    id INTEGER PRIMARY KEY,
+    label TEXT NOT NULL,
+    digest BLOB NOT NULL,
+    created TEXT NOT NULL DEFAULT (datetime('now')),
+    revoked INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS pending (
     experiment INTEGER NOT NULL REFERENCES experiments(id),

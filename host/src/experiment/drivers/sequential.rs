@@ -8,7 +8,7 @@ use crate::objectives::Objective;
 /// Asks, evaluates and tells until the run stops; the trial that was in flight when an
 /// earlier attempt stopped (`requeued`) goes first. Returns why the run stopped.
 pub fn drive(
-    run: &mut Run<'_>,
+    run: &mut Run,
     objective: &mut dyn Objective,
     requeued: Vec<Pending>,
     sink: &mut dyn RunSink,

@@ -53,7 +53,7 @@ pub fn function_cost(x: &[f64]) -> f64 {
 /// were in flight when an earlier attempt stopped (`requeued`) are put back on their
 /// workers with their start times. Returns why the run stopped.
 pub fn drive(
-    run: &mut Run<'_>,
+    run: &mut Run,
     objective: &mut dyn Objective,
     cluster: Cluster,
     requeued: Vec<Pending>,
@@ -110,7 +110,7 @@ fn end_of(job: &Option<Job>) -> f64 {
 /// Every idle worker asks, in worker order, at `now`; returns why the run stops if an ask
 /// says so.
 fn fill_idle(
-    run: &mut Run<'_>,
+    run: &mut Run,
     objective: &mut dyn Objective,
     busy: &mut [Option<Job>],
     now: f64,

@@ -70,7 +70,7 @@ impl Pool {
 /// Runs until the run stops and every slot is idle; the trials that were in flight when an
 /// earlier attempt stopped (`requeued`) go first. Returns why the run stopped.
 pub fn drive(
-    run: &mut Run<'_>,
+    run: &mut Run,
     slots: Vec<Slot>,
     requeued: Vec<Pending>,
     clock: f64,
@@ -132,7 +132,7 @@ fn spawn_slot(
 /// Gives every idle slot a trial: a queued one, else a new one asked for (unless the run is
 /// `stopping`). Returns why the run stops if an ask says so.
 fn dispatch(
-    run: &mut Run<'_>,
+    run: &mut Run,
     pool: &mut Pool,
     stopping: bool,
     sink: &mut dyn RunSink,
@@ -164,7 +164,7 @@ fn dispatch(
 /// Tells the run what slot `slot` observed, or, when its remote worker is gone, takes that
 /// worker's slots out and queues the trial for another.
 fn conclude(
-    run: &mut Run<'_>,
+    run: &mut Run,
     pool: &mut Pool,
     slot: usize,
     mut pending: Pending,

@@ -1,0 +1,102 @@
+//! `hpo serve`: the ask/tell service, and its tokens.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use hpo_host::service::tuner::Tuner;
+use hpo_host::service::tuner::api::Server;
+use hpo_host::store::{STORE_FILE, Store};
+
+use super::values::duration;
+
+/// `hpo serve`: experiments driven over HTTP.
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0: any free port; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:7000")]
+    listen: String,
+    /// The service's directory: its store, tokens and experiments' inputs.
+    #[arg(long, default_value = "results", global = true)]
+    out: PathBuf,
+    /// How long a trial handed out stays with its client without a tell, report or
+    /// heartbeat before it is handed out again: seconds, or 30m, 2h.
+    #[arg(long = "trial-lease", default_value = "1h", value_parser = duration)]
+    trial_lease: f64,
+    /// Serve without a token on an address beyond the loopback (anyone who can reach it
+    /// may drive experiments).
+    #[arg(long)]
+    insecure: bool,
+    #[command(subcommand)]
+    token: Option<TokenCommand>,
+}
+
+/// `hpo serve token ...`: the bearer tokens clients send.
+#[derive(clap::Subcommand)]
+enum TokenCommand {
+    /// Manage tokens (kept in the store as digests; a secret is shown once).
+    #[command(subcommand)]
+    Token(TokenAction),
+}
+
+#[derive(clap::Subcommand)]
+enum TokenAction {
+    /// Make a token and print its secret (once).
+    Create {
+        /// What it is for.
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by id.
+    Revoke {
+        /// The token's id (from `list`).
+        id: i64,
+    },
+}
+
+/// Serves, or manages tokens.
+pub fn command(args: ServeArgs, registry: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    if let Some(TokenCommand::Token(action)) = args.token {
+        return token(&args.out, action);
+    }
+    let host = super::open_host(registry)?;
+    std::fs::create_dir_all(&args.out)?;
+    let lease = Duration::from_secs_f64(args.trial_lease);
+    let tuner = Tuner::new(host, &args.out, lease);
+    let server = Server::bind(&args.listen, tuner, &args.out, args.insecure)?;
+    let address = server
+        .address()
+        .map_or_else(|| args.listen.clone(), |a| a.to_string());
+    println!("serving on http://{address}/");
+    std::io::stdout().flush()?;
+    server.serve()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn token(out: &Path, action: TokenAction) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(out)?;
+    let store = Store::open(&out.join(STORE_FILE))?;
+    match action {
+        TokenAction::Create { label } => {
+            let (id, secret) = store.create_token(&label).map_err(anyhow::Error::msg)?;
+            eprintln!("token {id} created; its secret is shown once:");
+            println!("{secret}");
+        }
+        TokenAction::List => {
+            for t in store.tokens()? {
+                let state = if t.revoked { "revoked" } else { "active" };
+                println!("{}\t{}\t{}\t{}", t.id, state, t.created, t.label);
+            }
+        }
+        TokenAction::Revoke { id } => {
+            if !store.revoke_token(id)? {
+                anyhow::bail!("no token {id} in {}", out.join(STORE_FILE).display());
+            }
+            eprintln!("token {id} revoked");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

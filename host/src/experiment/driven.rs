@@ -1,0 +1,148 @@
+//! One run of an experiment driven trial by trial from outside the process (`hpo serve`):
+//! the same checks, store and ask/tell core as `hpo run`, with the evaluations done by
+//! whoever asked for them.
+//!
+//! Invariant: as in every driver, a trial is in the store (pending) before it is handed
+//! out and again when it is told, so a service that stops loses no told trial and hands
+//! the ones in flight out again ([`DrivenRun::requeued`]).
+
+use std::path::PathBuf;
+
+use super::run::{Asked, Pending, Run};
+use super::runner::{StoreSink, interrupted, open_experiment, set_up};
+use super::{ExperimentError, RunRecord, RunRequest, RunSink, run_seed};
+use crate::objectives::{Outcome, Watch};
+use crate::registry::PluginHost;
+use crate::space::Space;
+use crate::store::Store;
+use crate::trial::Trial;
+
+/// A driven run: its ask/tell core and the store it commits to.
+pub struct DrivenRun {
+    run: Run,
+    store: Store,
+    experiment: i64,
+    results_file: PathBuf,
+    names: Vec<String>,
+    space: Space,
+    requeued: Vec<Pending>,
+    in_flight: usize,
+}
+
+impl DrivenRun {
+    /// Checks `request` (one run) and opens its experiment: a new one, or with
+    /// `request.resume` the unfinished one with these settings, its trials replayed.
+    pub fn open(host: &PluginHost, request: &RunRequest) -> Result<Self, ExperimentError> {
+        if request.runs != 1 {
+            return Err(ExperimentError::NoRuns);
+        }
+        let setup = set_up(host, request)?;
+        let (store, stored) = open_experiment(request, &setup)?;
+        let seed = run_seed(request.seed, 0);
+        store.start_run(stored.id, 0, seed)?;
+        let prior = store.trials(stored.id, 0)?;
+        let in_flight = interrupted(&store, stored.id, 0)?;
+        let mut run = Run::open(host, setup.objective.as_ref(), &setup.plan, seed)?;
+        let requeued = run.resume(&prior, in_flight)?;
+        Ok(DrivenRun {
+            run,
+            store,
+            experiment: stored.id,
+            results_file: PathBuf::from(stored.results_file),
+            names: setup.names,
+            space: setup.objective.space().clone(),
+            in_flight: requeued.len(),
+            requeued,
+        })
+    }
+
+    /// The experiment's id in the store.
+    pub fn id(&self) -> i64 {
+        self.experiment
+    }
+
+    /// The parameters' names, in order.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The parameter values of a trial in flight, in order.
+    pub fn values(&self, pending: &Pending) -> Vec<serde_json::Value> {
+        self.space.decode(&pending.x)
+    }
+
+    /// The parameters of a trial in flight, by name.
+    pub fn params(&self, pending: &Pending) -> serde_json::Map<String, serde_json::Value> {
+        self.space.to_object(&self.values(pending))
+    }
+
+    /// The trials that were in flight when the run was last stopped, taken once: they are
+    /// to be handed out again before any new one.
+    pub fn take_requeued(&mut self) -> Vec<Pending> {
+        std::mem::take(&mut self.requeued)
+    }
+
+    /// The next trial, recorded in flight; or why the run stops.
+    pub fn ask(&mut self) -> Result<Asked, ExperimentError> {
+        let asked = self.run.ask()?;
+        if let Asked::Trial(pending) = &asked {
+            self.sink(|sink| sink.asked(pending))?;
+        }
+        Ok(asked)
+    }
+
+    /// Records a requeued trial in flight again (it is being handed out).
+    pub fn reissue(&mut self, pending: &Pending) -> Result<(), ExperimentError> {
+        self.sink(|sink| sink.asked(pending))
+    }
+
+    /// The watch of a trial in flight: its interim reports go to the run's stopper.
+    pub fn watch(&self) -> Watch {
+        self.run.watch()
+    }
+
+    /// Tells the run what evaluating `pending` gave, committing the trial.
+    pub fn tell(&mut self, pending: Pending, outcome: Outcome) -> Result<(), ExperimentError> {
+        let (store, experiment) = (&self.store, self.experiment);
+        let mut progress = |_: &Trial, _: usize| {};
+        let mut sink = StoreSink {
+            store,
+            experiment,
+            run: 0,
+            in_flight: self.in_flight,
+            progress: &mut progress,
+        };
+        self.run.tell(pending, outcome, None, &mut sink)?;
+        self.in_flight = sink.in_flight;
+        Ok(())
+    }
+
+    /// Ends the run for `reason`: recorded in the store, with its results file written.
+    pub fn finish(self, reason: String) -> Result<RunRecord, ExperimentError> {
+        let (store, experiment, path) = (self.store, self.experiment, self.results_file);
+        let names = self.names;
+        let record = self.run.finish(reason);
+        store.finish_run(experiment, 0, &record.stop_reason, &record.failures)?;
+        let json = super::results_file::run_json(&record, &names, false);
+        super::runner::write_results(&path, &[json])?;
+        store.finish(experiment)?;
+        Ok(record)
+    }
+
+    fn sink<T>(
+        &mut self,
+        f: impl FnOnce(&mut StoreSink<'_>) -> Result<T, String>,
+    ) -> Result<T, ExperimentError> {
+        let mut progress = |_: &Trial, _: usize| {};
+        let mut sink = StoreSink {
+            store: &self.store,
+            experiment: self.experiment,
+            run: 0,
+            in_flight: self.in_flight,
+            progress: &mut progress,
+        };
+        let result = f(&mut sink).map_err(ExperimentError::Sink)?;
+        self.in_flight = sink.in_flight;
+        Ok(result)
+    }
+}

@@ -1,0 +1,92 @@
+//! The hardened HTTP shell every hpo server shares (`hpo worker`, `hpo serve`): hyper and
+//! axum on tokio, with bounds on what any client can take.
+//!
+//! - headers are bounded in size ([`MAX_HEADER_BYTES`]) and in time ([`HEADER_TIMEOUT`]),
+//!   bodies in size ([`MAX_BODY_BYTES`]) and time, a whole request in time
+//!   ([`REQUEST_TIMEOUT`]) and a connection in lifetime ([`CONNECTION_LIFETIME`]);
+//! - at most [`MAX_CONNECTIONS`] connections are served at once (more are closed at
+//!   accept), each on its own task, so no client, authenticated or not, holds what
+//!   another one needs.
+//!
+//! Each server adds its own authentication, which runs before a request's body is read.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+
+/// Largest request head (request line and headers) accepted, bytes.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Largest request body accepted, bytes (requests are a few kilobytes).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Time a client has to send a request's head.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a request (its body included) may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest life of one connection (clients open one per request).
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(120);
+/// Connections served at once.
+pub const MAX_CONNECTIONS: usize = 64;
+
+/// Whether `listen` reaches beyond this machine (any of its addresses is not loopback).
+pub fn exposed(listen: &str) -> std::io::Result<bool> {
+    let addresses: Vec<SocketAddr> = listen.to_socket_addrs()?.collect();
+    Ok(addresses.iter().any(|a| !a.ip().is_loopback()))
+}
+
+/// `routes` with the body limit (axum's own, so a refused body gets a JSON-able 413) and
+/// the request timeouts.
+pub fn limited(routes: axum::Router) -> axum::Router {
+    use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
+    routes
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(RequestBodyTimeoutLayer::new(REQUEST_TIMEOUT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+}
+
+/// Serves `app` on `listener` (non-blocking, bound) until the process ends; `name` labels
+/// the logs.
+pub async fn serve(
+    listener: std::net::TcpListener,
+    app: axum::Router,
+    name: &'static str,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let service = hyper_util::service::TowerToHyperService::new(app);
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::warn!("{name}: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(
+                "{name}: {MAX_CONNECTIONS} connections open; closing the one from {peer}"
+            );
+            continue;
+        };
+        let service = service.clone();
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .max_buf_size(MAX_HEADER_BYTES)
+                .serve_connection(TokioIo::new(stream), service);
+            match tokio::time::timeout(CONNECTION_LIFETIME, connection).await {
+                Ok(Err(e)) => tracing::debug!("{name}: connection from {peer}: {e}"),
+                Err(_) => tracing::debug!("{name}: connection from {peer} outlived its lifetime"),
+                Ok(Ok(())) => {}
+            }
+            drop(slot);
+        });
+    }
+}

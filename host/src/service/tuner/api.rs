@@ -1,0 +1,461 @@
+//! The HTTP side of `hpo serve`: JSON routes over [`Tuner`], bearer-token authentication,
+//! the hardened shell of [`crate::service::http`], and the OpenAPI 3 document generated
+//! from the same types (utoipa), served at `/openapi.json`.
+//!
+//! Authentication: once the store holds a token (`hpo serve token create`), every route
+//! but `/health` and `/openapi.json` needs `Authorization: Bearer TOKEN`; the token's
+//! SHA-256 digest is compared with every token in force in constant time. Revoking every
+//! token closes the service rather than opening it. Without tokens the service refuses to
+//! listen beyond the loopback unless told `--insecure`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+use utoipa::OpenApi;
+
+use super::{
+    AskAnswer, Decision, ExperimentInfo, NewExperiment, Report, ServiceError, Tell, TrialInfo,
+    TrialToRun, Tuner,
+};
+use crate::service::http;
+use crate::store::{STORE_FILE, Store, tokens};
+
+/// An error answer's body.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// One line saying why.
+    pub error: String,
+}
+
+/// What `POST /experiments` answers.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Created {
+    /// The new experiment's id.
+    pub id: i64,
+}
+
+/// What `/health` answers.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+}
+
+/// The OpenAPI document of the service.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "hpo serve", description = "Ask/tell hyperparameter optimization over HTTP"),
+    paths(
+        health, list_experiments, create_experiment, get_experiment, list_trials, ask,
+        report, heartbeat, tell, stop
+    ),
+    components(schemas(
+        ErrorBody, Created, Health, NewExperiment, ExperimentInfo, AskAnswer, TrialToRun,
+        Report, Decision, Tell, TrialInfo
+    )),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+pub struct ApiDoc;
+
+/// Declares the bearer scheme.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The service's shared state.
+struct Service {
+    tuner: Tuner,
+    store_path: PathBuf,
+}
+
+/// An answer: a JSON body with a status, or an error.
+type Answer<T> = std::result::Result<(StatusCode, Json<T>), ServiceError>;
+
+impl IntoResponse for ServiceError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (
+            status,
+            Json(ErrorBody {
+                error: self.message,
+            }),
+        )
+            .into_response()
+    }
+}
+
+/// A JSON body, or the 400/413/415 answer saying why it is not one.
+fn body<T>(payload: std::result::Result<Json<T>, JsonRejection>) -> Result<T, ServiceError> {
+    payload.map(|Json(v)| v).map_err(|rejection| {
+        let status = match rejection.status().as_u16() {
+            413 => 413,
+            415 => 415,
+            _ => 400,
+        };
+        ServiceError::new(status, rejection.body_text())
+    })
+}
+
+/// The path's ids, or the 400 answer saying why they are not.
+fn ids<T>(path: std::result::Result<T, PathRejection>) -> Result<T, ServiceError> {
+    path.map_err(|rejection| ServiceError::new(400, rejection.body_text()))
+}
+
+/// Runs a blocking tuner call off the async workers.
+async fn blocking<T: Send + 'static>(
+    service: &Arc<Service>,
+    f: impl FnOnce(&Tuner) -> Result<T, ServiceError> + Send + 'static,
+) -> Result<T, ServiceError> {
+    let service = service.clone();
+    tokio::task::spawn_blocking(move || f(&service.tuner))
+        .await
+        .map_err(|e| ServiceError::new(500, format!("the call failed: {e}")))?
+}
+
+#[utoipa::path(get, path = "/health", security(()),
+    responses((status = 200, body = Health)))]
+async fn health() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+    })
+}
+
+#[utoipa::path(get, path = "/experiments",
+    responses((status = 200, body = [ExperimentInfo]), (status = 401, body = ErrorBody)))]
+async fn list_experiments(State(s): State<Arc<Service>>) -> Answer<Vec<ExperimentInfo>> {
+    let list = blocking(&s, |t| t.list()).await?;
+    Ok((StatusCode::OK, Json(list)))
+}
+
+#[utoipa::path(post, path = "/experiments", request_body = NewExperiment,
+    responses((status = 201, body = Created), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn create_experiment(
+    State(s): State<Arc<Service>>,
+    payload: std::result::Result<Json<NewExperiment>, JsonRejection>,
+) -> Answer<Created> {
+    let new = body(payload)?;
+    let id = blocking(&s, move |t| t.create(new)).await?;
+    Ok((StatusCode::CREATED, Json(Created { id })))
+}
+
+#[utoipa::path(get, path = "/experiments/{id}", params(("id" = i64, Path, minimum = 1, maximum = 2147483647)),
+    responses((status = 200, body = ExperimentInfo), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn get_experiment(
+    State(s): State<Arc<Service>>,
+    path: std::result::Result<UrlPath<i64>, PathRejection>,
+) -> Answer<ExperimentInfo> {
+    let UrlPath(id) = ids(path)?;
+    let info = blocking(&s, move |t| t.info(id)).await?;
+    Ok((StatusCode::OK, Json(info)))
+}
+
+#[utoipa::path(get, path = "/experiments/{id}/trials", params(("id" = i64, Path, minimum = 1, maximum = 2147483647)),
+    responses((status = 200, body = [TrialInfo]), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn list_trials(
+    State(s): State<Arc<Service>>,
+    path: std::result::Result<UrlPath<i64>, PathRejection>,
+) -> Answer<Vec<TrialInfo>> {
+    let UrlPath(id) = ids(path)?;
+    let trials = blocking(&s, move |t| t.told(id)).await?;
+    Ok((StatusCode::OK, Json(trials)))
+}
+
+#[utoipa::path(post, path = "/experiments/{id}/ask", params(("id" = i64, Path, minimum = 1, maximum = 2147483647)),
+    responses((status = 200, body = AskAnswer), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn ask(
+    State(s): State<Arc<Service>>,
+    path: std::result::Result<UrlPath<i64>, PathRejection>,
+) -> Answer<AskAnswer> {
+    let UrlPath(id) = ids(path)?;
+    let answer = blocking(&s, move |t| t.ask(id)).await?;
+    Ok((StatusCode::OK, Json(answer)))
+}
+
+#[utoipa::path(post, path = "/experiments/{id}/trials/{trial}/report",
+    params(("id" = i64, Path, minimum = 1, maximum = 2147483647), ("trial" = u64, Path, minimum = 0, maximum = 2147483647)), request_body = Report,
+    responses((status = 200, body = Decision), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
+async fn report(
+    State(s): State<Arc<Service>>,
+    path: std::result::Result<UrlPath<(i64, usize)>, PathRejection>,
+    payload: std::result::Result<Json<Report>, JsonRejection>,
+) -> Answer<Decision> {
+    let UrlPath((id, trial)) = ids(path)?;
+    let report = body(payload)?;
+    let decision = blocking(&s, move |t| t.report(id, trial, report)).await?;
+    Ok((StatusCode::OK, Json(decision)))
+}
+
+#[utoipa::path(post, path = "/experiments/{id}/trials/{trial}/heartbeat",
+    params(("id" = i64, Path, minimum = 1, maximum = 2147483647), ("trial" = u64, Path, minimum = 0, maximum = 2147483647)),
+    responses((status = 200, body = Health), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn heartbeat(
+    State(s): State<Arc<Service>>,
+    path: std::result::Result<UrlPath<(i64, usize)>, PathRejection>,
+) -> Answer<Health> {
+    let UrlPath((id, trial)) = ids(path)?;
+    blocking(&s, move |t| t.heartbeat(id, trial)).await?;
+    Ok((
+        StatusCode::OK,
+        Json(Health {
+            status: "ok".into(),
+        }),
+    ))
+}
+
+#[utoipa::path(post, path = "/experiments/{id}/trials/{trial}/tell",
+    params(("id" = i64, Path, minimum = 1, maximum = 2147483647), ("trial" = u64, Path, minimum = 0, maximum = 2147483647)), request_body = Tell,
+    responses((status = 200, body = Health), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn tell(
+    State(s): State<Arc<Service>>,
+    path: std::result::Result<UrlPath<(i64, usize)>, PathRejection>,
+    payload: std::result::Result<Json<Tell>, JsonRejection>,
+) -> Answer<Health> {
+    let UrlPath((id, trial)) = ids(path)?;
+    let told = body(payload)?;
+    blocking(&s, move |t| t.tell(id, trial, told)).await?;
+    Ok((
+        StatusCode::OK,
+        Json(Health {
+            status: "ok".into(),
+        }),
+    ))
+}
+
+#[utoipa::path(post, path = "/experiments/{id}/stop", params(("id" = i64, Path, minimum = 1, maximum = 2147483647)),
+    responses((status = 200, body = Health), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn stop(
+    State(s): State<Arc<Service>>,
+    path: std::result::Result<UrlPath<i64>, PathRejection>,
+) -> Answer<Health> {
+    let UrlPath(id) = ids(path)?;
+    blocking(&s, move |t| t.stop(id)).await?;
+    Ok((
+        StatusCode::OK,
+        Json(Health {
+            status: "ok".into(),
+        }),
+    ))
+}
+
+async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        ApiDoc::openapi().to_json().unwrap_or_default(),
+    )
+        .into_response()
+}
+
+async fn not_found() -> ServiceError {
+    ServiceError::new(404, "no such route (see /openapi.json)")
+}
+
+/// Checks the bearer token, from the headers alone, when the store holds tokens.
+async fn authenticate(
+    State(s): State<Arc<Service>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path();
+    if path == "/health" || path == "/openapi.json" {
+        return next.run(request).await;
+    }
+    match authorized(&s.store_path, request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn authorized(store_path: &Path, headers: &HeaderMap) -> Result<(), ServiceError> {
+    let (guarded, digests) = Store::open(store_path)
+        .and_then(|s| Ok((s.has_tokens()?, s.token_digests()?)))
+        .map_err(|e| ServiceError::new(500, e.to_string()))?;
+    if !guarded {
+        return Ok(());
+    }
+    let denied = || ServiceError::new(401, "missing or wrong token (Authorization: Bearer TOKEN)");
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let (first, second) = (values.next(), values.next());
+    if second.is_some() {
+        return Err(ServiceError::new(400, "two Authorization headers"));
+    }
+    let value = first.and_then(|v| v.to_str().ok()).ok_or_else(denied)?;
+    let (scheme, token) = value.trim().split_once(' ').ok_or_else(denied)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(denied());
+    }
+    let given = tokens::digest(token.trim());
+    // Every token is compared, whichever matches.
+    let matched = digests
+        .iter()
+        .fold(subtle::Choice::from(0), |any, d| any | d.ct_eq(&given));
+    if bool::from(matched) {
+        Ok(())
+    } else {
+        Err(denied())
+    }
+}
+
+/// The routes, behind authentication and the shared limits.
+fn app(service: Arc<Service>) -> axum::Router {
+    let routes = axum::Router::new()
+        .route("/health", get(health))
+        .route("/openapi.json", get(openapi))
+        .route(
+            "/experiments",
+            get(list_experiments).post(create_experiment),
+        )
+        .route("/experiments/{id}", get(get_experiment))
+        .route("/experiments/{id}/trials", get(list_trials))
+        .route("/experiments/{id}/ask", post(ask))
+        .route("/experiments/{id}/stop", post(stop))
+        .route("/experiments/{id}/trials/{trial}/report", post(report))
+        .route(
+            "/experiments/{id}/trials/{trial}/heartbeat",
+            post(heartbeat),
+        )
+        .route("/experiments/{id}/trials/{trial}/tell", post(tell))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            service.clone(),
+            authenticate,
+        ))
+        .with_state(service);
+    http::limited(routes)
+}
+
+/// Why the service cannot serve.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// `--listen` is not an address.
+    #[error("--listen {listen}: {source}")]
+    Address {
+        /// The address given.
+        listen: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Beyond the loopback without tokens or `--insecure`.
+    #[error(
+        "--listen {0} is reachable beyond this machine and the service has no token: create one with `hpo serve token create` (clients send it as Authorization: Bearer TOKEN), or pass --insecure"
+    )]
+    Exposed(String),
+    /// The store cannot be read.
+    #[error("{0}")]
+    Store(String),
+    /// The address cannot be bound or served.
+    #[error("cannot serve on {listen}: {source}")]
+    Listen {
+        /// The address.
+        listen: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A bound service, ready to serve.
+pub struct Server {
+    listener: std::net::TcpListener,
+    service: Arc<Service>,
+    listen: String,
+}
+
+impl Server {
+    /// Binds `listen` for `tuner` (whose directory holds the store and its tokens),
+    /// refusing an address beyond the loopback without a token unless `insecure`.
+    pub fn bind(
+        listen: &str,
+        tuner: Tuner,
+        out: &Path,
+        insecure: bool,
+    ) -> Result<Self, ServeError> {
+        let store_path = out.join(STORE_FILE);
+        let has_tokens = Store::open(&store_path)
+            .and_then(|s| s.has_tokens())
+            .map_err(|e| ServeError::Store(e.to_string()))?;
+        let exposed = http::exposed(listen).map_err(|source| ServeError::Address {
+            listen: listen.into(),
+            source,
+        })?;
+        if exposed && !has_tokens {
+            if !insecure {
+                return Err(ServeError::Exposed(listen.into()));
+            }
+            tracing::warn!(
+                "serving {listen} without a token (--insecure): anyone who can reach it can drive experiments"
+            );
+        }
+        let cannot = |source| ServeError::Listen {
+            listen: listen.into(),
+            source,
+        };
+        let listener = std::net::TcpListener::bind(listen).map_err(cannot)?;
+        listener.set_nonblocking(true).map_err(cannot)?;
+        Ok(Server {
+            listener,
+            service: Arc::new(Service { tuner, store_path }),
+            listen: listen.into(),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn address(&self) -> Option<SocketAddr> {
+        self.listener.local_addr().ok()
+    }
+
+    /// Serves until the process ends.
+    pub fn serve(self) -> Result<(), ServeError> {
+        let cannot = |source| ServeError::Listen {
+            listen: self.listen.clone(),
+            source,
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(cannot)?;
+        runtime
+            .block_on(http::serve(
+                self.listener,
+                app(self.service.clone()),
+                "serve",
+            ))
+            .map_err(cannot)
+    }
+}
