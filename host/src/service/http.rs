@@ -26,8 +26,8 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest life of one connection (clients open one per request).
 pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(120);
-/// Connections served at once.
-pub const MAX_CONNECTIONS: usize = 64;
+/// Connections served at once (64 clients with keep-alive connections fit, with room).
+pub const MAX_CONNECTIONS: usize = 256;
 
 /// Whether `listen` reaches beyond this machine (any of its addresses is not loopback).
 pub fn exposed(listen: &str) -> std::io::Result<bool> {

@@ -9,7 +9,7 @@
 //! listen beyond the loopback unless told `--insecure`.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use axum::Json;
@@ -84,7 +84,8 @@ impl utoipa::Modify for BearerAuth {
 /// The service's shared state.
 struct Service {
     tuner: Tuner,
-    store_path: PathBuf,
+    /// A connection to the store for the token checks (one per service, not per request).
+    tokens: std::sync::Mutex<Store>,
 }
 
 /// An answer: a JSON body with a status, or an error.
@@ -296,16 +297,19 @@ async fn authenticate(
     if path == "/health" || path == "/openapi.json" {
         return next.run(request).await;
     }
-    match authorized(&s.store_path, request.headers()) {
+    match authorized(&s.tokens, request.headers()) {
         Ok(()) => next.run(request).await,
         Err(e) => e.into_response(),
     }
 }
 
-fn authorized(store_path: &Path, headers: &HeaderMap) -> Result<(), ServiceError> {
-    let (guarded, digests) = Store::open(store_path)
-        .and_then(|s| Ok((s.has_tokens()?, s.token_digests()?)))
-        .map_err(|e| ServiceError::new(500, e.to_string()))?;
+fn authorized(tokens: &std::sync::Mutex<Store>, headers: &HeaderMap) -> Result<(), ServiceError> {
+    let (guarded, digests) = {
+        let store = tokens.lock().unwrap_or_else(|e| e.into_inner());
+        (store.has_tokens(), store.token_digests())
+    };
+    let internal = |e: crate::store::StoreError| ServiceError::new(500, e.to_string());
+    let (guarded, digests) = (guarded.map_err(internal)?, digests.map_err(internal)?);
     if !guarded {
         return Ok(());
     }
@@ -406,8 +410,9 @@ impl Server {
         insecure: bool,
     ) -> Result<Self, ServeError> {
         let store_path = out.join(STORE_FILE);
-        let has_tokens = Store::open(&store_path)
-            .and_then(|s| s.has_tokens())
+        let store = Store::open(&store_path).map_err(|e| ServeError::Store(e.to_string()))?;
+        let has_tokens = store
+            .has_tokens()
             .map_err(|e| ServeError::Store(e.to_string()))?;
         let exposed = http::exposed(listen).map_err(|source| ServeError::Address {
             listen: listen.into(),
@@ -429,7 +434,10 @@ impl Server {
         listener.set_nonblocking(true).map_err(cannot)?;
         Ok(Server {
             listener,
-            service: Arc::new(Service { tuner, store_path }),
+            service: Arc::new(Service {
+                tuner,
+                tokens: std::sync::Mutex::new(store),
+            }),
             listen: listen.into(),
         })
     }
