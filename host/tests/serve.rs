@@ -365,6 +365,66 @@ fn concurrent_clients_share_one_experiment_without_losing_or_doubling_a_trial() 
 }
 
 #[test]
+fn a_scheduled_experiment_hands_out_budgets_and_promotions() {
+    let home = Home::new();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let service = Service::start(&home, &out, &[]);
+    // Successive halving over 9 epochs: 9 trials at 1 epoch, the best 3 at 3, the best at 9.
+    let new = json!({"name": "halving", "space": space(), "mode": "RANDOM", "evals": 13,
+        "early_stop": "SuccessiveHalving", "config": {"plugins": {"stop": {"epochs": 9}}}});
+    let (status, created) = service.call("POST", "/experiments", None, Some(new));
+    assert_eq!(status, 201, "{created}");
+    let mut seen: Vec<(u64, u64, u64, f64)> = Vec::new();
+    loop {
+        let (_, answer) = service.call("POST", "/experiments/1/ask", None, None);
+        let Some(trial) = answer["trial"].as_object() else {
+            break;
+        };
+        let budget = trial["budget"].as_u64().unwrap();
+        let from = trial["resume_from"].as_u64().unwrap();
+        let configuration = trial["configuration"].as_u64().unwrap();
+        // A promotion brings back the configuration's own parameters.
+        if let Some(first) = seen.iter().find(|s| s.0 == configuration) {
+            let (_, info) = service.call("GET", "/experiments/1/trials", None, None);
+            let earlier = &info.as_array().unwrap()[first.0 as usize]["params"];
+            assert_eq!(&trial["params"], earlier);
+        }
+        let value = quadratic(&trial["params"]) + 1.0 / budget as f64;
+        let path = format!("/experiments/1/trials/{}/tell", trial["trial"]);
+        assert_eq!(
+            service
+                .call("POST", &path, None, Some(json!({"value": value})))
+                .0,
+            200
+        );
+        seen.push((configuration, budget, from, value));
+    }
+    let budgets: Vec<u64> = seen.iter().map(|s| s.1).collect();
+    assert_eq!(budgets, [vec![1; 9], vec![3; 3], vec![9]].concat());
+    // The three promoted are the best three of the first nine, resuming from epoch 1.
+    let mut first: Vec<&(u64, u64, u64, f64)> = seen[..9].iter().collect();
+    first.sort_by(|a, b| a.3.total_cmp(&b.3));
+    let promoted: Vec<u64> = seen[9..12].iter().map(|s| s.0).collect();
+    assert_eq!(promoted, first[..3].iter().map(|s| s.0).collect::<Vec<_>>());
+    assert!(
+        seen[9..12].iter().all(|s| s.2 == 1) && seen[12].2 == 3,
+        "{seen:?}"
+    );
+    let (_, trials) = service.call("GET", "/experiments/1/trials", None, None);
+    let promoted_status = trials
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["status"] == "promoted")
+        .count();
+    assert_eq!(
+        promoted_status, 4,
+        "three from the first rung, one from the second"
+    );
+}
+
+#[test]
 fn beyond_the_loopback_the_service_needs_a_token() {
     let home = Home::new();
     let dir = tempfile::tempdir().unwrap();

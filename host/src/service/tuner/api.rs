@@ -161,7 +161,7 @@ async fn create_experiment(
     Ok((StatusCode::CREATED, Json(Created { id })))
 }
 
-#[utoipa::path(get, path = "/experiments/{id}", params(("id" = i64, Path, minimum = 1, maximum = 2147483647)),
+#[utoipa::path(get, path = "/experiments/{id}", params(("id" = i64, Path, minimum = 1, maximum = 2147483647, example = 1)),
     responses((status = 200, body = ExperimentInfo), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
@@ -174,7 +174,7 @@ async fn get_experiment(
     Ok((StatusCode::OK, Json(info)))
 }
 
-#[utoipa::path(get, path = "/experiments/{id}/trials", params(("id" = i64, Path, minimum = 1, maximum = 2147483647)),
+#[utoipa::path(get, path = "/experiments/{id}/trials", params(("id" = i64, Path, minimum = 1, maximum = 2147483647, example = 1)),
     responses((status = 200, body = [TrialInfo]), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
@@ -187,7 +187,7 @@ async fn list_trials(
     Ok((StatusCode::OK, Json(trials)))
 }
 
-#[utoipa::path(post, path = "/experiments/{id}/ask", params(("id" = i64, Path, minimum = 1, maximum = 2147483647)),
+#[utoipa::path(post, path = "/experiments/{id}/ask", params(("id" = i64, Path, minimum = 1, maximum = 2147483647, example = 1)),
     responses((status = 200, body = AskAnswer), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -201,7 +201,7 @@ async fn ask(
 }
 
 #[utoipa::path(post, path = "/experiments/{id}/trials/{trial}/report",
-    params(("id" = i64, Path, minimum = 1, maximum = 2147483647), ("trial" = u64, Path, minimum = 0, maximum = 2147483647)), request_body = Report,
+    params(("id" = i64, Path, minimum = 1, maximum = 2147483647, example = 1), ("trial" = u64, Path, minimum = 0, maximum = 2147483647, example = 0)), request_body = Report,
     responses((status = 200, body = Decision), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
@@ -217,7 +217,7 @@ async fn report(
 }
 
 #[utoipa::path(post, path = "/experiments/{id}/trials/{trial}/heartbeat",
-    params(("id" = i64, Path, minimum = 1, maximum = 2147483647), ("trial" = u64, Path, minimum = 0, maximum = 2147483647)),
+    params(("id" = i64, Path, minimum = 1, maximum = 2147483647, example = 1), ("trial" = u64, Path, minimum = 0, maximum = 2147483647, example = 0)),
     responses((status = 200, body = Health), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
@@ -236,7 +236,7 @@ async fn heartbeat(
 }
 
 #[utoipa::path(post, path = "/experiments/{id}/trials/{trial}/tell",
-    params(("id" = i64, Path, minimum = 1, maximum = 2147483647), ("trial" = u64, Path, minimum = 0, maximum = 2147483647)), request_body = Tell,
+    params(("id" = i64, Path, minimum = 1, maximum = 2147483647, example = 1), ("trial" = u64, Path, minimum = 0, maximum = 2147483647, example = 0)), request_body = Tell,
     responses((status = 200, body = Health), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
@@ -257,7 +257,7 @@ async fn tell(
     ))
 }
 
-#[utoipa::path(post, path = "/experiments/{id}/stop", params(("id" = i64, Path, minimum = 1, maximum = 2147483647)),
+#[utoipa::path(post, path = "/experiments/{id}/stop", params(("id" = i64, Path, minimum = 1, maximum = 2147483647, example = 1)),
     responses((status = 200, body = Health), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
