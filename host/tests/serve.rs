@@ -457,6 +457,70 @@ fn beyond_the_loopback_the_service_needs_a_token() {
     );
 }
 
+#[test]
+fn with_a_certificate_the_service_speaks_https_only() {
+    let home = Home::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .args([
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            cert.to_str().unwrap(),
+        ])
+        .output()
+        .expect("openssl makes a test certificate (.ci/run installs it)");
+    assert!(made.status.success(), "{}", stderr(&made));
+    let out = dir.path().join("out");
+    let tls = [
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ];
+    let service = Service::start(&home, &out, &tls);
+    assert!(service.url.starts_with("https://"), "{}", service.url);
+    // A client that trusts the certificate gets answers; plain HTTP gets none.
+    let script = format!(
+        "import ssl, urllib.request\n\
+         c = ssl.create_default_context(cafile={cert:?})\n\
+         print(urllib.request.urlopen({url:?} + '/health', context=c).read().decode())\n\
+         try:\n    urllib.request.urlopen({plain:?} + '/health', timeout=5)\n    print('plain answered')\n\
+         except Exception:\n    print('plain refused')\n",
+        cert = cert.to_str().unwrap(),
+        url = service.url,
+        plain = service.url.replacen("https", "http", 1),
+    );
+    let result = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(result.status.success(), "{}", stderr(&result));
+    assert_eq!(stdout(&result), "{\"status\":\"ok\"}\nplain refused\n");
+    // A key that is no certificate is one line, exit 2.
+    let bad = home.hpo(&[
+        "serve",
+        "--out",
+        out.to_str().unwrap(),
+        "--tls-cert",
+        key.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("no certificate"), "{}", stderr(&bad));
+}
+
 /// The schemathesis to fuzz with: `$HPO_SCHEMATHESIS` (`cargo xtask test` installs it).
 fn schemathesis() -> String {
     let program = std::env::var("HPO_SCHEMATHESIS").unwrap_or_else(|_| "schemathesis".into());

@@ -28,6 +28,12 @@ pub struct ServeArgs {
     /// may drive experiments).
     #[arg(long)]
     insecure: bool,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long = "tls-cert", value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long = "tls-key", value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     #[command(subcommand)]
     token: Option<TokenCommand>,
 }
@@ -66,11 +72,12 @@ pub fn command(args: ServeArgs, registry: Option<PathBuf>) -> anyhow::Result<Exi
     std::fs::create_dir_all(&args.out)?;
     let lease = Duration::from_secs_f64(args.trial_lease);
     let tuner = Tuner::new(host, &args.out, lease);
-    let server = Server::bind(&args.listen, tuner, &args.out, args.insecure)?;
+    let tls = args.tls_cert.as_deref().zip(args.tls_key.as_deref());
+    let server = Server::bind(&args.listen, tuner, &args.out, args.insecure, tls)?;
     let address = server
         .address()
         .map_or_else(|| args.listen.clone(), |a| a.to_string());
-    println!("serving on http://{address}/");
+    println!("serving on {}://{address}/", server.scheme());
     std::io::stdout().flush()?;
     server.serve()?;
     Ok(ExitCode::SUCCESS)

@@ -9,8 +9,11 @@
 //!   another one needs.
 //!
 //! Each server adds its own authentication, which runs before a request's body is read.
+//! With a certificate and key ([`tls`]), connections are TLS (rustls with the ring
+//! provider, TLS 1.2 and 1.3); the handshake is bounded by [`HEADER_TIMEOUT`] too.
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,12 +51,38 @@ pub fn limited(routes: axum::Router) -> axum::Router {
         ))
 }
 
-/// Serves `app` on `listener` (non-blocking, bound) until the process ends; `name` labels
-/// the logs.
+/// A TLS acceptor from a PEM certificate chain and its PEM private key; the error names
+/// the file and why.
+pub fn tls(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("--tls-cert {}: {e}", cert.display()))?;
+    if chain.is_empty() {
+        return Err(format!(
+            "--tls-cert {}: no certificate in it",
+            cert.display()
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("--tls-key {}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
+        .map_err(|e| format!("--tls-cert/--tls-key: {e}"))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Serves `app` on `listener` (non-blocking, bound) until the process ends, over TLS when
+/// given an acceptor; `name` labels the logs.
 pub async fn serve(
     listener: std::net::TcpListener,
     app: axum::Router,
     name: &'static str,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
     let listener = tokio::net::TcpListener::from_std(listener)?;
@@ -75,13 +104,37 @@ pub async fn serve(
             continue;
         };
         let service = service.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .max_buf_size(MAX_HEADER_BYTES)
-                .serve_connection(TokioIo::new(stream), service);
-            match tokio::time::timeout(CONNECTION_LIFETIME, connection).await {
+            let builder = {
+                let mut b = hyper::server::conn::http1::Builder::new();
+                b.timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_TIMEOUT)
+                    .max_buf_size(MAX_HEADER_BYTES);
+                b
+            };
+            let served = async {
+                match tls {
+                    None => builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Some(acceptor) => {
+                        let handshake =
+                            tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream));
+                        let stream = match handshake.await {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(e)) => return Err(format!("TLS handshake: {e}")),
+                            Err(_) => return Err("TLS handshake timed out".into()),
+                        };
+                        builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await
+                            .map_err(|e| e.to_string())
+                    }
+                }
+            };
+            match tokio::time::timeout(CONNECTION_LIFETIME, served).await {
                 Ok(Err(e)) => tracing::debug!("{name}: connection from {peer}: {e}"),
                 Err(_) => tracing::debug!("{name}: connection from {peer} outlived its lifetime"),
                 Ok(Ok(())) => {}

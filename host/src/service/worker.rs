@@ -239,7 +239,7 @@ impl Worker {
             .build()
             .map_err(WorkerError::Runtime)?;
         runtime
-            .block_on(http::serve(self.listener, app(self.node), "worker"))
+            .block_on(http::serve(self.listener, app(self.node), "worker", None))
             .map_err(WorkerError::Runtime)
     }
 }

@@ -383,6 +383,9 @@ pub enum ServeError {
     /// The store cannot be read.
     #[error("{0}")]
     Store(String),
+    /// The certificate or key cannot be used.
+    #[error("{0}")]
+    Tls(String),
     /// The address cannot be bound or served.
     #[error("cannot serve on {listen}: {source}")]
     Listen {
@@ -398,17 +401,24 @@ pub struct Server {
     listener: std::net::TcpListener,
     service: Arc<Service>,
     listen: String,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Server {
     /// Binds `listen` for `tuner` (whose directory holds the store and its tokens),
-    /// refusing an address beyond the loopback without a token unless `insecure`.
+    /// refusing an address beyond the loopback without a token unless `insecure`; `tls`:
+    /// a PEM certificate chain and key to serve HTTPS with.
     pub fn bind(
         listen: &str,
         tuner: Tuner,
         out: &Path,
         insecure: bool,
+        tls: Option<(&Path, &Path)>,
     ) -> Result<Self, ServeError> {
+        let tls = tls
+            .map(|(cert, key)| http::tls(cert, key))
+            .transpose()
+            .map_err(ServeError::Tls)?;
         let store_path = out.join(STORE_FILE);
         let store = Store::open(&store_path).map_err(|e| ServeError::Store(e.to_string()))?;
         let has_tokens = store
@@ -439,7 +449,13 @@ impl Server {
                 tokens: std::sync::Mutex::new(store),
             }),
             listen: listen.into(),
+            tls,
         })
+    }
+
+    /// `https` with a certificate, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 
     /// The address it listens on.
@@ -463,6 +479,7 @@ impl Server {
                 self.listener,
                 app(self.service.clone()),
                 "serve",
+                self.tls,
             ))
             .map_err(cannot)
     }
