@@ -5,20 +5,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use common::{Home, WorkerProcess, results_file, run_json, stderr, x_space};
+use common::{Home, WorkerProcess, floats, install, plot, results_file, run_json, stderr, x_space};
 use hpo_host::objectives::surrogate::SurrogateTable;
 use hpo_host::objectives::{Candidate, Objective, TableObjective};
 use serde_json::Value;
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap_or(f64::NAN))
-        .collect()
-}
 
 fn statuses(run: &Value) -> Vec<String> {
     run["status"]
@@ -27,17 +19,6 @@ fn statuses(run: &Value) -> Vec<String> {
         .iter()
         .map(|s| s.as_str().unwrap().to_string())
         .collect()
-}
-
-/// `hpo results plot 1 --kind KIND` of the store in `out`, which must succeed: the SVG.
-fn plot(home: &Home, out: &Path, kind: &str) -> String {
-    let path = out.join(format!("{kind}.svg"));
-    let (o, p) = (out.to_str().unwrap(), path.to_str().unwrap());
-    let result = home.hpo(&[
-        "results", "--out", o, "plot", "1", "--kind", kind, "--output", p,
-    ]);
-    assert!(result.status.success(), "{}", stderr(&result));
-    std::fs::read_to_string(&path).unwrap()
 }
 
 /// How many `<tag>` elements of `svg` have `attribute` (stroke or fill) `colour`.
@@ -296,13 +277,6 @@ fn a_remote_job_is_stopped_through_hpo_worker() {
     // The worker kills a deleted job's process group; give it a moment to be reaped.
     std::thread::sleep(std::time::Duration::from_millis(300));
     check_stopped_commands(&run, &training, 12);
-}
-
-/// `hpo plugin install --force PATH` into `home` (replacing a bundled plugin of that
-/// name), which must succeed.
-fn install(home: &Home, artifact: &Path) {
-    let out = home.hpo(&["plugin", "install", "--force", artifact.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 #[test]

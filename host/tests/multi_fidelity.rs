@@ -9,18 +9,10 @@ mod common;
 
 use std::path::Path;
 
-use common::{Home, WorkerProcess, results_file, run_json, stderr, x_space};
+use common::{Home, WorkerProcess, floats, install, results_file, run_json, stderr, x_space};
 use hpo_host::objectives::surrogate::SurrogateTable;
 use hpo_host::objectives::{Candidate, Objective, TableObjective};
 use serde_json::Value;
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap_or(f64::NAN))
-        .collect()
-}
 
 fn column<T>(run: &Value, key: &str, f: impl Fn(&Value) -> T) -> Vec<T> {
     run[key]
@@ -339,11 +331,6 @@ fn a_resumed_scheduled_run_continues_as_the_uninterrupted_one() {
     let bohb = resumed_as_uninterrupted(&home, b.path(), &highest.to_string());
     assert_eq!(all[0], bohb[0]);
     assert_ne!(all, bohb, "what the models learn changes the proposals");
-}
-
-fn install(home: &Home, artifact: &Path) {
-    let out = home.hpo(&["plugin", "install", "--force", artifact.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 #[test]

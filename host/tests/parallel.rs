@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{Home, WorkerProcess, results_file, run_json, stderr, stdout, xy_space};
+use common::{Home, WorkerProcess, floats, results_file, run_json, stderr, stdout, xy_space};
 use serde_json::Value;
 
 /// A training command in a temporary directory: it appends `$HPO_WORKER {worker} start
@@ -78,14 +78,6 @@ impl Training {
         let intervals: Vec<(f64, f64)> = self.evaluations().iter().map(|e| (e.2, e.3)).collect();
         most_at_once(&intervals)
     }
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
 }
 
 /// The most intervals `[start, end]` that overlap at one instant.

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Home, run_json, stderr, xy_space};
+use common::{Home, plot, run_json, stderr, xy_space};
 
 /// The `<tag>` lines of `svg` whose `attribute` is not `except`.
 fn elements<'s>(svg: &'s str, tag: &str, attribute: &str, except: &str) -> Vec<&'s str> {
@@ -45,18 +45,9 @@ fn parallel_coordinates_and_importance_show_the_parameter_that_matters() {
         "40",
     ];
     run_json(&home, &out, &args);
-    let plot = |kind: &str| {
-        let path = dir.path().join(format!("{kind}.svg"));
-        let (o, p) = (out.to_str().unwrap(), path.to_str().unwrap());
-        let result = home.hpo(&[
-            "results", "--out", o, "plot", "1", "--kind", kind, "--output", p,
-        ]);
-        assert!(result.status.success(), "{}", stderr(&result));
-        std::fs::read_to_string(&path).unwrap()
-    };
     // One coloured line per trial across the two axes, which are named; the best trial's
     // line (drawn last) is blue, the worst's (drawn first) red.
-    let svg = plot("parallel");
+    let svg = plot(&home, &out, "parallel");
     let lines = elements(&svg, "polyline", "stroke", "#000000");
     assert_eq!(lines.len(), 40);
     let texts: Vec<&str> = svg.lines().map(str::trim).collect();
@@ -75,7 +66,7 @@ fn parallel_coordinates_and_importance_show_the_parameter_that_matters() {
     let (r, _, b) = colour(lines[0]);
     assert!(r > b, "worst line {:?}", colour(lines[0]));
     // One bar per parameter, x's far taller than y's (which only chance explains).
-    let svg = plot("importance");
+    let svg = plot(&home, &out, "importance");
     let bars = elements(&svg, "rect", "fill", "#FFFFFF");
     assert_eq!(bars.len(), 2, "{svg}");
     let (x, y) = (number(bars[0], "height"), number(bars[1], "height"));

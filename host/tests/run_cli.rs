@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{Home, WorkerProcess, native, results_file, run_json, stderr, stdout, wasm, xy_space};
+use common::{
+    Home, WorkerProcess, floats, native, results_file, run_json, stderr, stdout, wasm, xy_space,
+};
 use serde_json::Value;
 
 /// A home with the example wasm arm `LOCAL/NEAREST` installed.
@@ -26,14 +28,6 @@ fn select_trace(run: &Value) -> Vec<&str> {
         .unwrap()
         .iter()
         .map(|v| v.as_str().unwrap())
-        .collect()
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
         .collect()
 }
 

@@ -8,6 +8,7 @@ use super::fixtures::SEED;
 use super::stopper_checks::why;
 use super::{Checks, Outcome, options_verdict};
 use crate::loader::{PluginError, SharedPlugin, lock};
+use crate::schedulers::fits;
 
 /// Epochs of a full simulated trial.
 const HORIZON: u32 = 27;
@@ -145,33 +146,4 @@ fn root_of(jobs: &[Job], mut trial: u64) -> u64 {
         trial = parent;
     }
     trial
-}
-
-/// Whether `assignment` fits `jobs`: a budget in 1..=horizon; a promotion of a completed
-/// job to a larger budget, not promoted before.
-fn fits(assignment: &Assignment, jobs: &[Job], horizon: u32) -> Result<(), String> {
-    if assignment.budget == 0 || assignment.budget > horizon {
-        return Err(format!(
-            "after {} jobs: budget {} is outside 1..={horizon}",
-            jobs.len(),
-            assignment.budget
-        ));
-    }
-    let Some(trial) = assignment.promote else {
-        return Ok(());
-    };
-    let parent = jobs
-        .iter()
-        .find(|j| j.trial == trial)
-        .ok_or_else(|| format!("promotes trial {trial}, which does not exist"))?;
-    if parent.state != JobState::Complete || parent.budget >= assignment.budget {
-        return Err(format!(
-            "promotes trial {trial} ({:?}, budget {}) to budget {}",
-            parent.state, parent.budget, assignment.budget
-        ));
-    }
-    if jobs.iter().any(|j| j.parent == Some(trial)) {
-        return Err(format!("promotes trial {trial} a second time"));
-    }
-    Ok(())
 }

@@ -115,30 +115,39 @@ impl Scheduler {
         jobs.iter().map(|j| j.budget).max().unwrap_or(1).max(1)
     }
 
-    /// An assignment that fits: a budget within the horizon, a promotion of a completed job
-    /// to a larger budget.
     fn check(&self, assignment: Assignment, jobs: &[Job]) -> Result<Assignment, String> {
-        let horizon = self.config.horizon;
-        if assignment.budget == 0 || (horizon > 0 && assignment.budget > horizon) {
-            return Err(format!(
-                "budget {} is outside 1..={horizon}",
-                assignment.budget
-            ));
-        }
-        if let Some(trial) = assignment.promote {
-            let job = jobs
-                .iter()
-                .find(|j| j.trial == trial)
-                .ok_or_else(|| format!("promotes trial {trial}, which does not exist"))?;
-            if job.state != JobState::Complete || job.budget >= assignment.budget {
-                return Err(format!(
-                    "promotes trial {trial} ({:?} at budget {}) to budget {}",
-                    job.state, job.budget, assignment.budget
-                ));
-            }
-        }
-        Ok(assignment)
+        fits(&assignment, jobs, self.config.horizon).map(|()| assignment)
     }
+}
+
+/// Whether `assignment` fits `jobs`: a budget in 1..=`horizon` (0: unknown, any positive
+/// budget), a promotion of a completed job to a larger budget that was not promoted
+/// before. The one check of the run and of the conformance kit.
+pub fn fits(assignment: &Assignment, jobs: &[Job], horizon: u32) -> Result<(), String> {
+    if assignment.budget == 0 || (horizon > 0 && assignment.budget > horizon) {
+        return Err(format!(
+            "after {} jobs: budget {} is outside 1..={horizon}",
+            jobs.len(),
+            assignment.budget
+        ));
+    }
+    let Some(trial) = assignment.promote else {
+        return Ok(());
+    };
+    let parent = jobs
+        .iter()
+        .find(|j| j.trial == trial)
+        .ok_or_else(|| format!("promotes trial {trial}, which does not exist"))?;
+    if parent.state != JobState::Complete || parent.budget >= assignment.budget {
+        return Err(format!(
+            "promotes trial {trial} ({:?}, budget {}) to budget {}",
+            parent.state, parent.budget, assignment.budget
+        ));
+    }
+    if jobs.iter().any(|j| j.parent == Some(trial)) {
+        return Err(format!("promotes trial {trial} a second time"));
+    }
+    Ok(())
 }
 
 /// The scheduler's view of a run's trials: completed ones with their values, then those

@@ -399,23 +399,9 @@ fn parallel(
     let axes: Vec<Vec<f64>> = (0..names.len())
         .map(|p| axis_positions(&trials, p))
         .collect();
-    root.fill(&WHITE).map_err(e)?;
     let n = names.len().max(1) as f64;
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, ("sans-serif", 18))
-        .margin(15)
-        .x_label_area_size(40)
-        .y_label_area_size(70)
-        .build_cartesian_2d(-0.25..n - 0.75, 0.0..1.0)
-        .map_err(e)?;
-    chart
-        .configure_mesh()
-        .x_labels(2 * names.len() + 1)
-        .x_label_formatter(&label_of(names.to_vec()))
-        .y_desc("position in the parameter's range (0 lowest)")
-        .disable_x_mesh()
-        .draw()
-        .map_err(e)?;
+    let y_desc = "position in the parameter's range (0 lowest)";
+    let mut chart = named_chart(root, title, names, (-0.25, n - 0.75), (0.0, 1.0), y_desc)?;
     let last = trials.len().max(2) - 1;
     for (k, _) in trials.iter().enumerate() {
         // k = 0 is the worst trial (red), the last the best (blue).
@@ -435,6 +421,35 @@ fn parallel(
     Ok(())
 }
 
+/// A chart over `x` and `y` whose x axis names `names` at 0, 1, … (one per parameter).
+fn named_chart<'a, 'b>(
+    root: &'a Area<'b>,
+    title: &str,
+    names: &[String],
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+    y_desc: &str,
+) -> Result<ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>, String> {
+    let e = |e: DrawingAreaErrorKind<std::io::Error>| e.to_string();
+    root.fill(&WHITE).map_err(e)?;
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 18))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_labels(2 * names.len() + 1)
+        .x_label_formatter(&label_of(names.to_vec()))
+        .y_desc(y_desc)
+        .disable_x_mesh()
+        .draw()
+        .map_err(e)?;
+    Ok(chart)
+}
+
 /// The colour of the importance bars.
 const BAR: RGBColor = RGBColor(70, 130, 180);
 
@@ -452,23 +467,9 @@ fn importance(
     let values: Vec<f64> = trials.iter().map(|t| t.value).collect();
     let effects = super::importance::main_effects(&columns, &values);
     let top = effects.iter().copied().fold(0.0, f64::max).max(0.05) * 1.1;
-    root.fill(&WHITE).map_err(e)?;
     let n = names.len().max(1) as f64;
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, ("sans-serif", 18))
-        .margin(15)
-        .x_label_area_size(40)
-        .y_label_area_size(70)
-        .build_cartesian_2d(-0.5..n - 0.5, 0.0..top)
-        .map_err(e)?;
-    chart
-        .configure_mesh()
-        .x_labels(2 * names.len() + 1)
-        .x_label_formatter(&label_of(names.to_vec()))
-        .y_desc("share of the value ranks' variance explained alone (ε²)")
-        .disable_x_mesh()
-        .draw()
-        .map_err(e)?;
+    let y_desc = "share of the value ranks' variance explained alone (ε²)";
+    let mut chart = named_chart(root, title, names, (-0.5, n - 0.5), (0.0, top), y_desc)?;
     chart
         .draw_series(effects.iter().enumerate().map(|(p, &effect)| {
             let x = p as f64;

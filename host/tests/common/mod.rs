@@ -222,3 +222,30 @@ pub fn xy_space(dir: &Path) -> PathBuf {
     .unwrap();
     path
 }
+
+/// A JSON array of numbers (null, a failed trial's value, as NaN).
+pub fn floats(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap_or(f64::NAN))
+        .collect()
+}
+
+/// `hpo plugin install --force PATH` into `home` (replacing a bundled plugin of that
+/// name), which must succeed.
+pub fn install(home: &Home, artifact: &Path) {
+    let out = home.hpo(&["plugin", "install", "--force", artifact.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// `hpo results plot 1 --kind KIND` of the store in `out`, which must succeed: the SVG.
+pub fn plot(home: &Home, out: &Path, kind: &str) -> String {
+    let path = out.join(format!("{kind}.svg"));
+    let (o, p) = (out.to_str().unwrap(), path.to_str().unwrap());
+    let result = home.hpo(&[
+        "results", "--out", o, "plot", "1", "--kind", kind, "--output", p,
+    ]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    std::fs::read_to_string(&path).unwrap()
+}
