@@ -71,6 +71,30 @@ fn parallel_coordinates_and_importance_show_the_parameter_that_matters() {
     assert_eq!(bars.len(), 2, "{svg}");
     let (x, y) = (number(bars[0], "height"), number(bars[1], "height"));
     assert!(x > 5.0 * y.max(1.0), "x {x} y {y}");
+    // As PNG: the same plot rasterized, its title drawn in a system font.
+    let png = dir.path().join("importance.png");
+    let (o, p) = (out.to_str().unwrap(), png.to_str().unwrap());
+    let made = home.hpo(&[
+        "results",
+        "--out",
+        o,
+        "plot",
+        "1",
+        "--kind",
+        "importance",
+        "--output",
+        p,
+    ]);
+    assert!(made.status.success(), "{}", stderr(&made));
+    let image = resvg::tiny_skia::Pixmap::load_png(&png).unwrap();
+    assert_eq!((image.width(), image.height()), (900, 560));
+    let dark = |y0: u32, y1: u32| {
+        (y0..y1)
+            .flat_map(|y| (0..900).map(move |x| (x, y)))
+            .filter(|&(x, y)| image.pixel(x, y).is_some_and(|p| p.red() < 100))
+            .count()
+    };
+    assert!(dark(0, 40) > 100, "the title is drawn");
     // An unknown kind is refused, naming the kinds.
     let o = out.to_str().unwrap();
     let bad = home.hpo(&["results", "--out", o, "plot", "1", "--kind", "pie"]);

@@ -32,8 +32,9 @@ pub enum ResultsCommand {
         /// of the parameters) or importance (each parameter's first-order importance).
         #[arg(long, default_value = "convergence")]
         kind: PlotKind,
-        /// Where the SVG goes (default: plot-ID-KIND.svg in the results directory).
-        #[arg(long, value_name = "FILE.svg")]
+        /// Where the plot goes, as SVG or (`.png`) PNG (default: plot-ID-KIND.svg in the
+        /// results directory).
+        #[arg(long, value_name = "FILE.svg|FILE.png")]
         output: Option<PathBuf>,
     },
 }
@@ -49,10 +50,13 @@ pub fn command(out: PathBuf, command: ResultsCommand) -> anyhow::Result<ExitCode
             let svg = plots::plot(&store, id, kind)?;
             let name = format!("plot-{id}-{}.svg", format!("{kind:?}").to_lowercase());
             let path = output.unwrap_or_else(|| out.join(name));
-            if path.extension().and_then(|e| e.to_str()) != Some("svg") {
-                anyhow::bail!("--output {}: only .svg is written", path.display());
-            }
-            hpo_registry::write_atomically(&path, svg.as_bytes())
+            let bytes = match path.extension().and_then(|e| e.to_str()) {
+                Some("svg") => svg.into_bytes(),
+                Some("png") => plots::png(&svg)
+                    .map_err(|e| anyhow::anyhow!("--output {}: {e}", path.display()))?,
+                _ => anyhow::bail!("--output {}: .svg or .png", path.display()),
+            };
+            hpo_registry::write_atomically(&path, &bytes)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             format!("{}\n", path.display())
         }

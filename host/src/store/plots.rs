@@ -93,6 +93,41 @@ pub fn plot(store_path: &Path, id: i64, kind: PlotKind) -> Result<String, Result
     Ok(svg)
 }
 
+/// A plot's SVG rasterized to PNG (resvg), its text set in the system's fonts; an error
+/// when there is none (the text would be missing).
+pub fn png(svg: &str) -> Result<Vec<u8>, String> {
+    use resvg::{tiny_skia, usvg};
+    let mut options = usvg::Options::default();
+    options.fontdb_mut().load_system_fonts();
+    // The plots ask for "sans-serif": the first of the usual sans families installed,
+    // else any family there is.
+    let families: Vec<String> = options
+        .fontdb
+        .faces()
+        .flat_map(|face| face.families.iter().map(|(name, _)| name.clone()))
+        .collect();
+    let preferred = ["DejaVu Sans", "Liberation Sans", "Noto Sans", "Arial"];
+    let Some(family) = preferred
+        .iter()
+        .map(|f| f.to_string())
+        .find(|f| families.contains(f))
+        .or_else(|| families.first().cloned())
+    else {
+        return Err(
+            "PNG needs a font for its text and this system has none (Debian: fonts-dejavu-core)"
+                .into(),
+        );
+    };
+    options.fontdb_mut().set_sans_serif_family(family.clone());
+    options.font_family = family;
+    let tree = usvg::Tree::from_str(svg, &options).map_err(|e| format!("the plot's SVG: {e}"))?;
+    let size = tree.size().to_int_size();
+    let mut pixmap =
+        tiny_skia::Pixmap::new(size.width(), size.height()).ok_or("the plot has no area")?;
+    resvg::render(&tree, tiny_skia::Transform::default(), &mut pixmap.as_mut());
+    pixmap.encode_png().map_err(|e| format!("PNG: {e}"))
+}
+
 /// The best value so far after each trial (failed trials keep the previous best).
 pub fn best_so_far(trials: &[Trial]) -> Vec<f64> {
     let mut best = f64::INFINITY;
@@ -362,12 +397,16 @@ fn successful(runs: &[Vec<Trial>]) -> Vec<&Trial> {
         .collect()
 }
 
-/// Each trial's position on parameter `p`'s axis, in [0, 1]: numbers by their range,
-/// other values by the rank of their text among the distinct ones.
+/// Each trial's position on parameter `p`'s axis, in [0, 1]: numbers by their range (of
+/// their logarithms when they are positive and span more than two decades, as a learning
+/// rate does), other values by the rank of their text among the distinct ones.
 fn axis_positions(trials: &[&Trial], p: usize) -> Vec<f64> {
     let values: Vec<&serde_json::Value> = trials.iter().map(|t| &t.params[p]).collect();
     if values.iter().all(|v| v.is_number()) {
-        let numbers: Vec<f64> = values.iter().map(|v| v.as_f64().unwrap_or(0.0)).collect();
+        let mut numbers: Vec<f64> = values.iter().map(|v| v.as_f64().unwrap_or(0.0)).collect();
+        if value_range(numbers.iter().copied()).is_some_and(|(_, _, log)| log) {
+            numbers.iter_mut().for_each(|v| *v = v.log10());
+        }
         let (lo, hi) = numbers
             .iter()
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
