@@ -39,7 +39,7 @@ class Client:
         self.token = token
         self.timeout = timeout
 
-    def _call(self, method, path, body=None):
+    def _call(self, method, path, body=None, raw=False):
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.url + path, data=data, method=method)
         if data is not None:
@@ -48,7 +48,8 @@ class Client:
             request.add_header("Authorization", f"Bearer {self.token}")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as answer:
-                return json.loads(answer.read() or b"null")
+                content = answer.read()
+                return content.decode() if raw else json.loads(content or b"null")
         except urllib.error.HTTPError as e:
             text = e.read().decode(errors="replace")
             try:
@@ -93,6 +94,10 @@ class Client:
         """The trial's final value (lower is better), or why it failed."""
         body = {"value": value, "failure": failure, "cost": cost}
         self._call("POST", f"/experiments/{experiment}/trials/{trial}/tell", body)
+
+    def plot(self, experiment, kind="convergence"):
+        """A plot as SVG text: convergence, curves, arms, workers, parallel or importance."""
+        return self._call("GET", f"/experiments/{experiment}/plots/{kind}", raw=True)
 
     def stop(self, experiment):
         """Ends the experiment now."""

@@ -193,7 +193,31 @@ fn a_client_with_a_token_asks_and_tells_until_the_experiment_is_over() {
         .values()
         .map(|p| p.as_object().unwrap().len())
         .sum();
-    assert_eq!(operations, 10, "{doc}");
+    assert_eq!(operations, 11, "{doc}");
+    // The plots of `hpo results plot`, as SVG.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let request = http_request(
+        "GET",
+        &format!("{}/experiments/{id}/plots/convergence", service.url),
+    )
+    .header("Authorization", &format!("Bearer {secret}"))
+    .body(String::new())
+    .unwrap();
+    let mut answer = agent.run(request).unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    assert_eq!(answer.headers()["content-type"], "image/svg+xml");
+    assert!(
+        answer
+            .body_mut()
+            .read_to_string()
+            .unwrap()
+            .starts_with("<svg")
+    );
+    let (status, refused) = service.call("GET", &format!("/experiments/{id}/plots/pie"), t, None);
+    assert_eq!(status, 400, "{refused}");
 }
 
 #[test]
@@ -230,6 +254,7 @@ for n, trial in enumerate(c.trials_to_run(exp)):
             break
     c.tell(exp, trial["trial"], value=value)
 info = c.experiment(exp)
+assert c.plot(exp, "curves").startswith("<svg")
 print(stopped, info["trials"], info["finished"])
 "#,
         client = client.to_str().unwrap(),

@@ -56,7 +56,7 @@ pub struct Health {
     info(title = "hpo serve", description = "Ask/tell hyperparameter optimization over HTTP"),
     paths(
         health, list_experiments, create_experiment, get_experiment, list_trials, ask,
-        report, heartbeat, tell, stop
+        report, heartbeat, tell, stop, plot
     ),
     components(schemas(
         ErrorBody, Created, Health, NewExperiment, ExperimentInfo, AskAnswer, TrialToRun,
@@ -275,6 +275,22 @@ async fn stop(
     ))
 }
 
+#[utoipa::path(get, path = "/experiments/{id}/plots/{kind}",
+    params(("id" = i64, Path, minimum = 1, maximum = 2147483647, example = 1),
+        ("kind" = String, Path, example = "convergence",
+            description = "convergence, curves, arms, workers, parallel or importance")),
+    responses((status = 200, description = "The plot", content_type = "image/svg+xml", body = String),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn plot(
+    State(s): State<Arc<Service>>,
+    path: std::result::Result<UrlPath<(i64, String)>, PathRejection>,
+) -> Result<Response, ServiceError> {
+    let UrlPath((id, kind)) = ids(path)?;
+    let svg = blocking(&s, move |t| t.plot(id, &kind)).await?;
+    Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
+}
+
 async fn openapi() -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
@@ -349,6 +365,7 @@ fn app(service: Arc<Service>) -> axum::Router {
         .route("/experiments/{id}/trials", get(list_trials))
         .route("/experiments/{id}/ask", post(ask))
         .route("/experiments/{id}/stop", post(stop))
+        .route("/experiments/{id}/plots/{kind}", get(plot))
         .route("/experiments/{id}/trials/{trial}/report", post(report))
         .route(
             "/experiments/{id}/trials/{trial}/heartbeat",

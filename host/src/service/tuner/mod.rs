@@ -406,6 +406,17 @@ impl Tuner {
             .collect())
     }
 
+    /// Plot `kind` (`convergence`, `curves`, `arms`, `workers`, `parallel`, `importance`)
+    /// of experiment `id`, as SVG.
+    pub fn plot(&self, id: i64, kind: &str) -> Result<String> {
+        self.name_of(id)?;
+        let kind: crate::store::plots::PlotKind = kind
+            .parse()
+            .map_err(|e: String| ServiceError::new(400, e))?;
+        crate::store::plots::plot(&self.out.join(STORE_FILE), id, kind)
+            .map_err(|e| ServiceError::new(409, e.to_string()))
+    }
+
     /// The next trial of experiment `id` for a client to evaluate.
     pub fn ask(&self, id: i64) -> Result<AskAnswer> {
         let live = self.experiment(id)?;
