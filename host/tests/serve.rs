@@ -5,87 +5,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-use common::{Home, hpo_bin, stderr, stdout};
+use common::{Home, Service, http_request, stderr, stdout};
 use serde_json::{Value, json};
-
-/// A running `hpo serve`, killed when dropped.
-struct Service {
-    child: Child,
-    url: String,
-}
-
-impl Service {
-    fn start(home: &Home, out: &Path, args: &[&str]) -> Self {
-        use std::io::BufRead;
-        let mut child = Command::new(hpo_bin())
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--out",
-                out.to_str().unwrap(),
-            ])
-            .args(args)
-            .env("HPO_HOME", home.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("hpo serve starts");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("serving on ")
-            .unwrap_or_else(|| panic!("the service prints its URL first: {line:?}"))
-            .trim_end_matches('/')
-            .to_string();
-        Service { child, url }
-    }
-
-    /// `METHOD path` with `token` and `body`: the status and the JSON answer.
-    fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let url = format!("{}{path}", self.url);
-        let mut request = http_request(method, &url);
-        if let Some(token) = token {
-            request = request.header("Authorization", &format!("Bearer {token}"));
-        }
-        let request = request
-            .body(body.map(|b| b.to_string()).unwrap_or_default())
-            .unwrap();
-        let mut answer = agent.run(request).expect("the service answers");
-        let status = answer.status().as_u16();
-        let text = answer.body_mut().read_to_string().unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-}
-
-fn http_request(method: &str, url: &str) -> ureq::http::request::Builder {
-    ureq::http::Request::builder()
-        .method(method)
-        .uri(url)
-        .header("Content-Type", "application/json")
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// `hpo serve token create` in `out`: the secret.
 fn token(home: &Home, out: &Path) -> String {

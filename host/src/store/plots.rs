@@ -285,7 +285,13 @@ fn arms(root: &Area<'_>, title: &str, runs: &[Vec<Trial>]) -> Result<(), String>
     for (k, (name, at)) in arms.iter().enumerate() {
         let colour = Palette99::pick(k).to_rgba();
         // Runs are spread a little around the arm's row, so their dots do not hide each other.
-        let spread = |run: usize| (run as f64 / runs.len().max(1) as f64 - 0.5) * 0.5;
+        let spread = |run: usize| {
+            if runs.len() > 1 {
+                (run as f64 / runs.len() as f64 - 0.5) * 0.5
+            } else {
+                0.0
+            }
+        };
         let share = 100.0 * at.len() as f64 / total.max(1) as f64;
         chart
             .draw_series(at.iter().map(|&(eval, run)| {

@@ -291,6 +291,21 @@ async fn plot(
     Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
 }
 
+/// The dashboard: one page, its script and style inline (no CDN, no build step), which
+/// reads the API with the token from its URL fragment or a form.
+const DASHBOARD: &str = include_str!("dashboard.html");
+
+async fn dashboard() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        DASHBOARD,
+    )
+        .into_response()
+}
+
 async fn openapi() -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
@@ -310,7 +325,9 @@ async fn authenticate(
     next: axum::middleware::Next,
 ) -> Response {
     let path = request.uri().path();
-    if path == "/health" || path == "/openapi.json" {
+    // The public routes: the health check, the API's description and the dashboard's page
+    // (which holds no data: it reads the API with the user's token).
+    if path == "/health" || path == "/openapi.json" || path == "/" {
         return next.run(request).await;
     }
     match authorized(&s.tokens, request.headers()) {
@@ -355,6 +372,7 @@ fn authorized(tokens: &std::sync::Mutex<Store>, headers: &HeaderMap) -> Result<(
 /// The routes, behind authentication and the shared limits.
 fn app(service: Arc<Service>) -> axum::Router {
     let routes = axum::Router::new()
+        .route("/", get(dashboard))
         .route("/health", get(health))
         .route("/openapi.json", get(openapi))
         .route(
