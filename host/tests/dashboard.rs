@@ -89,8 +89,12 @@ fn the_dashboard_lists_experiments_shows_trials_and_plots_in_chromium() {
     let space = json!({"hyperparams": {
         "x": {"type": "float", "value_type": "continuous", "range": [0, 1]},
         "lr": {"type": "float", "value_type": "continuous", "range": [0.0001, 0.1]}}});
-    // One experiment finished, one running.
-    for (name, evals, told) in [("finished-one", 12, 12), ("running-one", 50, 5)] {
+    // One experiment finished, one running, one with more trials than the table draws.
+    for (name, evals, told) in [
+        ("finished-one", 12, 12),
+        ("running-one", 50, 5),
+        ("long-one", 520, 520),
+    ] {
         let new = json!({"name": name, "space": space, "mode": "RANDOM", "evals": evals});
         let (_, created) = service.call("POST", "/experiments", t, Some(new));
         let id = created["id"].as_i64().unwrap();
@@ -111,7 +115,7 @@ fn the_dashboard_lists_experiments_shows_trials_and_plots_in_chromium() {
         "--dump-dom",
     );
     let list = rows(&dom, "experiments");
-    assert_eq!(list.len(), 2, "{dom}");
+    assert_eq!(list.len(), 3, "{dom}");
     assert_eq!(list[0][1..4], ["finished-one", "finished", "12"]);
     assert_eq!(list[1][1..4], ["running-one", "running", "5"]);
     // One experiment: its trials in the order the link asks for, and the four plots.
@@ -141,6 +145,14 @@ fn the_dashboard_lists_experiments_shows_trials_and_plots_in_chromium() {
         values.windows(2).all(|w| w[0] >= w[1]),
         "descending: {values:?}"
     );
+    // A long experiment: the first 500 rows, and a button to draw them all.
+    let dom = browse(
+        &profile,
+        &format!("{}/#token={secret}&exp=3", service.url),
+        "--dump-dom",
+    );
+    assert_eq!(rows(&dom, "trials").len(), 500);
+    assert!(dom.contains("Showing 500 of 520 trials."), "{dom}");
     // Without a token (a fresh profile), the page asks for one.
     let dom = browse(
         &dir.path().join("fresh"),
