@@ -15,20 +15,11 @@ use common::{Home, run_json, stderr, stdout, target_dir};
 
 /// The componentize-py command.
 fn componentize_py() -> PathBuf {
-    let program = std::env::var_os("HPO_COMPONENTIZE_PY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("componentize-py"));
-    let works = Command::new(&program)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        works,
-        "componentize-py ({}) does not run: install it with \
-         `pip install 'componentize-py==0.25.*'` or set HPO_COMPONENTIZE_PY",
-        program.display()
-    );
-    program
+    common::external_tool(
+        "HPO_COMPONENTIZE_PY",
+        "componentize-py",
+        "install it with `pip install 'componentize-py==0.25.*'`",
+    )
 }
 
 /// `hpo plugin new NAME ARGS` into `dir`/NAME; the project's directory.

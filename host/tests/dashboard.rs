@@ -11,44 +11,34 @@ use std::process::Command;
 use common::{Home, Service, stderr, stdout, target_dir};
 use serde_json::json;
 
-/// The Chromium to test with: `$HPO_CHROMIUM`, else `chromium` (CI installs Debian's).
-fn chromium() -> String {
-    let program = std::env::var("HPO_CHROMIUM").unwrap_or_else(|_| "chromium".into());
-    let runs = Command::new(&program)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        runs,
-        "{program} does not run: install Debian's chromium (.ci/run does) or set HPO_CHROMIUM"
-    );
-    program
-}
-
 /// Chromium, headless, with the flags this network needs, on `url` for `action`
 /// (`--dump-dom`, `--screenshot=...`): its standard output.
 fn browse(profile: &Path, url: &str, action: &str) -> String {
-    let result = Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-        ])
-        .args([
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args([
-            "--virtual-time-budget=8000",
-            "--window-size=1280,1400",
-            action,
-            url,
-        ])
-        .output()
-        .expect("chromium runs");
+    let result = Command::new(common::external_tool(
+        "HPO_CHROMIUM",
+        "chromium",
+        "install Debian's chromium (.ci/run does)",
+    ))
+    .args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+    ])
+    .args([
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()))
+    .args([
+        "--virtual-time-budget=8000",
+        "--window-size=1280,1400",
+        action,
+        url,
+    ])
+    .output()
+    .expect("chromium runs");
     assert!(result.status.success(), "{}", stderr(&result));
     stdout(&result)
 }
@@ -82,8 +72,7 @@ fn the_dashboard_lists_experiments_shows_trials_and_plots_in_chromium() {
     let home = Home::new();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let made = home.hpo(&["serve", "token", "create", "--out", out.to_str().unwrap()]);
-    let secret = stdout(&made).trim().to_string();
+    let secret = common::serve_token(&home, &out);
     let service = Service::start(&home, &out, &[]);
     let t = Some(secret.as_str());
     let space = json!({"hyperparams": {

@@ -4,18 +4,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-use common::{Home, Service, http_request, stderr, stdout};
+use common::{Home, Service, http_request, serve_token, stderr, stdout};
 use serde_json::{Value, json};
-
-/// `hpo serve token create` in `out`: the secret.
-fn token(home: &Home, out: &Path) -> String {
-    let result = home.hpo(&["serve", "token", "create", "--out", out.to_str().unwrap()]);
-    assert!(result.status.success(), "{}", stderr(&result));
-    stdout(&result).trim().to_string()
-}
 
 fn space() -> Value {
     json!({"hyperparams": {
@@ -34,7 +27,7 @@ fn a_client_with_a_token_asks_and_tells_until_the_experiment_is_over() {
     let home = Home::new();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let secret = token(&home, &out);
+    let secret = serve_token(&home, &out);
     let service = Service::start(&home, &out, &[]);
     let t = Some(secret.as_str());
     // Without the token, or with another, nothing but the health check answers.
@@ -148,7 +141,7 @@ fn the_python_client_runs_an_experiment_with_a_report_loop() {
     let home = Home::new();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let secret = token(&home, &out);
+    let secret = serve_token(&home, &out);
     let service = Service::start(&home, &out, &[]);
     let client = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../clients/python");
     // Median stopping: the later half of the trials, worse from the first report, are
@@ -386,7 +379,7 @@ fn beyond_the_loopback_the_service_needs_a_token() {
         stderr(&refused)
     );
     // Revoked tokens stop working at once.
-    let secret = token(&home, &out);
+    let secret = serve_token(&home, &out);
     let service = Service::start(&home, &out, &[]);
     assert_eq!(
         service.call("GET", "/experiments", Some(&secret), None).0,
@@ -469,27 +462,17 @@ fn with_a_certificate_the_service_speaks_https_only() {
     assert!(stderr(&bad).contains("no certificate"), "{}", stderr(&bad));
 }
 
-/// The schemathesis to fuzz with: `$HPO_SCHEMATHESIS` (`cargo xtask test` installs it).
-fn schemathesis() -> String {
-    let program = std::env::var("HPO_SCHEMATHESIS").unwrap_or_else(|_| "schemathesis".into());
-    let runs = Command::new(&program)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        runs,
-        "schemathesis ({program}) does not run: `cargo xtask test` installs it, or set HPO_SCHEMATHESIS"
-    );
-    program
-}
-
 #[test]
 fn schemathesis_finds_no_server_error_and_no_answer_outside_the_schema() {
-    let program = schemathesis();
+    let program = common::external_tool(
+        "HPO_SCHEMATHESIS",
+        "schemathesis",
+        "`cargo xtask test` installs it",
+    );
     let home = Home::new();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let secret = token(&home, &out);
+    let secret = serve_token(&home, &out);
     let service = Service::start(&home, &out, &[]);
     // One experiment with a trial in flight, so that the fuzzer meets real ids too.
     let t = Some(secret.as_str());

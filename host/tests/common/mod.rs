@@ -332,3 +332,26 @@ impl Drop for Service {
         let _ = self.child.wait();
     }
 }
+
+/// An external program a test needs: `$ENV` when set, else `default` on the PATH; the test
+/// fails saying `how` to get it when it does not run.
+pub fn external_tool(env: &str, default: &str, how: &str) -> PathBuf {
+    let program = std::env::var_os(env).map_or_else(|| PathBuf::from(default), PathBuf::from);
+    let runs = Command::new(&program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        runs,
+        "{} does not run: {how}, or set {env}",
+        program.display()
+    );
+    program
+}
+
+/// `hpo serve token create --out OUT`, which must succeed: the secret.
+pub fn serve_token(home: &Home, out: &Path) -> String {
+    let result = home.hpo(&["serve", "token", "create", "--out", out.to_str().unwrap()]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    stdout(&result).trim().to_string()
+}
