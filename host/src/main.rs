@@ -44,6 +44,10 @@ enum Command {
         /// The results directory `hpo run` wrote to.
         #[arg(long, default_value = "results", global = true)]
         out: PathBuf,
+        /// The experiment store, when not the SQLite file in --out:
+        /// postgresql://USER@HOST/DB or sqlite:PATH.
+        #[arg(long, value_name = "URL", global = true, value_parser = cli::values::store)]
+        store: Option<hpo_host::store::Location>,
         #[command(subcommand)]
         command: cli::results::ResultsCommand,
     },
@@ -80,6 +84,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Regret(args) => cli::regret::command(*args, cli.registry),
         Command::Worker(args) => cli::worker::command(*args),
         Command::Serve(args) => cli::serve::command(*args, cli.registry),
-        Command::Results { out, command } => cli::results::command(out, command),
+        Command::Results {
+            out,
+            store,
+            command,
+        } => cli::results::command(out, store, command),
     }
 }

@@ -9,9 +9,13 @@
 //!   tests need componentize-py and the service's tests schemathesis: each is
 //!   `$HPO_COMPONENTIZE_PY` / `$HPO_SCHEMATHESIS`, else one on the PATH of the pinned minor
 //!   version, else it is installed from PyPI into a virtual environment under the target
-//!   directory (kept between runs).
+//!   directory (kept between runs). The shared-store tests need a PostgreSQL server:
+//!   `$HPO_TEST_POSTGRES`, else a throw-away one started from Debian's `postgresql`
+//!   package for the run ([`postgres`]).
 //! - `cargo xtask lint`: `cargo fmt --check` and clippy with warnings denied.
 //! - `cargo xtask bench`: the criterion benchmarks (release).
+
+mod postgres;
 
 use std::process::{Command, ExitCode};
 
@@ -102,8 +106,7 @@ impl PythonTool {
         if version(self.program).contains(&format!(" {minor}.")) {
             return Ok(self.program.into());
         }
-        let target = std::env::var("CARGO_TARGET_DIR")
-            .unwrap_or_else(|_| format!("{}/../target", env!("CARGO_MANIFEST_DIR")));
+        let target = target_dir();
         let venv = format!("{target}/{}-{}", self.package, self.version);
         let program = format!("{venv}/bin/{}", self.program);
         if !version(&program).contains(self.version) {
@@ -125,7 +128,15 @@ fn test() -> Result<(), String> {
     for tool in [COMPONENTIZE_PY, SCHEMATHESIS] {
         tests.env(tool.env, tool.locate()?);
     }
+    let server = postgres::TestServer::start(&target_dir())?;
+    tests.env(postgres::URL_ENV, &server.url);
     run(&mut tests)
+}
+
+/// The cargo target directory.
+fn target_dir() -> String {
+    std::env::var("CARGO_TARGET_DIR")
+        .unwrap_or_else(|_| format!("{}/../target", env!("CARGO_MANIFEST_DIR")))
 }
 
 fn build(release: bool) -> Result<(), String> {

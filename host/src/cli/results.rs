@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use hpo_host::store::plots::{self, PlotKind};
-use hpo_host::store::{STORE_FILE, listing};
+use hpo_host::store::{Location, STORE_FILE, listing};
 
 /// What to read from the store.
 #[derive(clap::Subcommand)]
@@ -39,9 +39,14 @@ pub enum ResultsCommand {
     },
 }
 
-/// Prints what was asked of the store in results directory `out`.
-pub fn command(out: PathBuf, command: ResultsCommand) -> anyhow::Result<ExitCode> {
-    let store = out.join(STORE_FILE);
+/// Prints what was asked of the store: `store` (`--store URL`), else the one in results
+/// directory `out`.
+pub fn command(
+    out: PathBuf,
+    store: Option<Location>,
+    command: ResultsCommand,
+) -> anyhow::Result<ExitCode> {
+    let store = store.unwrap_or_else(|| Location::Sqlite(out.join(STORE_FILE)));
     let text = match command {
         ResultsCommand::List => listing::list(&store)?,
         ResultsCommand::Show { id } => listing::show(&store, id)?,

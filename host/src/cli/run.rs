@@ -128,6 +128,17 @@ pub struct RunArgs {
     /// configuration ("plugins": {"stop": {...}}).
     #[arg(long = "early-stop", value_name = "RULE")]
     early_stop: Option<String>,
+    /// A store shared by the processes of one experiment, on this host or many:
+    /// postgresql://USER@HOST/DB (or sqlite:PATH on one host). Processes started with the
+    /// same settings join its unfinished experiment: each claims trials in transactions
+    /// and proposes with every process's completed and in-flight trials in view. Default:
+    /// the SQLite file in --out, private to this run.
+    #[arg(long, value_name = "URL", value_parser = super::values::store)]
+    store: Option<hpo_host::store::Location>,
+    /// With --store: how long this process's trials in flight stay its own without a
+    /// heartbeat (sent every third of it); after it, another process evaluates them again.
+    #[arg(long = "trial-lease", default_value = "60", value_parser = duration)]
+    trial_lease: f64,
 }
 
 impl RunArgs {
@@ -155,6 +166,11 @@ impl RunArgs {
             },
             &objective,
         )?;
+        anyhow::ensure!(
+            self.trial_lease > 0.0,
+            "--trial-lease {}: must be longer than 0 s",
+            self.trial_lease
+        );
         let save_internal = match self.save_internal.as_deref() {
             None => false,
             Some(v) => boolean(v).ok_or_else(|| {
@@ -184,6 +200,9 @@ impl RunArgs {
             worker_urls: self.worker_urls()?,
             workers: self.workers,
             simulate: self.simulate.as_deref().map(|s| s == "SYNC"),
+            shared: self.store.is_some(),
+            store: self.store.clone(),
+            trial_lease: Duration::from_secs_f64(self.trial_lease),
         })
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use hpo_host::service::tuner::Tuner;
 use hpo_host::service::tuner::api::Server;
-use hpo_host::store::{STORE_FILE, Store};
+use hpo_host::store::{Location, STORE_FILE, Store};
 
 use super::values::duration;
 
@@ -20,6 +20,10 @@ pub struct ServeArgs {
     /// The service's directory: its store, tokens and experiments' inputs.
     #[arg(long, default_value = "results", global = true)]
     out: PathBuf,
+    /// The experiment store, when not the SQLite file in --out: postgresql://USER@HOST/DB
+    /// (several services may serve it) or sqlite:PATH. Tokens are kept there too.
+    #[arg(long, value_name = "URL", global = true, value_parser = super::values::store)]
+    store: Option<Location>,
     /// How long a trial handed out stays with its client without a tell, report or
     /// heartbeat before it is handed out again: seconds, or 30m, 2h.
     #[arg(long = "trial-lease", default_value = "1h", value_parser = duration)]
@@ -65,15 +69,19 @@ enum TokenAction {
 
 /// Serves, or manages tokens.
 pub fn command(args: ServeArgs, registry: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let location = args
+        .store
+        .clone()
+        .unwrap_or_else(|| Location::Sqlite(args.out.join(STORE_FILE)));
     if let Some(TokenCommand::Token(action)) = args.token {
-        return token(&args.out, action);
+        return token(&args.out, &location, action);
     }
     let host = super::open_host(registry)?;
     std::fs::create_dir_all(&args.out)?;
     let lease = Duration::from_secs_f64(args.trial_lease);
-    let tuner = Tuner::new(host, &args.out, lease);
+    let tuner = Tuner::new(host, &args.out, location.clone(), lease)?;
     let tls = args.tls_cert.as_deref().zip(args.tls_key.as_deref());
-    let server = Server::bind(&args.listen, tuner, &args.out, args.insecure, tls)?;
+    let server = Server::bind(&args.listen, tuner, &location, args.insecure, tls)?;
     let address = server
         .address()
         .map_or_else(|| args.listen.clone(), |a| a.to_string());
@@ -83,9 +91,9 @@ pub fn command(args: ServeArgs, registry: Option<PathBuf>) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-fn token(out: &Path, action: TokenAction) -> anyhow::Result<ExitCode> {
+fn token(out: &Path, location: &Location, action: TokenAction) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(out)?;
-    let store = Store::open(&out.join(STORE_FILE))?;
+    let store = Store::connect(location)?;
     match action {
         TokenAction::Create { label } => {
             let (id, secret) = store.create_token(&label).map_err(anyhow::Error::msg)?;
@@ -100,7 +108,7 @@ fn token(out: &Path, action: TokenAction) -> anyhow::Result<ExitCode> {
         }
         TokenAction::Revoke { id } => {
             if !store.revoke_token(id)? {
-                anyhow::bail!("no token {id} in {}", out.join(STORE_FILE).display());
+                anyhow::bail!("no token {id} in {}", location.label());
             }
             eprintln!("token {id} revoked");
         }

@@ -7,6 +7,11 @@ pub fn duration(text: &str) -> Result<f64, String> {
     parse_duration(text).map_err(|e| e.to_string())
 }
 
+/// A `--store` value: `postgresql://USER@HOST/DB`, `sqlite:PATH` or a file path.
+pub fn store(text: &str) -> Result<hpo_host::store::Location, String> {
+    hpo_host::store::Location::parse(text)
+}
+
 /// A count flag's value: a whole number of at least 1.
 pub fn at_least_one(text: &str) -> Result<usize, String> {
     match text.trim().parse::<usize>() {

@@ -105,6 +105,9 @@ fn median_best(
         worker_urls: Vec::new(),
         workers: None,
         simulate: None,
+        store: None,
+        shared: false,
+        trial_lease: Duration::from_secs(60),
     };
     let summary = run_experiment(host, &request, |_, _, _| {}).map_err(|e| e.to_string())?;
     let mut best: Vec<f64> = summary.runs.iter().filter_map(|r| r.best_value).collect();

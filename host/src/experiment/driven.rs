@@ -84,16 +84,21 @@ impl DrivenRun {
 
     /// The next trial, recorded in flight; or why the run stops.
     pub fn ask(&mut self) -> Result<Asked, ExperimentError> {
-        let asked = self.run.ask()?;
-        if let Asked::Trial(pending) = &asked {
-            self.sink(|sink| sink.asked(pending))?;
-        }
-        Ok(asked)
+        let run = &mut self.run;
+        with_sink(&self.store, self.experiment, &mut self.in_flight, |sink| {
+            let asked = run.ask(sink)?;
+            if let Asked::Trial(pending) = &asked {
+                sink.asked(pending).map_err(ExperimentError::Sink)?;
+            }
+            Ok(asked)
+        })
     }
 
     /// Records a requeued trial in flight again (it is being handed out).
     pub fn reissue(&mut self, pending: &Pending) -> Result<(), ExperimentError> {
-        self.sink(|sink| sink.asked(pending))
+        with_sink(&self.store, self.experiment, &mut self.in_flight, |sink| {
+            sink.asked(pending).map_err(ExperimentError::Sink)
+        })
     }
 
     /// The watch of a trial in flight: its interim reports go to the run's stopper.
@@ -103,18 +108,10 @@ impl DrivenRun {
 
     /// Tells the run what evaluating `pending` gave, committing the trial.
     pub fn tell(&mut self, pending: Pending, outcome: Outcome) -> Result<(), ExperimentError> {
-        let (store, experiment) = (&self.store, self.experiment);
-        let mut progress = |_: &Trial, _: usize| {};
-        let mut sink = StoreSink {
-            store,
-            experiment,
-            run: 0,
-            in_flight: self.in_flight,
-            progress: &mut progress,
-        };
-        self.run.tell(pending, outcome, None, &mut sink)?;
-        self.in_flight = sink.in_flight;
-        Ok(())
+        let run = &mut self.run;
+        with_sink(&self.store, self.experiment, &mut self.in_flight, |sink| {
+            run.tell(pending, outcome, None, sink)
+        })
     }
 
     /// Ends the run for `reason`: recorded in the store, with its results file written.
@@ -128,21 +125,26 @@ impl DrivenRun {
         store.finish(experiment)?;
         Ok(record)
     }
+}
 
-    fn sink<T>(
-        &mut self,
-        f: impl FnOnce(&mut StoreSink<'_>) -> Result<T, String>,
-    ) -> Result<T, ExperimentError> {
-        let mut progress = |_: &Trial, _: usize| {};
-        let mut sink = StoreSink {
-            store: &self.store,
-            experiment: self.experiment,
-            run: 0,
-            in_flight: self.in_flight,
-            progress: &mut progress,
-        };
-        let result = f(&mut sink).map_err(ExperimentError::Sink)?;
-        self.in_flight = sink.in_flight;
-        Ok(result)
-    }
+/// `f` with the sink of a driven run (run 0 of `experiment` in `store`), whose count of
+/// trials in flight is `in_flight`.
+fn with_sink<T>(
+    store: &Store,
+    experiment: i64,
+    in_flight: &mut usize,
+    f: impl FnOnce(&mut StoreSink<'_>) -> Result<T, ExperimentError>,
+) -> Result<T, ExperimentError> {
+    let mut progress = |_: &Trial, _: usize| {};
+    let mut sink = StoreSink {
+        store,
+        experiment,
+        run: 0,
+        in_flight: *in_flight,
+        progress: &mut progress,
+        shared: None,
+    };
+    let result = f(&mut sink);
+    *in_flight = sink.in_flight;
+    result
 }

@@ -158,6 +158,9 @@ pub enum ExperimentError {
     /// `--resume` without a store.
     #[error("--resume: no interrupted experiment: {0}")]
     ResumeWithoutStore(Box<ExperimentError>),
+    /// A shared store (`--store URL`) with what a shared run cannot do.
+    #[error("--store: {0} cannot share an experiment between processes")]
+    Shared(&'static str),
     /// `--resume` finds no unfinished experiment with these settings.
     #[error("--resume: no interrupted experiment with these settings in {}", .0.display())]
     NothingToResume(PathBuf),

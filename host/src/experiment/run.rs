@@ -31,6 +31,7 @@ use crate::objectives::{Budget, Candidate, Objective, Outcome, Watch};
 use crate::registry::PluginHost;
 use crate::schedulers::{self, Scheduler};
 use crate::stoppers::{self, Stopper};
+use crate::store::shared::{Claim, Progress};
 use crate::strategies::{self, Credit, Nominee, StrategySession, nomination_gains};
 use crate::trial::{ArmFailures, Estimate, Fidelity, Timing, Trial};
 
@@ -83,7 +84,11 @@ impl RunState {
 
     /// Replays a stored trial: the arms' failures of its turn, the proposing arm's success,
     /// then [`RunState::record`]. `arm_names` are the run's arms, in order.
-    pub fn replay(&mut self, arm_names: &[String], trial: Trial) -> Result<usize, ExperimentError> {
+    pub fn replay(
+        &mut self,
+        arm_names: &[String],
+        trial: Trial,
+    ) -> Result<(usize, f64), ExperimentError> {
         let position = |name: &str| {
             arm_names
                 .iter()
@@ -98,8 +103,8 @@ impl RunState {
         if !is_promotion(&trial) {
             self.health.succeeded(arm);
         }
-        self.record(arm, trial);
-        Ok(arm)
+        let reward = self.record(arm, trial);
+        Ok((arm, reward))
     }
 
     /// The run's record, once it stopped for `stop_reason`; `failures` replace the counted
@@ -171,6 +176,8 @@ pub struct Run {
     in_flight: Vec<InFlight>,
     /// Whether proposals see the points in flight (the run-wide option `pending`).
     pending_aware: bool,
+    /// The points the other processes of a shared run have in flight.
+    elsewhere: Vec<Vec<f64>>,
     /// The store's commit of a trial is optimizer work, charged to the next trial.
     carried: f64,
 }
@@ -248,11 +255,31 @@ struct Choice {
 
 /// Where a run's trials go: in flight before they are evaluated, completed after. An error
 /// stops the run, so no trial is ever only in memory.
+///
+/// The sink of a run shared by several processes (`--store URL`) also hands out its
+/// trials ([`RunSink::claim`]) and tells what the other processes did
+/// ([`RunSink::progress`]); a private run's sink keeps the defaults.
 pub trait RunSink {
     /// `pending` is about to be evaluated (it is placed on its worker).
     fn asked(&mut self, pending: &Pending) -> Result<(), String>;
     /// `trial`, the `index`-th completed trial of the run, completed `ticket`.
     fn told(&mut self, index: usize, trial: &Trial, ticket: usize) -> Result<(), String>;
+    /// The next trial's ticket (`asked`: the trials this run asked for so far), a trial to
+    /// take over, or [`Claim::Full`] once `limit` trials are done or in flight.
+    fn claim(&mut self, asked: usize, limit: usize) -> Result<Claim, String> {
+        let _ = limit;
+        Ok(Claim::Ticket(asked))
+    }
+    /// Gives back a claimed ticket no arm could propose for.
+    fn release(&mut self, ticket: usize) -> Result<(), String> {
+        let _ = ticket;
+        Ok(())
+    }
+    /// What the other processes sharing the run did since the last call (`None`: the run
+    /// is not shared).
+    fn progress(&mut self) -> Result<Option<Progress>, String> {
+        Ok(None)
+    }
 }
 
 impl Run {
@@ -304,6 +331,7 @@ impl Run {
             asked: 0,
             in_flight: Vec::new(),
             pending_aware: plan.config.pending_aware(),
+            elsewhere: Vec::new(),
             carried: 0.0,
         })
     }
@@ -330,24 +358,76 @@ impl Run {
         if let (Some(s), Some(state)) = (self.strategy.as_mut(), chosen_since) {
             s.restore(state)?;
         }
-        let mut requeued = Vec::new();
-        for mut pending in interrupted {
-            if pending.x.len() != self.pool.dims() || pending.arm >= self.plan.arms.len() {
-                return Err(ExperimentError::StoredTrialMismatch);
-            }
+        interrupted
+            .into_iter()
+            .map(|pending| self.requeue(pending))
+            .collect()
+    }
+
+    /// Puts back in flight a trial that was in flight when its run (or, in a shared run,
+    /// its process) stopped: it is evaluated again, marked requeued.
+    fn requeue(&mut self, mut pending: Pending) -> Result<Pending, ExperimentError> {
+        if pending.x.len() != self.pool.dims() || pending.arm >= self.plan.arms.len() {
+            return Err(ExperimentError::StoredTrialMismatch);
+        }
+        if let Some(row) = pending.row {
+            self.pool.remove_row(row);
+        }
+        pending.candidate = self.pool.candidate_of(pending.row, &pending.x);
+        pending.requeued = true;
+        self.in_flight.push(InFlight {
+            ticket: pending.ticket,
+            x: pending.x.clone(),
+            fidelity: pending.fidelity,
+        });
+        Ok(pending)
+    }
+
+    /// A shared run: learns the trials the other processes completed since the last ask
+    /// (models, stopper, statistics and strategy, as its own) and the points they have in
+    /// flight (shown to the arms as pending; their pool rows are taken).
+    fn catch_up(&mut self, sink: &mut dyn RunSink) -> Result<(), ExperimentError> {
+        let Some(progress) = sink.progress().map_err(ExperimentError::Sink)? else {
+            return Ok(());
+        };
+        for trial in progress.trials {
+            self.learn_elsewhere(trial)?;
+        }
+        self.elsewhere.clear();
+        for record in &progress.in_flight {
+            let pending: Pending = serde_json::from_str(record)
+                .map_err(|e| ExperimentError::StoredPending(e.to_string()))?;
             if let Some(row) = pending.row {
                 self.pool.remove_row(row);
             }
-            pending.candidate = self.pool.candidate_of(pending.row, &pending.x);
-            pending.requeued = true;
-            self.in_flight.push(InFlight {
-                ticket: pending.ticket,
-                x: pending.x.clone(),
-                fidelity: pending.fidelity,
-            });
-            requeued.push(pending);
+            self.elsewhere.push(pending.x);
         }
-        Ok(requeued)
+        // Only completed trials count toward the evaluations: claims keep the limit.
+        self.asked = progress.next;
+        Ok(())
+    }
+
+    /// A trial another process of a shared run completed, learnt as this run's own.
+    fn learn_elsewhere(&mut self, trial: Trial) -> Result<(), ExperimentError> {
+        if trial.x.len() != self.pool.dims() {
+            return Err(ExperimentError::StoredTrialMismatch);
+        }
+        if let Some(row) = trial.row {
+            self.pool.remove_row(row);
+        }
+        if self.models_learn(trial.terminated) {
+            self.arms.tell(&observations_of(std::iter::once(&trial)));
+        }
+        if let Some(stopper) = &self.stopper {
+            stopper.finish(&trial);
+        }
+        let promoted = is_promotion(&trial);
+        let (arm, reward) = self.state.replay(self.arms.names(), trial)?;
+        if !promoted {
+            let none = vec![None; self.plan.arms.len()];
+            self.update_strategy(arm, &none, reward)?;
+        }
+        Ok(())
     }
 
     fn replay(&mut self, prior: &[Trial]) -> Result<(), ExperimentError> {
@@ -467,7 +547,11 @@ impl Run {
     /// flight) and takes the candidate from the pool; the trial is in flight until told.
     /// Returns why the run stops instead, when it expired, the pool is exhausted or no arm
     /// could propose.
-    pub fn ask(&mut self) -> Result<Asked, ExperimentError> {
+    ///
+    /// In a shared run, `sink` first tells what the other processes did, then hands out
+    /// the trial's ticket (or one of theirs to take over).
+    pub fn ask(&mut self, sink: &mut dyn RunSink) -> Result<Asked, ExperimentError> {
+        self.catch_up(sink)?;
         if let Some(reason) = self.should_stop() {
             return Ok(Asked::Stop(reason));
         }
@@ -484,7 +568,21 @@ impl Run {
                 None => budget = Some(assignment.budget),
             }
         }
-        let Some(choice) = self.choose()? else {
+        let limit = self.plan.expiry.evals.unwrap_or(usize::MAX);
+        let ticket = match sink
+            .claim(self.asked, limit)
+            .map_err(ExperimentError::Sink)?
+        {
+            Claim::Ticket(ticket) => ticket,
+            Claim::Adopt(_, record) => {
+                let pending = serde_json::from_str(&record)
+                    .map_err(|e| ExperimentError::StoredPending(e.to_string()))?;
+                return Ok(Asked::Trial(Box::new(self.requeue(pending)?)));
+            }
+            Claim::Full => return Ok(Asked::Stop(format!("{limit} evaluations done"))),
+        };
+        let Some(choice) = self.choose(ticket)? else {
+            sink.release(ticket).map_err(ExperimentError::Sink)?;
             return Ok(Asked::Stop(self.every_arm_failed()));
         };
         let (candidate, x, row) = self.pool.take(&choice.proposal);
@@ -494,7 +592,6 @@ impl Run {
             Some(s) => Some(s.snapshot()?),
             None => None,
         };
-        let ticket = self.asked;
         self.asked += 1;
         let fidelity = budget.map(|epochs| Fidelity {
             ticket,
@@ -638,8 +735,9 @@ impl Run {
 
     /// The arm of this trial and its proposal: the strategy's ranking, the first arm down it
     /// that proposes (BO-HEDGE: every arm nominates first). `None` when every arm failed.
-    fn choose(&mut self) -> Result<Option<Choice>, ExperimentError> {
-        let proposal_seed = run_seed(self.seed, self.asked);
+    /// `ticket` (the trial's, unique in the run across processes) seeds the proposals.
+    fn choose(&mut self, ticket: usize) -> Result<Option<Choice>, ExperimentError> {
+        let proposal_seed = run_seed(self.seed, ticket);
         let nominating = self
             .strategy
             .as_ref()
@@ -688,9 +786,10 @@ impl Run {
         if !self.pending_aware {
             return Matrix::empty(dims);
         }
+        let here = self.in_flight.iter().map(|f| &f.x);
         Matrix {
             cols: dims,
-            data: self.in_flight.iter().flat_map(|f| f.x.clone()).collect(),
+            data: here.chain(&self.elsewhere).flatten().copied().collect(),
         }
     }
 

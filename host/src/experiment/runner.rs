@@ -19,7 +19,8 @@ use crate::objectives::{self, Objective};
 use crate::registry::PluginHost;
 use crate::service::client::RemoteObjective;
 use crate::space::{Space, pool};
-use crate::store::{STORE_FILE, Store, StoredExperiment};
+use crate::store::shared::{Claim, Progress};
+use crate::store::{Location, STORE_FILE, Store, StoredExperiment};
 
 /// What `hpo run` evaluates when neither a table name nor --objective is given.
 pub const DEFAULT_OBJECTIVE: &str = "surrogate:digits-mlp";
@@ -71,6 +72,24 @@ pub struct RunRequest {
     /// `--simulate`: a simulated cluster of `--workers` workers, in rounds (`Some(true)`,
     /// SYNC) or asynchronous (`Some(false)`); `-m BATCH -s SYNC|ASYNC` says the same.
     pub simulate: Option<bool>,
+    /// `--store URL`: the experiment store; `None`: the SQLite file in `out`.
+    pub store: Option<Location>,
+    /// Whether the store is shared with other processes: the run joins the unfinished
+    /// experiment of the same settings there (else it is new, or with `resume` continued).
+    pub shared: bool,
+    /// `--trial-lease`: how long this process's trials in flight stay its own without a
+    /// heartbeat in a shared store (renewed every third of it while the process lives).
+    pub trial_lease: Duration,
+}
+
+impl RunRequest {
+    /// Where the experiment store is: `--store`, else the SQLite file in the results
+    /// directory.
+    pub fn location(&self) -> Location {
+        self.store
+            .clone()
+            .unwrap_or_else(|| Location::Sqlite(self.out.join(STORE_FILE)))
+    }
 }
 
 /// One run in the summary.
@@ -228,6 +247,47 @@ pub(super) struct StoreSink<'a> {
     pub(super) run: usize,
     pub(super) in_flight: usize,
     pub(super) progress: &'a mut dyn FnMut(&Trial, usize),
+    /// This process's part in a shared run, with the next iteration it has not seen.
+    pub(super) shared: Option<(&'a Member, usize)>,
+}
+
+/// A process taking part in runs shared through a store (`--store URL`).
+pub(super) struct Member {
+    /// Its name in the store: host, process id and a random tag.
+    owner: String,
+    /// Seconds its trials in flight stay its own without a heartbeat.
+    lease: f64,
+}
+
+impl Member {
+    fn new(lease: Duration) -> Self {
+        let mut tag = [0u8; 4];
+        let _ = getrandom::fill(&mut tag);
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "host".to_string());
+        Member {
+            owner: format!("{host}:{}:{}", std::process::id(), u32::from_le_bytes(tag)),
+            lease: lease.as_secs_f64(),
+        }
+    }
+
+    /// Renews the leases of this process's trials in flight every third of a lease until
+    /// `done` is set; a failed renewal is logged (the next one may succeed).
+    fn heartbeat(&self, store: &Store, done: &std::sync::atomic::AtomicBool) {
+        use std::sync::atomic::Ordering;
+        let every = Duration::from_secs_f64(self.lease / 3.0);
+        let mut last = std::time::Instant::now();
+        while !done.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(50).min(every));
+            if last.elapsed() >= every {
+                if let Err(e) = store.renew(&self.owner, self.lease) {
+                    tracing::warn!("lease renewal failed: {e}");
+                }
+                last = std::time::Instant::now();
+            }
+        }
+    }
 }
 
 impl RunSink for StoreSink<'_> {
@@ -240,13 +300,50 @@ impl RunSink for StoreSink<'_> {
         Ok(())
     }
 
-    fn told(&mut self, index: usize, trial: &Trial, ticket: usize) -> Result<(), String> {
+    fn told(&mut self, _index: usize, trial: &Trial, ticket: usize) -> Result<(), String> {
+        let owner = self.shared.map(|(member, _)| member.owner.as_str());
         self.store
-            .record_trial(self.experiment, self.run, index, trial, ticket)
+            .record_trial(self.experiment, self.run, trial, ticket, owner)
             .map_err(|e| e.to_string())?;
         self.in_flight = self.in_flight.saturating_sub(1);
         (self.progress)(trial, self.in_flight);
         Ok(())
+    }
+
+    fn claim(&mut self, asked: usize, limit: usize) -> Result<Claim, String> {
+        let Some((member, _)) = self.shared else {
+            return Ok(Claim::Ticket(asked));
+        };
+        self.store
+            .claim(
+                self.experiment,
+                self.run,
+                &member.owner,
+                member.lease,
+                limit,
+            )
+            .map_err(|e| e.to_string())
+    }
+
+    fn release(&mut self, ticket: usize) -> Result<(), String> {
+        if self.shared.is_none() {
+            return Ok(());
+        }
+        self.store
+            .release(self.experiment, self.run, ticket)
+            .map_err(|e| e.to_string())
+    }
+
+    fn progress(&mut self) -> Result<Option<Progress>, String> {
+        let Some((member, next)) = self.shared.as_mut() else {
+            return Ok(None);
+        };
+        let progress = self
+            .store
+            .progress(self.experiment, self.run, *next, &member.owner)
+            .map_err(|e| e.to_string())?;
+        *next = progress.next;
+        Ok(Some(progress))
     }
 }
 
@@ -259,20 +356,54 @@ pub fn run_experiment(
 ) -> Result<Summary, ExperimentError> {
     let mut setup = set_up(host, request)?;
     let (store, stored) = open_experiment(request, &setup)?;
+    let member = request.shared.then(|| Member::new(request.trial_lease));
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        if let Some(member) = &member {
+            scope.spawn(|| member.heartbeat(&store, &done));
+        }
+        let ran = run_all(
+            host,
+            request,
+            &mut setup,
+            &store,
+            &stored,
+            member.as_ref(),
+            &mut progress,
+        );
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        ran
+    })
+}
+
+/// Every run of the experiment, then its results file and summary.
+fn run_all(
+    host: &PluginHost,
+    request: &RunRequest,
+    setup: &mut Setup,
+    store: &Store,
+    stored: &StoredExperiment,
+    member: Option<&Member>,
+    progress: &mut impl FnMut(usize, &Trial, usize),
+) -> Result<Summary, ExperimentError> {
     let path = PathBuf::from(&stored.results_file);
     let mut runs_json = Vec::new();
     let mut summaries = Vec::new();
     for index in 0..request.runs {
         let seed = run_seed(request.seed, index);
-        let record = run_or_rebuild(
-            host,
-            &store,
-            &stored,
-            &mut setup,
-            index,
-            seed,
-            &mut |t, busy| progress(index, t, busy),
-        )?;
+        let mut progress = |t: &Trial, busy| progress(index, t, busy);
+        let record = match member {
+            None => run_or_rebuild(host, store, stored, setup, index, seed, &mut progress)?,
+            Some(member) => run_shared(
+                host,
+                store,
+                stored,
+                setup,
+                (index, seed),
+                member,
+                &mut progress,
+            )?,
+        };
         runs_json.push(results_file::run_json(
             &record,
             &setup.names,
@@ -317,6 +448,7 @@ fn run_or_rebuild(
         run: index,
         in_flight: 0,
         progress,
+        shared: None,
     };
     let plan = setup.plan.clone();
     let record = drive(
@@ -330,6 +462,63 @@ fn run_or_rebuild(
     )?;
     store.finish_run(stored.id, index, &record.stop_reason, &record.failures)?;
     Ok(record)
+}
+
+/// Run `index` (with `seed`) of an experiment shared through the store: this process
+/// claims trials until every evaluation is claimed, then waits for the other processes'
+/// trials in flight, taking over those whose lease expired; the run ends when none is left
+/// in flight. Its record is the store's (every process's trials, in commit order).
+fn run_shared(
+    host: &PluginHost,
+    store: &Store,
+    stored: &StoredExperiment,
+    setup: &mut Setup,
+    (index, seed): (usize, u64),
+    member: &Member,
+    progress: &mut dyn FnMut(&Trial, usize),
+) -> Result<RunRecord, ExperimentError> {
+    store.start_run(stored.id, index, seed)?;
+    let arm_names: Vec<String> = setup.plan.arms.iter().map(ArmRef::name).collect();
+    let arm_names = || arm_names.clone();
+    let wait = Duration::from_secs_f64((member.lease / 4.0).min(1.0));
+    loop {
+        let prior = store.trials(stored.id, index)?;
+        if let Some(stop) = store.run_stop_reason(stored.id, index)? {
+            let failures = store.run_failures(stored.id, index)?;
+            return RunRecord::from_trials(seed, arm_names(), &prior, stop, failures);
+        }
+        let mut sink = StoreSink {
+            store,
+            experiment: stored.id,
+            run: index,
+            in_flight: 0,
+            progress: &mut *progress,
+            shared: Some((member, prior.len())),
+        };
+        let plan = setup.plan.clone();
+        let record = drive(
+            host,
+            setup.evaluators(),
+            &plan,
+            seed,
+            &prior,
+            Vec::new(),
+            &mut sink,
+        )?;
+        loop {
+            let flight = store.in_flight(stored.id, index)?;
+            if flight.running == 0 {
+                let trials = store.trials(stored.id, index)?;
+                store.finish_run(stored.id, index, &record.stop_reason, &record.failures)?;
+                let (stop, failures) = (record.stop_reason, Some(record.failures));
+                return RunRecord::from_trials(seed, arm_names(), &trials, stop, failures);
+            }
+            if flight.expired > 0 {
+                break;
+            }
+            std::thread::sleep(wait);
+        }
+    }
 }
 
 /// The trials of run `index` of `experiment` that were in flight when it stopped.
@@ -380,7 +569,10 @@ pub(super) fn set_up(host: &PluginHost, request: &RunRequest) -> Result<Setup, E
     // wrong.
     check_plan(host, &plan).map_err(|e| in_file(request, e))?;
     check_pool(objective.as_ref(), &config)?;
-    check_rule(host, objective.as_ref(), &config)?;
+    let scheduled = check_rule(host, objective.as_ref(), &config)?;
+    if request.shared {
+        check_shared(&parallelism, scheduled)?;
+    }
     if request.rerun.is_some_and(|n| n == 0 || n >= request.runs) {
         return Err(ExperimentError::RerunRange {
             n: request.rerun.unwrap_or_default(),
@@ -403,6 +595,22 @@ pub(super) fn set_up(host: &PluginHost, request: &RunRequest) -> Result<Setup, E
         parallelism,
         names,
     })
+}
+
+/// What a run shared through a store cannot do: a simulated cluster (its clock is one
+/// process's) and a scheduler (its promotions would need claims of their own).
+fn check_shared(parallelism: &Parallelism, scheduled: bool) -> Result<(), ExperimentError> {
+    if matches!(parallelism, Parallelism::Simulated { .. }) {
+        return Err(ExperimentError::Shared(
+            "a simulated cluster (--simulate, -m BATCH)",
+        ));
+    }
+    if scheduled {
+        return Err(ExperimentError::Shared(
+            "a scheduler (Hyperband, SuccessiveHalving)",
+        ));
+    }
+    Ok(())
 }
 
 /// Mode, spec, arms and strategy: `DIV` (and the seed's `BATCH`) run the configuration's
@@ -575,12 +783,11 @@ fn check_rule(
     host: &PluginHost,
     objective: &dyn Objective,
     config: &RunConfig,
-) -> Result<(), ExperimentError> {
+) -> Result<bool, ExperimentError> {
     let mut loaded = crate::registry::Loaded::new(host);
     let horizon = objective.horizon().unwrap_or(0);
     crate::stoppers::open(&mut loaded, config, horizon, 0)?;
-    crate::schedulers::open(&mut loaded, config, objective, 0)?;
-    Ok(())
+    Ok(crate::schedulers::open(&mut loaded, config, objective, 0)?.is_some())
 }
 
 /// The objective's space must map the unit cube into itself, and a pool of the configured
@@ -601,10 +808,14 @@ pub(super) fn open_experiment(
     request: &RunRequest,
     setup: &Setup,
 ) -> Result<(Store, StoredExperiment), ExperimentError> {
-    let store_path = request.out.join(STORE_FILE);
+    let location = request.location();
+    let store_path = PathBuf::from(location.label());
     let key = setup.key(request, request.runs);
+    if request.shared {
+        return join_experiment(request, setup, &location, &key);
+    }
     if request.resume {
-        let store = existing_store(&store_path)
+        let store = existing_store(&location)
             .map_err(|e| ExperimentError::ResumeWithoutStore(Box::new(e)))?;
         let stored = store
             .unfinished(&key)?
@@ -617,7 +828,7 @@ pub(super) fn open_experiment(
                 n,
                 store: store_path.clone(),
             };
-            let store = existing_store(&store_path).map_err(|_| missing())?;
+            let store = existing_store(&location).map_err(|_| missing())?;
             Some(
                 store
                     .finished(&setup.key(request, n))?
@@ -626,19 +837,8 @@ pub(super) fn open_experiment(
         }
         None => None,
     };
-    let path = results_file::reserve(&results_file::result_path(
-        &request.out,
-        &setup.objective.space().name,
-        &request.expiry,
-        &setup.file_stem(),
-        setup.config.title.as_deref(),
-        request.runs,
-    ))
-    .map_err(|source| ExperimentError::ResultsFile {
-        dir: request.out.clone(),
-        source,
-    })?;
-    let recorded = Store::open(&store_path).and_then(|store| {
+    let path = reserve_results(request, setup)?;
+    let recorded = Store::connect(&location).and_then(|store| {
         let created = store.create(&key, &path.to_string_lossy())?;
         if let Some(earlier) = &earlier {
             // Its runs become the first runs of the new experiment.
@@ -653,12 +853,84 @@ pub(super) fn open_experiment(
     Ok(recorded?)
 }
 
-/// The store at `path`, which must exist.
-fn existing_store(path: &Path) -> Result<Store, ExperimentError> {
-    if !path.exists() {
-        return Err(ExperimentError::NoStore(path.to_path_buf()));
+/// The unfinished experiment with these settings in the shared store at `location`, else a
+/// new one (`--resume`: it must exist). A process that joins writes the results file where
+/// its own results directory would put it (every process writes the same content, read
+/// from the store once the run is over).
+fn join_experiment(
+    request: &RunRequest,
+    setup: &Setup,
+    location: &Location,
+    key: &str,
+) -> Result<(Store, StoredExperiment), ExperimentError> {
+    if request.rerun.is_some() {
+        return Err(ExperimentError::Shared("-r N"));
     }
-    Ok(Store::open(path)?)
+    let store = Store::connect(location)?;
+    if request.resume {
+        let stored = store
+            .unfinished(key)?
+            .ok_or_else(|| ExperimentError::NothingToResume(location.label().into()))?;
+        return Ok((store, joined_here(request, setup, stored)));
+    }
+    let path = reserve_results(request, setup)?;
+    let joined = store.join(key, &path.to_string_lossy());
+    match joined {
+        Ok(stored) if Path::new(&stored.results_file) == path => Ok((store, stored)),
+        Ok(stored) => {
+            // The experiment existed: the name reserved is not needed.
+            let _ = std::fs::remove_file(&path);
+            Ok((store, joined_here(request, setup, stored)))
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&path);
+            Err(e.into())
+        }
+    }
+}
+
+/// `stored`, joined by this process, with the results file this process writes.
+fn joined_here(
+    request: &RunRequest,
+    setup: &Setup,
+    mut stored: StoredExperiment,
+) -> StoredExperiment {
+    let path = results_path(request, setup);
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    stored.results_file = path.to_string_lossy().into_owned();
+    stored
+}
+
+/// Where the results directory puts this experiment's results file.
+fn results_path(request: &RunRequest, setup: &Setup) -> PathBuf {
+    results_file::result_path(
+        &request.out,
+        &setup.objective.space().name,
+        &request.expiry,
+        &setup.file_stem(),
+        setup.config.title.as_deref(),
+        request.runs,
+    )
+}
+
+/// Claims a new results file name in the results directory.
+fn reserve_results(request: &RunRequest, setup: &Setup) -> Result<PathBuf, ExperimentError> {
+    results_file::reserve(&results_path(request, setup)).map_err(|source| {
+        ExperimentError::ResultsFile {
+            dir: request.out.clone(),
+            source,
+        }
+    })
+}
+
+/// The store at `location`, which must exist.
+fn existing_store(location: &Location) -> Result<Store, ExperimentError> {
+    if location.is_missing_file() {
+        return Err(ExperimentError::NoStore(location.label().into()));
+    }
+    Ok(Store::connect(location)?)
 }
 
 /// Writes the results file.

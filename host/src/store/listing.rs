@@ -2,11 +2,10 @@
 //! returns text for the CLI to print.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use serde_json::Value;
 
-use super::{ExperimentListing, Store, StoreError};
+use super::{ExperimentListing, Location, Store, StoreError};
 
 /// Errors of the results commands.
 #[derive(Debug, thiserror::Error)]
@@ -19,19 +18,20 @@ pub enum ResultsError {
     Input(String),
 }
 
-pub(super) fn open(store_path: &Path) -> Result<Store, ResultsError> {
-    if !store_path.exists() {
+pub(super) fn open(store: &Location) -> Result<Store, ResultsError> {
+    if store.is_missing_file() {
         return Err(ResultsError::Input(format!(
-            "{}: no experiment store here (pass --out DIR where `hpo run` wrote its results)",
-            store_path.display()
+            "{}: no experiment store here (pass --out DIR where `hpo run` wrote its results, \
+             or --store URL)",
+            store.label()
         )));
     }
-    Ok(Store::open(store_path)?)
+    Ok(Store::connect(store)?)
 }
 
 /// A table of the experiments in the store.
-pub fn list(store_path: &Path) -> Result<String, ResultsError> {
-    let store = open(store_path)?;
+pub fn list(store: &Location) -> Result<String, ResultsError> {
+    let store = open(store)?;
     let experiments = store.experiments()?;
     if experiments.is_empty() {
         return Ok("no experiments\n".into());
@@ -69,8 +69,8 @@ pub(super) fn find(store: &Store, id: i64) -> Result<ExperimentListing, ResultsE
 }
 
 /// One experiment: its settings and, per run, the best value and the arms used.
-pub fn show(store_path: &Path, id: i64) -> Result<String, ResultsError> {
-    let store = open(store_path)?;
+pub fn show(store: &Location, id: i64) -> Result<String, ResultsError> {
+    let store = open(store)?;
     let e = find(&store, id)?;
     let settings: Value = serde_json::from_str(&e.key).unwrap_or(Value::Null);
     let mut out = format!(
@@ -112,8 +112,8 @@ pub fn show(store_path: &Path, id: i64) -> Result<String, ResultsError> {
 /// Every trial of an experiment as CSV: experiment, run, iteration, arm, value (empty when
 /// failed), exec_time, opt_time, row, epochs, status (`complete`, `terminated`, `promoted`,
 /// `failed`), budget (a scheduler's epochs, else empty), failure, params (JSON).
-pub fn export_csv(store_path: &Path, id: i64) -> Result<String, ResultsError> {
-    let store = open(store_path)?;
+pub fn export_csv(store: &Location, id: i64) -> Result<String, ResultsError> {
+    let store = open(store)?;
     find(&store, id)?;
     let mut writer = csv::Writer::from_writer(Vec::new());
     let header = [

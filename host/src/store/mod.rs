@@ -1,34 +1,43 @@
-//! The experiment store: an embedded SQLite database (WAL) of experiments, runs and trials.
+//! The experiment store: experiments, runs and trials, in an embedded SQLite file (WAL; the
+//! default, one per results directory) or a PostgreSQL database (`--store postgresql://…`,
+//! shared by the processes of many hosts).
 //!
-//! Invariants: every completed trial is committed before the next trial starts (an
-//! autocommit insert, durable against a killed process in WAL mode); the store is the source
-//! of truth for `--resume` (plugin state is a cache rebuilt from it); an experiment is found
-//! again by its key, the canonical JSON of everything that determines its runs.
+//! Invariants: every completed trial is committed before the next trial starts (one
+//! transaction, durable against a killed process); the store is the source of truth for
+//! `--resume` and for the processes sharing a run (plugin state is a cache rebuilt from
+//! it); an experiment is found again by its key, the canonical JSON of everything that
+//! determines its runs. One schema and one set of statements serve both engines
+//! ([`backend`]).
 
+pub mod backend;
 pub mod importance;
 pub mod listing;
 pub mod plots;
+pub mod shared;
 pub mod tokens;
 
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
+
+use backend::{Conn, Row, Sql};
+pub use backend::{DbError, Location};
 
 use crate::trial::{ArmFailures, Trial};
 
 /// File name of the experiment store inside a results directory.
 pub const STORE_FILE: &str = "hpo-store.sqlite";
 
-/// A store error, naming the database file.
+/// A store error, naming the store (its file, or its URL without the password).
 #[derive(Debug, thiserror::Error)]
 #[error("store {path}: {source}")]
 pub struct StoreError {
-    /// The database file.
+    /// The database file or URL.
     pub path: String,
     /// The cause.
     #[source]
-    pub source: rusqlite::Error,
+    pub source: DbError,
 }
 
 /// An experiment in the store.
@@ -61,196 +70,204 @@ pub struct ExperimentListing {
     pub key: String,
 }
 
-/// The store.
+/// The store: one connection, shared by the threads of a process.
 pub struct Store {
-    conn: Connection,
-    path: String,
+    conn: Mutex<Conn>,
+    location: Location,
 }
 
+/// The schema, in both engines' types ([`Conn::dialect`]).
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS experiments (
-    id INTEGER PRIMARY KEY,
+    id {id},
     key TEXT NOT NULL,
     results_file TEXT NOT NULL,
-    finished INTEGER NOT NULL DEFAULT 0,
-    created TEXT NOT NULL DEFAULT (datetime('now'))
+    finished {int} NOT NULL DEFAULT 0,
+    created TEXT NOT NULL DEFAULT {now}
 );
 CREATE TABLE IF NOT EXISTS runs (
-    experiment INTEGER NOT NULL REFERENCES experiments(id),
-    run INTEGER NOT NULL,
-    seed INTEGER NOT NULL,
+    experiment {int} NOT NULL REFERENCES experiments(id),
+    run {int} NOT NULL,
+    seed {int} NOT NULL,
     stop_reason TEXT,
     failures TEXT,
     PRIMARY KEY (experiment, run)
 );
 CREATE TABLE IF NOT EXISTS trials (
-    experiment INTEGER NOT NULL REFERENCES experiments(id),
-    run INTEGER NOT NULL,
-    iteration INTEGER NOT NULL,
-    row_index INTEGER,
+    experiment {int} NOT NULL REFERENCES experiments(id),
+    run {int} NOT NULL,
+    iteration {int} NOT NULL,
+    row_index {int},
     params TEXT NOT NULL,
     x TEXT NOT NULL,
-    value REAL,
-    exec_time REAL NOT NULL,
-    opt_time REAL NOT NULL,
+    value {real},
+    exec_time {real} NOT NULL,
+    opt_time {real} NOT NULL,
     arm TEXT NOT NULL,
-    epochs INTEGER,
+    epochs {int},
     failure TEXT,
-    strategy_state BLOB,
+    strategy_state {blob},
     interim TEXT NOT NULL DEFAULT '[]',
     estimate TEXT,
     arm_failures TEXT NOT NULL DEFAULT '[]',
     timing TEXT,
-    requeued INTEGER NOT NULL DEFAULT 0,
-    terminated INTEGER NOT NULL DEFAULT 0,
+    requeued {int} NOT NULL DEFAULT 0,
+    terminated {int} NOT NULL DEFAULT 0,
     fidelity TEXT,
+    ticket {int},
+    owner TEXT,
     PRIMARY KEY (experiment, run, iteration)
 );
 CREATE TABLE IF NOT EXISTS tokens (
-    id INTEGER PRIMARY KEY,
+    id {id},
     label TEXT NOT NULL,
-    digest BLOB NOT NULL,
-    created TEXT NOT NULL DEFAULT (datetime('now')),
-    revoked INTEGER NOT NULL DEFAULT 0
+    digest {blob} NOT NULL,
+    created TEXT NOT NULL DEFAULT {now},
+    revoked {int} NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS pending (
-    experiment INTEGER NOT NULL REFERENCES experiments(id),
-    run INTEGER NOT NULL,
-    ticket INTEGER NOT NULL,
+    experiment {int} NOT NULL REFERENCES experiments(id),
+    run {int} NOT NULL,
+    ticket {int} NOT NULL,
     trial TEXT NOT NULL,
+    owner TEXT,
+    lease_until {real},
     PRIMARY KEY (experiment, run, ticket)
 );
 ";
 
 /// Columns added after the first release, with their tables and definitions: a store
 /// written by an older hpo gains them when opened (its old rows get the defaults).
-const ADDED_COLUMNS: [(&str, &str, &str); 8] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 12] = [
     ("trials", "interim", "TEXT NOT NULL DEFAULT '[]'"),
     ("trials", "estimate", "TEXT"),
     ("trials", "arm_failures", "TEXT NOT NULL DEFAULT '[]'"),
     ("runs", "failures", "TEXT"),
     ("trials", "timing", "TEXT"),
-    ("trials", "requeued", "INTEGER NOT NULL DEFAULT 0"),
-    ("trials", "terminated", "INTEGER NOT NULL DEFAULT 0"),
+    ("trials", "requeued", "{int} NOT NULL DEFAULT 0"),
+    ("trials", "terminated", "{int} NOT NULL DEFAULT 0"),
     ("trials", "fidelity", "TEXT"),
+    ("trials", "ticket", "{int}"),
+    ("trials", "owner", "TEXT"),
+    ("pending", "owner", "TEXT"),
+    ("pending", "lease_until", "{real}"),
 ];
 
-/// How long a write waits for another hpo process holding the store's lock.
-const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// The advisory lock that serializes schema changes and experiment creation across the
+/// processes of a PostgreSQL store.
+const SCHEMA_LOCK: i64 = 0x6870_6f5f_7363_6865;
 
-/// A JSON column read back: text that does not parse is an error naming the column, never
-/// a silently invented default.
-fn json_column<T: serde::de::DeserializeOwned>(
-    row: &rusqlite::Row,
-    index: usize,
-) -> rusqlite::Result<T> {
-    parse_json(&row.get::<_, String>(index)?, index)
-}
-
-/// A JSON column that may be NULL, read back as [`json_column`] reads it.
-fn optional_json_column<T: serde::de::DeserializeOwned>(
-    row: &rusqlite::Row,
-    index: usize,
-) -> rusqlite::Result<Option<T>> {
-    row.get::<_, Option<String>>(index)?
-        .map(|text| parse_json(&text, index))
-        .transpose()
-}
-
-fn parse_json<T: serde::de::DeserializeOwned>(text: &str, index: usize) -> rusqlite::Result<T> {
-    serde_json::from_str(text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))
-    })
-}
+/// The columns of a trial, in the order [`trial_of`] reads them.
+const TRIAL_COLUMNS: &str = "row_index, params, x, value, exec_time, opt_time, arm, epochs, \
+    failure, strategy_state, interim, estimate, arm_failures, timing, requeued, terminated, \
+    fidelity";
 
 impl Store {
-    /// Opens (creating) the store at `path`.
+    /// Opens (creating) the SQLite store at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let label = path.display().to_string();
+        Self::connect(&Location::Sqlite(path.to_path_buf()))
+    }
+
+    /// Connects to the store at `location`, creating its tables (and an SQLite file) when
+    /// missing and adding the columns an older store lacks.
+    pub fn connect(location: &Location) -> Result<Self, StoreError> {
         let wrap = |source| StoreError {
-            path: label.clone(),
+            path: location.label(),
             source,
         };
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        let conn = Connection::open(path).map_err(wrap)?;
-        // First: every statement below may meet another hpo process's lock.
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(wrap)?;
-        // Switching to WAL takes an exclusive lock without asking the busy handler: retry.
-        let started = std::time::Instant::now();
-        while let Err(e) = conn.pragma_update(None, "journal_mode", "WAL") {
-            if !is_busy(&e) || started.elapsed() > BUSY_TIMEOUT {
-                return Err(wrap(e));
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(wrap)?;
-        immediate(&conn, migrate).map_err(wrap)?;
-        Ok(Store { conn, path: label })
+        let mut conn = Conn::open(location).map_err(wrap)?;
+        conn.write(migrate).map_err(wrap)?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+            location: location.clone(),
+        })
     }
 
-    fn wrap(&self, source: rusqlite::Error) -> StoreError {
-        StoreError {
-            path: self.path.clone(),
+    /// Where the store is.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// `f` on the connection; its error names the store.
+    fn db<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T, DbError>) -> Result<T, StoreError> {
+        f(&mut self.conn()).map_err(|source| StoreError {
+            path: self.location.label(),
             source,
-        }
+        })
     }
 
-    /// Runs `f` in a write transaction taken up front, so that another process's writes
-    /// make it wait (the busy handler) instead of failing at a lock upgrade.
-    fn write<T>(
+    fn conn(&self) -> MutexGuard<'_, Conn> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `f` in one write transaction ([`Conn::write`]).
+    fn write<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T, DbError>) -> Result<T, StoreError> {
+        self.db(|c| c.write(f))
+    }
+
+    /// The rows `sql` answers, each read by `read`.
+    fn rows<T>(
         &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> Result<T, StoreError> {
-        immediate(&self.conn, f).map_err(|e| self.wrap(e))
+        sql: &str,
+        params: &[Sql],
+        read: impl Fn(&Row) -> Result<T, DbError>,
+    ) -> Result<Vec<T>, StoreError> {
+        self.db(|c| c.query(sql, params)?.iter().map(read).collect())
+    }
+
+    /// The first row `sql` answers, read by `read`, if any.
+    fn row<T>(
+        &self,
+        sql: &str,
+        params: &[Sql],
+        read: impl Fn(&Row) -> Result<T, DbError>,
+    ) -> Result<Option<T>, StoreError> {
+        self.db(|c| c.query_opt(sql, params)?.as_ref().map(read).transpose())
     }
 }
 
-/// Whether an error is another connection's lock.
-fn is_busy(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-    )
-}
-
-/// `f` inside `BEGIN IMMEDIATE … COMMIT` (rolled back on an error).
-fn immediate<T>(
-    conn: &Connection,
-    f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-) -> rusqlite::Result<T> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    match f(conn) {
-        Ok(value) => {
-            conn.execute_batch("COMMIT")?;
-            Ok(value)
-        }
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
-        }
-    }
-}
-
-/// Creates the schema, and adds the columns an older store lacks.
-fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(SCHEMA)?;
+/// Creates the schema, and adds the columns an older store lacks (inside the write
+/// transaction [`Store::connect`] opens).
+fn migrate(conn: &mut Conn) -> Result<(), DbError> {
+    conn.lock_store(SCHEMA_LOCK)?;
+    conn.batch(&conn.dialect(SCHEMA))?;
     for (table, column, definition) in ADDED_COLUMNS {
-        let existing: Vec<String> = conn
-            .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
-            .and_then(|mut s| {
-                s.query_map([], |r| r.get::<_, String>(0))?
-                    .collect::<Result<Vec<_>, _>>()
-            })?;
-        if !existing.iter().any(|c| c == column) {
-            conn.execute_batch(&format!(
+        if !conn.columns(table)?.iter().any(|c| c == column) {
+            let definition = conn.dialect(definition);
+            conn.batch(&format!(
                 "ALTER TABLE {table} ADD COLUMN {column} {definition}"
             ))?;
         }
     }
     Ok(())
+}
+
+/// A trial read back from [`TRIAL_COLUMNS`].
+fn trial_of(r: &Row) -> Result<Trial, DbError> {
+    Ok(Trial {
+        row: r.opt_int(0)?.map(|v| v as usize),
+        params: r.json(1)?,
+        x: r.json(2)?,
+        value: r.opt_real(3)?.unwrap_or(f64::NAN),
+        exec_time: r.real(4)?,
+        opt_time: r.real(5)?,
+        arm: r.text(6)?,
+        epochs: r.opt_int(7)?.map(|v| v as usize),
+        failure: r.opt_text(8)?,
+        strategy_state: r.opt_blob(9)?,
+        interim: r.json(10)?,
+        estimate: r.opt_json(11)?,
+        arm_failures: r.json(12)?,
+        timing: r.opt_json(13)?,
+        requeued: r.flag(14)?,
+        terminated: r.flag(15)?,
+        fidelity: r.opt_json(16)?,
+    })
+}
+
+/// JSON text of a value the store writes (every such value serializes).
+fn json_text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("the store's values serialize")
 }
 
 impl Store {
@@ -265,32 +282,23 @@ impl Store {
     }
 
     fn latest(&self, key: &str, finished: bool) -> Result<Option<StoredExperiment>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT id, results_file FROM experiments WHERE key = ?1 AND finished = ?2 \
-                 ORDER BY id DESC LIMIT 1",
-                params![key, finished as i64],
-                |r| {
-                    Ok(StoredExperiment {
-                        id: r.get(0)?,
-                        results_file: r.get(1)?,
-                        finished,
-                    })
-                },
-            )
-            .optional()
-            .map_err(|e| self.wrap(e))
+        self.row(
+            "SELECT id, results_file FROM experiments WHERE key = $1 AND finished = $2 \
+             ORDER BY id DESC LIMIT 1",
+            &[key.into(), finished.into()],
+            |r| {
+                Ok(StoredExperiment {
+                    id: r.int(0)?,
+                    results_file: r.text(1)?,
+                    finished,
+                })
+            },
+        )
     }
 
     /// Records a new experiment.
     pub fn create(&self, key: &str, results_file: &str) -> Result<StoredExperiment, StoreError> {
-        let id = self.write(|c| {
-            c.execute(
-                "INSERT INTO experiments (key, results_file) VALUES (?1, ?2)",
-                params![key, results_file],
-            )?;
-            Ok(c.last_insert_rowid())
-        })?;
+        let id = self.write(|c| insert_experiment(c, key, results_file))?;
         Ok(StoredExperiment {
             id,
             results_file: results_file.to_string(),
@@ -298,12 +306,39 @@ impl Store {
         })
     }
 
+    /// The unfinished experiment with this key, else a new one writing `results_file`: the
+    /// processes that share a store and start with the same settings join one experiment
+    /// (the lookup and the creation are one transaction under the store-wide lock).
+    pub fn join(&self, key: &str, results_file: &str) -> Result<StoredExperiment, StoreError> {
+        self.write(|c| {
+            c.lock_store(SCHEMA_LOCK)?;
+            let found = c.query_opt(
+                "SELECT id, results_file FROM experiments WHERE key = $1 AND finished = 0 \
+                 ORDER BY id DESC LIMIT 1",
+                &[key.into()],
+            )?;
+            Ok(match found {
+                Some(r) => StoredExperiment {
+                    id: r.int(0)?,
+                    results_file: r.text(1)?,
+                    finished: false,
+                },
+                None => StoredExperiment {
+                    id: insert_experiment(c, key, results_file)?,
+                    results_file: results_file.to_string(),
+                    finished: false,
+                },
+            })
+        })
+    }
+
     /// Records that run `run` started with `seed` (idempotent).
     pub fn start_run(&self, experiment: i64, run: usize, seed: u64) -> Result<(), StoreError> {
         self.write(|c| {
             c.execute(
-                "INSERT OR IGNORE INTO runs (experiment, run, seed) VALUES (?1, ?2, ?3)",
-                params![experiment, run as i64, seed as i64],
+                "INSERT INTO runs (experiment, run, seed) VALUES ($1, $2, $3) \
+                 ON CONFLICT (experiment, run) DO NOTHING",
+                &[experiment.into(), run.into(), (seed as i64).into()],
             )
             .map(|_| ())
         })
@@ -315,15 +350,12 @@ impl Store {
         experiment: i64,
         run: usize,
     ) -> Result<Option<String>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT stop_reason FROM runs WHERE experiment = ?1 AND run = ?2",
-                params![experiment, run as i64],
-                |r| r.get::<_, Option<String>>(0),
-            )
-            .optional()
-            .map(Option::flatten)
-            .map_err(|e| self.wrap(e))
+        self.row(
+            "SELECT stop_reason FROM runs WHERE experiment = $1 AND run = $2",
+            &[experiment.into(), run.into()],
+            |r| r.opt_text(0),
+        )
+        .map(Option::flatten)
     }
 
     /// Records trial `ticket` of run `run` in flight (`trial`: what the run needs to
@@ -337,9 +369,9 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.write(|c| {
             c.execute(
-                "INSERT OR REPLACE INTO pending (experiment, run, ticket, trial) \
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![experiment, run as i64, ticket as i64, trial],
+                "INSERT INTO pending (experiment, run, ticket, trial) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (experiment, run, ticket) DO UPDATE SET trial = excluded.trial",
+                &[experiment.into(), run.into(), ticket.into(), trial.into()],
             )
             .map(|_| ())
         })
@@ -347,106 +379,53 @@ impl Store {
 
     /// The trials of run `run` in flight when it stopped, in ticket order.
     pub fn pending(&self, experiment: i64, run: usize) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT trial FROM pending WHERE experiment = ?1 AND run = ?2 ORDER BY ticket")
-            .map_err(|e| self.wrap(e))?;
-        let rows = stmt
-            .query_map(params![experiment, run as i64], |r| r.get::<_, String>(0))
-            .map_err(|e| self.wrap(e))?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.wrap(e))
+        self.rows(
+            "SELECT trial FROM pending WHERE experiment = $1 AND run = $2 AND trial <> '' \
+             ORDER BY ticket",
+            &[experiment.into(), run.into()],
+            |r| r.text(0),
+        )
     }
 
-    /// Commits one completed trial, the `index`-th of its run, which completes the trial in
-    /// flight `ticket` (one transaction).
+    /// Commits one completed trial, which completes the trial in flight `ticket` (one
+    /// transaction): it becomes the run's next iteration, which is returned. `owner` names
+    /// the process of a shared run.
     pub fn record_trial(
         &self,
         experiment: i64,
         run: usize,
-        index: usize,
         trial: &Trial,
         ticket: usize,
-    ) -> Result<(), StoreError> {
-        let it = trial;
+        owner: Option<&str>,
+    ) -> Result<usize, StoreError> {
         self.write(|c| {
+            let iteration = lock_run(c, experiment, run)?;
             c.execute(
-                "DELETE FROM pending WHERE experiment = ?1 AND run = ?2 AND ticket = ?3",
-                params![experiment, run as i64, ticket as i64],
+                "DELETE FROM pending WHERE experiment = $1 AND run = $2 AND ticket = $3",
+                &[experiment.into(), run.into(), ticket.into()],
             )?;
             c.execute(
                 "INSERT INTO trials (experiment, run, iteration, row_index, params, x, value, \
                  exec_time, opt_time, arm, epochs, failure, strategy_state, interim, estimate, \
-                 arm_failures, timing, requeued, terminated, fidelity) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-                 ?17, ?18, ?19, ?20)",
-                params![
-                    experiment,
-                    run as i64,
-                    index as i64,
-                    it.row.map(|r| r as i64),
-                    Value::from(it.params.clone()).to_string(),
-                    Value::from(trial.x.clone()).to_string(),
-                    it.value.is_finite().then_some(it.value),
-                    it.exec_time,
-                    it.opt_time,
-                    it.arm,
-                    it.epochs.map(|e| e as i64),
-                    trial.failure,
-                    trial.strategy_state,
-                    serde_json::to_string(&it.interim).expect("interim reports serialize"),
-                    it.estimate
-                        .map(|e| serde_json::to_string(&e).expect("estimates serialize")),
-                    serde_json::to_string(&trial.arm_failures).expect("failures serialize"),
-                    it.timing
-                        .map(|t| serde_json::to_string(&t).expect("timings serialize")),
-                    it.requeued,
-                    it.terminated,
-                    it.fidelity
-                        .map(|f| serde_json::to_string(&f).expect("fidelities serialize")),
-                ],
-            )
-            .map(|_| ())
+                 arm_failures, timing, requeued, terminated, fidelity, ticket, owner) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+                 $17, $18, $19, $20, $21, $22)",
+                &trial_params(experiment, run, iteration, trial, ticket, owner),
+            )?;
+            Ok(iteration)
         })
     }
 
     /// The trials of a run, in order.
     pub fn trials(&self, experiment: i64, run: usize) -> Result<Vec<Trial>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT row_index, params, x, value, exec_time, opt_time, arm, epochs, failure, \
-                 strategy_state, interim, estimate, arm_failures, timing, requeued, terminated, \
-                 fidelity \
-                 FROM trials \
-                 WHERE experiment = ?1 AND run = ?2 ORDER BY iteration",
-            )
-            .map_err(|e| self.wrap(e))?;
-        let rows = stmt
-            .query_map(params![experiment, run as i64], |r| {
-                Ok(Trial {
-                    row: r.get::<_, Option<i64>>(0)?.map(|v| v as usize),
-                    params: json_column(r, 1)?,
-                    value: r.get::<_, Option<f64>>(3)?.unwrap_or(f64::NAN),
-                    exec_time: r.get(4)?,
-                    opt_time: r.get(5)?,
-                    arm: r.get(6)?,
-                    epochs: r.get::<_, Option<i64>>(7)?.map(|v| v as usize),
-                    interim: json_column(r, 10)?,
-                    estimate: optional_json_column(r, 11)?,
-                    x: json_column(r, 2)?,
-                    failure: r.get(8)?,
-                    strategy_state: r.get(9)?,
-                    arm_failures: json_column(r, 12)?,
-                    timing: optional_json_column(r, 13)?,
-                    requeued: r.get(14)?,
-                    terminated: r.get(15)?,
-                    fidelity: optional_json_column(r, 16)?,
-                })
-            })
-            .map_err(|e| self.wrap(e))?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.wrap(e))
+        self.rows(
+            &format!(
+                "SELECT {TRIAL_COLUMNS} FROM trials WHERE experiment = $1 AND run = $2 \
+                 ORDER BY iteration"
+            ),
+            &[experiment.into(), run.into()],
+            trial_of,
+        )
     }
 
     /// Marks run `run` finished, with its arms' failures (count and last reason per arm).
@@ -459,12 +438,12 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.write(|c| {
             c.execute(
-                "UPDATE runs SET stop_reason = ?3, failures = ?4 WHERE experiment = ?1 AND run = ?2",
-                params![
-                    experiment,
-                    run as i64,
-                    stop_reason,
-                    serde_json::to_string(failures).expect("failures serialize")
+                "UPDATE runs SET stop_reason = $3, failures = $4 WHERE experiment = $1 AND run = $2",
+                &[
+                    experiment.into(),
+                    run.into(),
+                    stop_reason.into(),
+                    json_text(failures).into(),
                 ],
             )
             .map(|_| ())
@@ -478,92 +457,141 @@ impl Store {
         experiment: i64,
         run: usize,
     ) -> Result<Option<ArmFailures>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT failures FROM runs WHERE experiment = ?1 AND run = ?2",
-                params![experiment, run as i64],
-                |r| optional_json_column(r, 0),
-            )
-            .optional()
-            .map(Option::flatten)
-            .map_err(|e| self.wrap(e))
+        self.row(
+            "SELECT failures FROM runs WHERE experiment = $1 AND run = $2",
+            &[experiment.into(), run.into()],
+            |r| r.opt_json(0),
+        )
+        .map(Option::flatten)
     }
 
     /// Copies every run of experiment `from` (seeds, trials, stop reasons, failures) into
     /// experiment `to`, in one transaction: the seed's `-r N` extension.
     pub fn copy_runs(&self, from: i64, to: i64) -> Result<(), StoreError> {
         self.write(|c| {
-            c.execute_batch(&format!(
-                "INSERT INTO runs (experiment, run, seed, stop_reason, failures)
-                   SELECT {to}, run, seed, stop_reason, failures FROM runs WHERE experiment = {from};
-                 INSERT INTO trials (experiment, run, iteration, row_index, params, x, value,
-                   exec_time, opt_time, arm, epochs, failure, strategy_state, interim, estimate,
-                   arm_failures, timing, requeued, terminated, fidelity)
-                   SELECT {to}, run, iteration, row_index, params, x, value, exec_time, opt_time,
-                   arm, epochs, failure, strategy_state, interim, estimate, arm_failures, timing,
-                   requeued, terminated, fidelity
-                   FROM trials WHERE experiment = {from};"
-            ))
+            c.execute(
+                "INSERT INTO runs (experiment, run, seed, stop_reason, failures) \
+                 SELECT $2, run, seed, stop_reason, failures FROM runs WHERE experiment = $1",
+                &[from.into(), to.into()],
+            )?;
+            c.execute(
+                "INSERT INTO trials (experiment, run, iteration, row_index, params, x, value, \
+                 exec_time, opt_time, arm, epochs, failure, strategy_state, interim, estimate, \
+                 arm_failures, timing, requeued, terminated, fidelity, ticket, owner) \
+                 SELECT $2, run, iteration, row_index, params, x, value, exec_time, opt_time, \
+                 arm, epochs, failure, strategy_state, interim, estimate, arm_failures, timing, \
+                 requeued, terminated, fidelity, ticket, owner FROM trials WHERE experiment = $1",
+                &[from.into(), to.into()],
+            )
+            .map(|_| ())
         })
     }
 
     /// Every experiment, oldest first.
     pub fn experiments(&self) -> Result<Vec<ExperimentListing>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT e.id, e.created, e.results_file, e.finished, e.key, \
-                 (SELECT COUNT(*) FROM runs r WHERE r.experiment = e.id), \
-                 (SELECT COUNT(*) FROM trials t WHERE t.experiment = e.id) \
-                 FROM experiments e ORDER BY e.id",
-            )
-            .map_err(|e| self.wrap(e))?;
-        let rows = stmt
-            .query_map([], |r| {
+        self.rows(
+            "SELECT e.id, e.created, e.results_file, e.finished, e.key, \
+             (SELECT COUNT(*) FROM runs r WHERE r.experiment = e.id), \
+             (SELECT COUNT(*) FROM trials t WHERE t.experiment = e.id) \
+             FROM experiments e ORDER BY e.id",
+            &[],
+            |r| {
                 Ok(ExperimentListing {
-                    id: r.get(0)?,
-                    created: r.get(1)?,
-                    results_file: r.get(2)?,
-                    finished: r.get::<_, i64>(3)? != 0,
-                    key: r.get(4)?,
-                    runs: r.get(5)?,
-                    trials: r.get(6)?,
+                    id: r.int(0)?,
+                    created: r.text(1)?,
+                    results_file: r.text(2)?,
+                    finished: r.flag(3)?,
+                    key: r.text(4)?,
+                    runs: r.int(5)?,
+                    trials: r.int(6)?,
                 })
-            })
-            .map_err(|e| self.wrap(e))?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.wrap(e))
+            },
+        )
     }
 
     /// The runs of an experiment: (run index, seed, stop reason if finished).
     pub fn runs(&self, experiment: i64) -> Result<Vec<(usize, u64, Option<String>)>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT run, seed, stop_reason FROM runs WHERE experiment = ?1 ORDER BY run")
-            .map_err(|e| self.wrap(e))?;
-        let rows = stmt
-            .query_map(params![experiment], |r| {
-                Ok((
-                    r.get::<_, i64>(0)? as usize,
-                    r.get::<_, i64>(1)? as u64,
-                    r.get::<_, Option<String>>(2)?,
-                ))
-            })
-            .map_err(|e| self.wrap(e))?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.wrap(e))
+        self.rows(
+            "SELECT run, seed, stop_reason FROM runs WHERE experiment = $1 ORDER BY run",
+            &[experiment.into()],
+            |r| Ok((r.int(0)? as usize, r.int(1)? as u64, r.opt_text(2)?)),
+        )
     }
 
     /// Marks the experiment finished.
     pub fn finish(&self, experiment: i64) -> Result<(), StoreError> {
         self.write(|c| {
             c.execute(
-                "UPDATE experiments SET finished = 1 WHERE id = ?1",
-                params![experiment],
+                "UPDATE experiments SET finished = 1 WHERE id = $1",
+                &[experiment.into()],
             )
             .map(|_| ())
         })
     }
+}
+
+fn insert_experiment(c: &mut Conn, key: &str, results_file: &str) -> Result<i64, DbError> {
+    c.query_opt(
+        "INSERT INTO experiments (key, results_file) VALUES ($1, $2) RETURNING id",
+        &[key.into(), results_file.into()],
+    )?
+    .ok_or(DbError::Column {
+        index: 0,
+        reason: "no id returned".to_string(),
+    })?
+    .int(0)
+}
+
+/// Inside a write transaction: locks run `run`'s row (PostgreSQL: other transactions that
+/// write the run wait; SQLite's write lock is already held) and answers the run's next
+/// iteration.
+fn lock_run(c: &mut Conn, experiment: i64, run: usize) -> Result<usize, DbError> {
+    c.execute(
+        "UPDATE runs SET seed = seed WHERE experiment = $1 AND run = $2",
+        &[experiment.into(), run.into()],
+    )?;
+    let next = c
+        .query_opt(
+            "SELECT COUNT(*) FROM trials WHERE experiment = $1 AND run = $2",
+            &[experiment.into(), run.into()],
+        )?
+        .map_or(Ok(0), |r| r.int(0))?;
+    Ok(next as usize)
+}
+
+/// The values of a trial's row, in the order of the `INSERT` of [`Store::record_trial`].
+fn trial_params(
+    experiment: i64,
+    run: usize,
+    iteration: usize,
+    it: &Trial,
+    ticket: usize,
+    owner: Option<&str>,
+) -> Vec<Sql> {
+    vec![
+        experiment.into(),
+        run.into(),
+        iteration.into(),
+        it.row.into(),
+        Value::from(it.params.clone()).to_string().into(),
+        Value::from(it.x.clone()).to_string().into(),
+        it.value.is_finite().then_some(it.value).into(),
+        it.exec_time.into(),
+        it.opt_time.into(),
+        it.arm.as_str().into(),
+        it.epochs.into(),
+        it.failure.clone().into(),
+        it.strategy_state.clone().into(),
+        json_text(&it.interim).into(),
+        it.estimate.map(|e| json_text(&e)).into(),
+        json_text(&it.arm_failures).into(),
+        it.timing.map(|t| json_text(&t)).into(),
+        it.requeued.into(),
+        it.terminated.into(),
+        it.fidelity.map(|f| json_text(&f)).into(),
+        ticket.into(),
+        owner.into(),
+    ]
 }
 
 #[cfg(test)]
@@ -631,7 +659,7 @@ mod tests {
             store.pending(e.id, 0).unwrap(),
             ["{\"a\": 0}", "{\"b\": 2}"]
         );
-        store.record_trial(e.id, 0, 0, &trial(0), 1).unwrap();
+        store.record_trial(e.id, 0, &trial(0), 1, None).unwrap();
         assert_eq!(store.pending(e.id, 0).unwrap(), ["{\"a\": 0}"]);
         assert!(store.pending(e.id, 1).unwrap().is_empty());
     }
@@ -645,7 +673,7 @@ mod tests {
         let e = store.create("k", "results/x.json").unwrap();
         store.start_run(e.id, 0, 99).unwrap();
         for i in 0..3 {
-            store.record_trial(e.id, 0, i, &trial(i), i).unwrap();
+            store.record_trial(e.id, 0, &trial(i), i, None).unwrap();
         }
         drop(store);
         let store = Store::open(&path).unwrap();
@@ -685,6 +713,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.sqlite");
         let old_schema = SCHEMA
+            .replace("{id}", "INTEGER PRIMARY KEY")
+            .replace("{int}", "INTEGER")
+            .replace("{real}", "REAL")
+            .replace("{blob}", "BLOB")
+            .replace("{now}", "(datetime('now'))")
+            .replace("    ticket INTEGER,\n    owner TEXT,\n    PRIMARY KEY (experiment, run, iteration)", "    PRIMARY KEY (experiment, run, iteration)")
+            .replace("    owner TEXT,\n    lease_until REAL,\n", "")
             .replace("    interim TEXT NOT NULL DEFAULT '[]',\n", "")
             .replace("    estimate TEXT,\n", "")
             .replace("    arm_failures TEXT NOT NULL DEFAULT '[]',\n", "")
@@ -693,9 +728,9 @@ mod tests {
             .replace("    requeued INTEGER NOT NULL DEFAULT 0,\n", "")
             .replace("    terminated INTEGER NOT NULL DEFAULT 0,\n", "")
             .replace("    fidelity TEXT,\n", "");
-        assert!(!old_schema.contains("interim"));
+        assert!(!old_schema.contains("interim") && !old_schema.contains("owner"));
         {
-            let conn = Connection::open(&path).unwrap();
+            let conn = rusqlite::Connection::open(&path).unwrap();
             conn.execute_batch(&old_schema).unwrap();
             conn.execute_batch(
                 "INSERT INTO experiments (id, key, results_file) VALUES (1, 'k', 'r.json');
@@ -711,7 +746,7 @@ mod tests {
         assert_eq!(old.len(), 1);
         assert_eq!(old[0].value, 0.25);
         assert!(old[0].interim.is_empty() && old[0].estimate.is_none());
-        store.record_trial(1, 0, 1, &trial(2), 1).unwrap();
+        store.record_trial(1, 0, &trial(2), 1, None).unwrap();
         assert_eq!(store.trials(1, 0).unwrap()[1], trial(2));
     }
 
@@ -731,7 +766,7 @@ mod tests {
         ];
         t.x = hard.to_vec();
         t.params = hard.iter().map(|&v| Value::from(v)).collect();
-        store.record_trial(e.id, 0, 0, &t, 0).unwrap();
+        store.record_trial(e.id, 0, &t, 0, None).unwrap();
         let back = &store.trials(e.id, 0).unwrap()[0];
         for (a, b) in hard.iter().zip(&back.x) {
             assert_eq!(a.to_bits(), b.to_bits());
@@ -740,8 +775,8 @@ mod tests {
             assert_eq!(a.to_bits(), b.as_f64().unwrap().to_bits());
         }
         store
-            .conn
-            .execute("UPDATE trials SET x = 'not json'", [])
+            .conn()
+            .execute("UPDATE trials SET x = 'not json'", &[])
             .unwrap();
         let err = store.trials(e.id, 0).unwrap_err().to_string();
         assert!(err.contains("s.sqlite"), "{err}");

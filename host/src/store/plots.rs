@@ -15,14 +15,13 @@
 //! - `importance`: each parameter's first-order importance ([`super::importance`]), one
 //!   bar per parameter.
 
-use std::path::Path;
-
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::ValueFormatter;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::listing::{ResultsError, find, open};
+use super::{Location, Store};
 use crate::trial::Trial;
 
 /// What to draw.
@@ -60,10 +59,14 @@ impl std::str::FromStr for PlotKind {
     }
 }
 
-/// The SVG of experiment `id` in the store at `store_path`.
-pub fn plot(store_path: &Path, id: i64, kind: PlotKind) -> Result<String, ResultsError> {
-    let store = open(store_path)?;
-    let experiment = find(&store, id)?;
+/// The SVG of experiment `id` in the store at `store`.
+pub fn plot(store: &Location, id: i64, kind: PlotKind) -> Result<String, ResultsError> {
+    plot_of(&open(store)?, id, kind)
+}
+
+/// The SVG of experiment `id` in an open store.
+pub fn plot_of(store: &Store, id: i64, kind: PlotKind) -> Result<String, ResultsError> {
+    let experiment = find(store, id)?;
     let mut runs = Vec::new();
     for (run, _, _) in store.runs(id)? {
         runs.push(store.trials(id, run)?);

@@ -2,7 +2,6 @@
 //! store as SHA-256 digests only, so the store never holds a usable secret; the server
 //! compares digests in constant time.
 
-use rusqlite::params;
 use sha2::{Digest, Sha256};
 
 use super::{Store, StoreError};
@@ -36,17 +35,18 @@ fn new_secret() -> Result<String, String> {
 }
 
 impl Store {
+    /// Mimpl Store {
     /// Makes a token labelled `label`: its id and its secret (shown once, kept as a digest).
     pub fn create_token(&self, label: &str) -> Result<(i64, String), String> {
         let secret = new_secret()?;
         let hash = digest(&secret).to_vec();
         let id = self
             .write(|c| {
-                c.execute(
-                    "INSERT INTO tokens (label, digest) VALUES (?1, ?2)",
-                    params![label, hash],
-                )?;
-                Ok(c.last_insert_rowid())
+                c.query_opt(
+                    "INSERT INTO tokens (label, digest) VALUES ($1, $2) RETURNING id",
+                    &[label.into(), hash.into()],
+                )?
+                .map_or(Ok(0), |r| r.int(0))
             })
             .map_err(|e| e.to_string())?;
         Ok((id, secret))
@@ -54,50 +54,38 @@ impl Store {
 
     /// Every token, oldest first.
     pub fn tokens(&self) -> Result<Vec<TokenListing>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, label, created, revoked FROM tokens ORDER BY id")
-            .map_err(|e| self.wrap(e))?;
-        let rows = stmt
-            .query_map([], |r| {
+        self.rows(
+            "SELECT id, label, created, revoked FROM tokens ORDER BY id",
+            &[],
+            |r| {
                 Ok(TokenListing {
-                    id: r.get(0)?,
-                    label: r.get(1)?,
-                    created: r.get(2)?,
-                    revoked: r.get::<_, i64>(3)? != 0,
+                    id: r.int(0)?,
+                    label: r.text(1)?,
+                    created: r.text(2)?,
+                    revoked: r.flag(3)?,
                 })
-            })
-            .map_err(|e| self.wrap(e))?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.wrap(e))
+            },
+        )
     }
 
     /// Revokes token `id`; false when there is no such token.
     pub fn revoke_token(&self, id: i64) -> Result<bool, StoreError> {
-        self.write(|c| c.execute("UPDATE tokens SET revoked = 1 WHERE id = ?1", params![id]))
+        self.write(|c| c.execute("UPDATE tokens SET revoked = 1 WHERE id = $1", &[id.into()]))
             .map(|changed| changed > 0)
     }
 
     /// Whether the store ever held a token (revoked ones included): from then on, a
     /// service over it admits only tokens in force, even when none is left.
     pub fn has_tokens(&self) -> Result<bool, StoreError> {
-        self.conn
-            .query_row("SELECT EXISTS (SELECT 1 FROM tokens)", [], |r| r.get(0))
-            .map_err(|e| self.wrap(e))
+        self.row("SELECT COUNT(*) FROM tokens", &[], |r| r.int(0))
+            .map(|n| n.unwrap_or(0) > 0)
     }
 
     /// The digests of the tokens in force.
     pub fn token_digests(&self) -> Result<Vec<[u8; 32]>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT digest FROM tokens WHERE revoked = 0")
-            .map_err(|e| self.wrap(e))?;
-        let rows = stmt
-            .query_map([], |r| r.get::<_, Vec<u8>>(0))
-            .map_err(|e| self.wrap(e))?;
-        let digests = rows
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.wrap(e))?;
+        let digests = self.rows("SELECT digest FROM tokens WHERE revoked = 0", &[], |r| {
+            r.opt_blob(0).map(Option::unwrap_or_default)
+        })?;
         Ok(digests
             .into_iter()
             .filter_map(|d| <[u8; 32]>::try_from(d.as_slice()).ok())

@@ -17,7 +17,7 @@ pub fn drive(
     loop {
         let pending = match requeued.next() {
             Some(pending) => pending,
-            None => match run.ask()? {
+            None => match run.ask(sink)? {
                 Asked::Stop(reason) => return Ok(reason),
                 Asked::Trial(pending) => *pending,
             },

@@ -121,7 +121,7 @@ fn fill_idle(
             continue;
         }
         run.set_clock(now);
-        match run.ask()? {
+        match run.ask(sink)? {
             Asked::Stop(reason) => return Ok(Some(reason)),
             Asked::Trial(pending) => {
                 *job = Some(start_job(

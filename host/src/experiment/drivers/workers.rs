@@ -143,7 +143,7 @@ fn dispatch(
             None if stopping => return Ok(None),
             None => {
                 run.set_clock(pool.now());
-                match run.ask()? {
+                match run.ask(sink)? {
                     Asked::Stop(reason) => return Ok(Some(reason)),
                     Asked::Trial(pending) => *pending,
                 }

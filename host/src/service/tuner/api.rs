@@ -27,7 +27,7 @@ use super::{
     TrialToRun, Tuner,
 };
 use crate::service::http;
-use crate::store::{STORE_FILE, Store, tokens};
+use crate::store::{Location, Store, tokens};
 
 /// An error answer's body.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -85,7 +85,7 @@ impl utoipa::Modify for BearerAuth {
 struct Service {
     tuner: Tuner,
     /// A connection to the store for the token checks (one per service, not per request).
-    tokens: std::sync::Mutex<Store>,
+    tokens: Store,
 }
 
 /// An answer: a JSON body with a status, or an error.
@@ -330,17 +330,18 @@ async fn authenticate(
     if path == "/health" || path == "/openapi.json" || path == "/" {
         return next.run(request).await;
     }
-    match authorized(&s.tokens, request.headers()) {
-        Ok(()) => next.run(request).await,
-        Err(e) => e.into_response(),
+    // The store's drivers block: off the async threads.
+    let headers = request.headers().clone();
+    let checked = tokio::task::spawn_blocking(move || authorized(&s.tokens, &headers)).await;
+    match checked {
+        Ok(Ok(())) => next.run(request).await,
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => ServiceError::new(500, e.to_string()).into_response(),
     }
 }
 
-fn authorized(tokens: &std::sync::Mutex<Store>, headers: &HeaderMap) -> Result<(), ServiceError> {
-    let (guarded, digests) = {
-        let store = tokens.lock().unwrap_or_else(|e| e.into_inner());
-        (store.has_tokens(), store.token_digests())
-    };
+fn authorized(store: &Store, headers: &HeaderMap) -> Result<(), ServiceError> {
+    let (guarded, digests) = (store.has_tokens(), store.token_digests());
     let internal = |e: crate::store::StoreError| ServiceError::new(500, e.to_string());
     let (guarded, digests) = (guarded.map_err(internal)?, digests.map_err(internal)?);
     if !guarded {
@@ -446,7 +447,7 @@ impl Server {
     pub fn bind(
         listen: &str,
         tuner: Tuner,
-        out: &Path,
+        store: &Location,
         insecure: bool,
         tls: Option<(&Path, &Path)>,
     ) -> Result<Self, ServeError> {
@@ -454,8 +455,7 @@ impl Server {
             .map(|(cert, key)| http::tls(cert, key))
             .transpose()
             .map_err(ServeError::Tls)?;
-        let store_path = out.join(STORE_FILE);
-        let store = Store::open(&store_path).map_err(|e| ServeError::Store(e.to_string()))?;
+        let store = Store::connect(store).map_err(|e| ServeError::Store(e.to_string()))?;
         let has_tokens = store
             .has_tokens()
             .map_err(|e| ServeError::Store(e.to_string()))?;
@@ -481,7 +481,7 @@ impl Server {
             listener,
             service: Arc::new(Service {
                 tuner,
-                tokens: std::sync::Mutex::new(store),
+                tokens: store,
             }),
             listen: listen.into(),
             tls,

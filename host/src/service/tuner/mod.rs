@@ -25,7 +25,7 @@ use crate::experiment::driven::DrivenRun;
 use crate::experiment::{Asked, ExperimentError, Expiry, Pending, RunRequest};
 use crate::objectives::{Interim, Outcome, Watch};
 use crate::registry::PluginHost;
-use crate::store::{STORE_FILE, Store};
+use crate::store::{Location, Store, StoreError};
 
 /// Where the service keeps each experiment's request, space and run configuration.
 const SERVED_DIR: &str = "served";
@@ -207,6 +207,9 @@ struct Live {
 pub struct Tuner {
     host: PluginHost,
     out: PathBuf,
+    /// Where the experiments are kept.
+    location: Location,
+    store: Store,
     lease: Duration,
     live: Mutex<BTreeMap<i64, Arc<Mutex<Live>>>>,
     /// Serialises experiment creation (names are claimed on disk).
@@ -218,20 +221,28 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Tuner {
-    /// A service over the store in `out`, handing trials out for `lease` at a time.
-    pub fn new(host: PluginHost, out: &Path, lease: Duration) -> Self {
-        Tuner {
+    /// A service over the store at `location` (experiments' inputs in `out`), handing
+    /// trials out for `lease` at a time.
+    pub fn new(
+        host: PluginHost,
+        out: &Path,
+        location: Location,
+        lease: Duration,
+    ) -> std::result::Result<Self, StoreError> {
+        Ok(Tuner {
             host,
             out: out.to_path_buf(),
+            store: Store::connect(&location)?,
+            location,
             lease,
             live: Mutex::new(BTreeMap::new()),
             creating: Mutex::new(()),
-        }
+        })
     }
 
-    /// The store, opened for one call.
-    fn store(&self) -> Result<Store> {
-        Store::open(&self.out.join(STORE_FILE)).map_err(|e| ServiceError::new(500, e.to_string()))
+    /// The store.
+    fn store(&self) -> Result<&Store> {
+        Ok(&self.store)
     }
 
     /// Creates and opens an experiment; its id.
@@ -290,6 +301,9 @@ impl Tuner {
             worker_urls: Vec::new(),
             workers: None,
             simulate: None,
+            store: Some(self.location.clone()),
+            shared: false,
+            trial_lease: Duration::from_secs(60),
         })
     }
 
@@ -413,7 +427,7 @@ impl Tuner {
         let kind: crate::store::plots::PlotKind = kind
             .parse()
             .map_err(|e: String| ServiceError::new(400, e))?;
-        crate::store::plots::plot(&self.out.join(STORE_FILE), id, kind)
+        crate::store::plots::plot_of(&self.store, id, kind)
             .map_err(|e| ServiceError::new(409, e.to_string()))
     }
 

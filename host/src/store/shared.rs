@@ -1,0 +1,261 @@
+//! The store's side of a run shared by several processes (`--store URL`): each trial is
+//! claimed in a transaction (a ticket no other process holds, within the run's evaluation
+//! budget), held under a lease its process renews, and taken over by another process once
+//! the lease expired (its process died). Times are the database's clock, so hosts whose
+//! clocks disagree still agree on leases.
+
+use super::backend::{Conn, DbError, Sql};
+use super::{Store, StoreError, TRIAL_COLUMNS, lock_run, trial_of};
+use crate::trial::Trial;
+
+/// What [`Store::claim`] hands a process.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// A new trial, with its ticket: the process proposes it and records it in flight.
+    Ticket(usize),
+    /// A trial in flight whose process's lease expired: its ticket and its record, to be
+    /// evaluated again here.
+    Adopt(usize, String),
+    /// Every evaluation of the run is done or in flight.
+    Full,
+}
+
+/// What happened in a shared run since a process last looked.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    /// The other processes' trials completed since, in iteration order.
+    pub trials: Vec<Trial>,
+    /// The next iteration to look from.
+    pub next: usize,
+    /// The other processes' trials in flight (their records).
+    pub in_flight: Vec<String>,
+    /// Trials done or in flight, every process's.
+    pub claimed: usize,
+}
+
+/// A run's trials in flight, as a process waiting for the others sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InFlight {
+    /// Trials in flight, every process's.
+    pub running: usize,
+    /// Of those, the ones whose lease expired.
+    pub expired: usize,
+}
+
+/// Who completed a trial: its ticket and its process (`None` for a trial of a private
+/// run, or of an older store).
+pub type Completion = (Option<usize>, Option<String>);
+
+/// The database's clock, in seconds since the Unix epoch.
+fn now(c: &Conn) -> &'static str {
+    match c {
+        Conn::Sqlite(_) => "((julianday('now') - 2440587.5) * 86400.0)",
+        Conn::Postgres(_) => "(extract(epoch FROM clock_timestamp())::float8)",
+    }
+}
+
+impl Store {
+    /// Claims the next trial of run `run` for process `owner`, leased for `lease` seconds:
+    /// first a trial in flight whose lease expired, else a new ticket while fewer than
+    /// `limit` trials are done or in flight, else [`Claim::Full`]. One transaction, after
+    /// the run's row lock: two processes never hold one ticket.
+    pub fn claim(
+        &self,
+        experiment: i64,
+        run: usize,
+        owner: &str,
+        lease: f64,
+        limit: usize,
+    ) -> Result<Claim, StoreError> {
+        let key = [Sql::from(experiment), run.into()];
+        self.write(|c| {
+            let done = lock_run(c, experiment, run)?;
+            let now = now(c);
+            // A claim whose process died before it proposed holds nothing: free it.
+            c.execute(
+                &format!(
+                    "DELETE FROM pending WHERE experiment = $1 AND run = $2 AND trial = '' \
+                     AND COALESCE(lease_until, 0) < {now}"
+                ),
+                &key,
+            )?;
+            let expired = c.query_opt(
+                &format!(
+                    "SELECT ticket, trial FROM pending WHERE experiment = $1 AND run = $2 \
+                     AND COALESCE(lease_until, 0) < {now} ORDER BY ticket LIMIT 1"
+                ),
+                &key,
+            )?;
+            if let Some(row) = expired {
+                let ticket = row.int(0)?;
+                hold(c, &key, ticket, owner, lease)?;
+                return Ok(Claim::Adopt(ticket as usize, row.text(1)?));
+            }
+            let counts = c
+                .query_opt(
+                    "SELECT COUNT(*), COALESCE(MAX(ticket), -1) FROM pending \
+                     WHERE experiment = $1 AND run = $2",
+                    &key,
+                )?
+                .ok_or_else(no_row)?;
+            let (running, pending_max) = (counts.int(0)? as usize, counts.int(1)?);
+            if done + running >= limit {
+                return Ok(Claim::Full);
+            }
+            let trial_max = c
+                .query_opt(
+                    "SELECT COALESCE(MAX(ticket), -1) FROM trials \
+                     WHERE experiment = $1 AND run = $2",
+                    &key,
+                )?
+                .ok_or_else(no_row)?
+                .int(0)?;
+            let ticket = pending_max.max(trial_max).max(done as i64 - 1) + 1;
+            c.execute(
+                "INSERT INTO pending (experiment, run, ticket, trial) VALUES ($1, $2, $3, '')",
+                &[experiment.into(), run.into(), ticket.into()],
+            )?;
+            hold(c, &key, ticket, owner, lease)?;
+            Ok(Claim::Ticket(ticket as usize))
+        })
+    }
+
+    /// Gives back a claimed ticket that was never proposed.
+    pub fn release(&self, experiment: i64, run: usize, ticket: usize) -> Result<(), StoreError> {
+        self.write(|c| {
+            c.execute(
+                "DELETE FROM pending WHERE experiment = $1 AND run = $2 AND ticket = $3 \
+                 AND trial = ''",
+                &[experiment.into(), run.into(), ticket.into()],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Extends the leases of every trial `owner` has in flight by `lease` seconds from now;
+    /// how many it holds.
+    pub fn renew(&self, owner: &str, lease: f64) -> Result<u64, StoreError> {
+        self.write(|c| {
+            let now = now(c);
+            c.execute(
+                &format!("UPDATE pending SET lease_until = {now} + $2 WHERE owner = $1"),
+                &[owner.into(), lease.into()],
+            )
+        })
+    }
+
+    /// What the other processes of run `run` did since iteration `since`, as `owner` sees
+    /// it.
+    pub fn progress(
+        &self,
+        experiment: i64,
+        run: usize,
+        since: usize,
+        owner: &str,
+    ) -> Result<Progress, StoreError> {
+        let key = [Sql::from(experiment), run.into()];
+        self.db(|c| {
+            let mut progress = Progress {
+                next: since,
+                ..Progress::default()
+            };
+            let rows = c.query(
+                &format!(
+                    "SELECT iteration, COALESCE(owner, ''), {TRIAL_COLUMNS} FROM trials \
+                     WHERE experiment = $1 AND run = $2 AND iteration >= $3 ORDER BY iteration"
+                ),
+                &[experiment.into(), run.into(), since.into()],
+            )?;
+            for row in &rows {
+                progress.next = row.int(0)? as usize + 1;
+                if row.text(1)? != owner {
+                    progress.trials.push(trial_of(&row.skip(2))?);
+                }
+            }
+            let pending = c.query(
+                "SELECT trial, COALESCE(owner, '') FROM pending \
+                 WHERE experiment = $1 AND run = $2",
+                &key,
+            )?;
+            for row in &pending {
+                let trial = row.text(0)?;
+                if row.text(1)? != owner && !trial.is_empty() {
+                    progress.in_flight.push(trial);
+                }
+            }
+            progress.claimed = progress.next.max(done(c, &key)?) + pending.len();
+            Ok(progress)
+        })
+    }
+
+    /// Who completed each trial of run `run`, in iteration order: its ticket and its
+    /// process (`None` for a trial of a private run, or of an older store).
+    pub fn claims(
+        &self,
+        experiment: i64,
+        run: usize,
+    ) -> Result<Vec<Completion>, StoreError> {
+        self.rows(
+            "SELECT ticket, owner FROM trials WHERE experiment = $1 AND run = $2 \
+             ORDER BY iteration",
+            &[experiment.into(), run.into()],
+            |r| Ok((r.opt_int(0)?.map(|t| t as usize), r.opt_text(1)?)),
+        )
+    }
+
+    /// Run `run`'s trials in flight (every process's), and how many of them expired.
+    pub fn in_flight(&self, experiment: i64, run: usize) -> Result<InFlight, StoreError> {
+        self.db(|c| {
+            let now = now(c);
+            let row = c
+                .query_opt(
+                    &format!(
+                        "SELECT COUNT(*), COUNT(CASE WHEN COALESCE(lease_until, 0) < {now} \
+                         THEN 1 END) FROM pending WHERE experiment = $1 AND run = $2"
+                    ),
+                    &[experiment.into(), run.into()],
+                )?
+                .ok_or_else(no_row)?;
+            Ok(InFlight {
+                running: row.int(0)? as usize,
+                expired: row.int(1)? as usize,
+            })
+        })
+    }
+}
+
+/// Puts trial `ticket` in `owner`'s hands for `lease` seconds.
+fn hold(c: &mut Conn, key: &[Sql; 2], ticket: i64, owner: &str, lease: f64) -> Result<(), DbError> {
+    let now = now(c);
+    c.execute(
+        &format!(
+            "UPDATE pending SET owner = $4, lease_until = {now} + $5 \
+             WHERE experiment = $1 AND run = $2 AND ticket = $3"
+        ),
+        &[
+            key[0].clone(),
+            key[1].clone(),
+            ticket.into(),
+            owner.into(),
+            lease.into(),
+        ],
+    )
+    .map(|_| ())
+}
+
+/// The run's completed trials.
+fn done(c: &mut Conn, key: &[Sql; 2]) -> Result<usize, DbError> {
+    Ok(c.query_opt(
+        "SELECT COUNT(*) FROM trials WHERE experiment = $1 AND run = $2",
+        key,
+    )?
+    .ok_or_else(no_row)?
+    .int(0)? as usize)
+}
+
+fn no_row() -> DbError {
+    DbError::Column {
+        index: 0,
+        reason: "an aggregate answered no row".to_string(),
+    }
+}

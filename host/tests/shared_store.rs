@@ -1,0 +1,237 @@
+//! One experiment shared by several `hpo run` processes through a store (`--store URL`):
+//! on PostgreSQL (a fresh database on the throw-away server `cargo xtask test` starts,
+//! `$HPO_TEST_POSTGRES`) and on one SQLite file. Three processes with two workers each
+//! join one experiment, one is killed with SIGKILL mid-run: the experiment ends with
+//! exactly the evaluations asked for, each ticket completed once, the killed process's
+//! trials in flight evaluated again by the others after its lease, and every surviving
+//! process's results file the same.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Home, stderr, xy_space};
+use hpo_host::store::{Location, Store};
+
+const EVALS: usize = 30;
+
+/// A fresh, empty database on the test server: its URL.
+fn postgres_database() -> String {
+    let base = std::env::var("HPO_TEST_POSTGRES").unwrap_or_else(|_| {
+        panic!(
+            "HPO_TEST_POSTGRES is not set: run the tests with `cargo xtask test` (which starts \
+             a throw-away PostgreSQL server when Debian's postgresql is installed), or set it \
+             to postgresql://USER@HOST:PORT/DB of a server where USER may create databases"
+        )
+    });
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("hpo_test_{}_{n}", std::process::id());
+    let mut admin = postgres::Client::connect(&base, postgres::NoTls).expect("the test server");
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    let (server, _) = base.rsplit_once('/').expect("a URL ending in /DB");
+    format!("{server}/{name}")
+}
+
+/// A training command that sleeps, logs `x y` and reports (x − 0.3)² + (y − 0.7)².
+fn training(dir: &Path) -> (String, PathBuf, PathBuf) {
+    let log = dir.join("evaluations.log");
+    let script = dir.join("train.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nsleep 0.25\necho \"$1 $2\" >> {}\n\
+             awk \"BEGIN{{printf \\\"{{\\\\\\\"value\\\\\\\": %.12f}}\\\\n\\\", ($1-0.3)^2 + ($2-0.7)^2}}\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    let objective = format!("cmd:sh {} {{x}} {{y}}", script.display());
+    (objective, xy_space(dir), log)
+}
+
+fn start(home: &Home, args: &[String]) -> Child {
+    Command::new(common::hpo_bin())
+        .args(args)
+        .env("HPO_HOME", home.path())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn three_processes_one_killed(store_url: &str) {
+    let home = Home::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (objective, space, log) = training(dir.path());
+    let args = |i: usize| -> Vec<String> {
+        let out = dir.path().join(format!("out{i}"));
+        [
+            "run",
+            "--json",
+            "--out",
+            out.to_str().unwrap(),
+            "-m",
+            "TPE",
+            "-s",
+            "EI",
+            "--objective",
+            &objective,
+            "--space",
+            space.to_str().unwrap(),
+            "--workers",
+            "2",
+            "--evals",
+            &EVALS.to_string(),
+            "--store",
+            store_url,
+            "--trial-lease",
+            "2",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let mut killed = start(&home, &args(0));
+    let location = Location::parse(store_url).unwrap();
+    // The first process creates the experiment; the others join it.
+    let store = wait_for(&location, 0);
+    let others: Vec<Child> = (1..3).map(|i| start(&home, &args(i))).collect();
+    wait_for(&location, 8);
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    let outputs: Vec<_> = others
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    for output in &outputs {
+        assert!(output.status.success(), "{}", stderr(output));
+    }
+    let trials = store.trials(1, 0).unwrap();
+    assert_eq!(trials.len(), EVALS, "exactly the evaluations asked for");
+    assert!(store.pending(1, 0).unwrap().is_empty());
+    let claims = store.claims(1, 0).unwrap();
+    let tickets: BTreeSet<usize> = claims.iter().map(|(t, _)| t.unwrap()).collect();
+    assert_eq!(
+        tickets.len(),
+        EVALS,
+        "each ticket completed once: {claims:?}"
+    );
+    let owners: BTreeSet<&str> = claims.iter().map(|(_, o)| o.as_deref().unwrap()).collect();
+    assert_eq!(
+        owners.len(),
+        3,
+        "every process completed trials: {owners:?}"
+    );
+    assert!(
+        trials.iter().any(|t| t.requeued),
+        "the killed process's trials in flight were evaluated again"
+    );
+    let evaluated = std::fs::read_to_string(&log).unwrap().lines().count();
+    assert!(evaluated >= EVALS, "{evaluated} evaluations logged");
+    // The survivors agree: the same results file, from the store.
+    let results: Vec<serde_json::Value> = outputs
+        .iter()
+        .map(|o| {
+            let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            assert_eq!(summary["runs"][0]["evals"], EVALS);
+            let path = summary["results_file"].as_str().unwrap();
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        })
+        .collect();
+    assert_eq!(results[0], results[1]);
+    assert_eq!(results[0]["0"]["error"].as_array().unwrap().len(), EVALS);
+}
+
+/// Waits (a minute at most) until the shared store holds an experiment (`trials` 0) or
+/// `trials` trials of experiment 1.
+fn wait_for(location: &Location, trials: usize) -> Store {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(store) = Store::connect(location) {
+            let ready = match trials {
+                0 => store.experiments().is_ok_and(|e| !e.is_empty()),
+                n => store.trials(1, 0).is_ok_and(|t| t.len() >= n),
+            };
+            if ready {
+                return store;
+            }
+        }
+        assert!(Instant::now() < deadline, "no {trials} trials in a minute");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn three_processes_share_one_experiment_on_postgresql_and_survive_a_kill() {
+    three_processes_one_killed(&postgres_database());
+}
+
+#[test]
+fn three_processes_share_one_experiment_on_one_sqlite_file_and_survive_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("shared.sqlite").display());
+    three_processes_one_killed(&url);
+}
+
+#[test]
+fn trials_round_trip_bit_for_bit_through_postgresql() {
+    let location = Location::parse(&postgres_database()).unwrap();
+    let store = Store::connect(&location).unwrap();
+    let e = store.create("k", "r.json").unwrap();
+    store.start_run(e.id, 0, u64::MAX).unwrap();
+    let hard = [1.6341578960418701, 0.1 + 0.2, f64::MIN_POSITIVE, -0.0];
+    let trial = hpo_host::trial::Trial {
+        row: Some(3),
+        params: hard.iter().map(|&v| serde_json::Value::from(v)).collect(),
+        x: hard.to_vec(),
+        value: 0.1 + 0.2,
+        exec_time: 1.5,
+        opt_time: 0.01,
+        arm: "GP/EI".into(),
+        epochs: Some(30),
+        interim: vec![],
+        estimate: None,
+        strategy_state: Some(vec![0, 255, 7]),
+        failure: None,
+        arm_failures: vec![("RF/UCB".into(), "trap".into())],
+        timing: None,
+        requeued: true,
+        terminated: false,
+        fidelity: None,
+    };
+    let failed = hpo_host::trial::Trial {
+        value: f64::NAN,
+        failure: Some("exited with 1".into()),
+        ..trial.clone()
+    };
+    store.record_pending(e.id, 0, 0, "{}").unwrap();
+    assert_eq!(
+        store.record_trial(e.id, 0, &trial, 0, Some("me")).unwrap(),
+        0
+    );
+    assert_eq!(store.record_trial(e.id, 0, &failed, 1, None).unwrap(), 1);
+    assert!(store.pending(e.id, 0).unwrap().is_empty());
+    // A second connection reads what the first committed.
+    let again = Store::connect(&location).unwrap();
+    let back = again.trials(e.id, 0).unwrap();
+    assert_eq!(back[0], trial);
+    for (a, b) in hard.iter().zip(&back[0].x) {
+        assert_eq!(a.to_bits(), b.to_bits());
+    }
+    assert!(back[1].value.is_nan() && back[1].failure.as_deref() == Some("exited with 1"));
+    assert_eq!(again.runs(e.id).unwrap(), vec![(0, u64::MAX, None)]);
+    assert_eq!(
+        again.claims(e.id, 0).unwrap()[0],
+        (Some(0), Some("me".into()))
+    );
+    let listed = again.experiments().unwrap();
+    assert_eq!((listed[0].runs, listed[0].trials), (1, 2));
+    assert_eq!(listed[0].created.len(), "2026-12-03 20:00:00".len());
+}
