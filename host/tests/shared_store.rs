@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Home, stderr, xy_space};
+use common::{Home, Service, stderr, stdout, xy_space};
 use hpo_host::store::{Location, Store};
+use serde_json::json;
 
 const EVALS: usize = 30;
 
@@ -234,4 +235,78 @@ fn trials_round_trip_bit_for_bit_through_postgresql() {
     let listed = again.experiments().unwrap();
     assert_eq!((listed[0].runs, listed[0].trials), (1, 2));
     assert_eq!(listed[0].created.len(), "2026-12-03 20:00:00".len());
+}
+
+#[test]
+fn the_service_and_the_results_commands_work_on_postgresql() {
+    let url = postgres_database();
+    let home = Home::new();
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_str().unwrap();
+    let made = home.hpo(&["serve", "token", "create", "--out", dir, "--store", &url]);
+    assert!(made.status.success(), "{}", stderr(&made));
+    let token = stdout(&made).trim().to_string();
+    let service = Service::start(&home, out.path(), &["--store", &url]);
+    let t = Some(token.as_str());
+    assert_eq!(service.call("GET", "/experiments", None, None).0, 401);
+    let space = json!({"hyperparams": {
+        "x": {"type": "float", "value_type": "continuous", "range": [0, 1]}}});
+    let new = json!({"name": "pg", "space": space, "mode": "RANDOM", "evals": 6});
+    let (status, created) = service.call("POST", "/experiments", t, Some(new));
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_i64().unwrap();
+    for _ in 0..6 {
+        let (status, answer) = service.call("POST", &format!("/experiments/{id}/ask"), t, None);
+        assert_eq!(status, 200, "{answer}");
+        let trial = &answer["trial"];
+        let x = trial["params"]["x"].as_f64().unwrap();
+        let path = format!("/experiments/{id}/trials/{}/tell", trial["trial"]);
+        let told = service.call("POST", &path, t, Some(json!({"value": (x - 0.25).powi(2)})));
+        assert_eq!(told.0, 200, "{}", told.1);
+    }
+    let (_, over) = service.call("POST", &format!("/experiments/{id}/ask"), t, None);
+    assert!(over["trial"].is_null(), "{over}");
+    drop(service);
+    let listed = home.hpo(&["results", "list", "--store", &url]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let line = stdout(&listed).lines().nth(1).unwrap().to_string();
+    assert!(
+        line.contains("finished") && line.split_whitespace().nth(5) == Some("6"),
+        "{line}"
+    );
+    let csv = home.hpo(&["results", "export", &id.to_string(), "--store", &url]);
+    assert_eq!(stdout(&csv).lines().count(), 7, "{}", stderr(&csv));
+}
+
+#[test]
+fn what_cannot_be_shared_is_refused_in_one_line_before_anything_is_written() {
+    let home = Home::new();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let store = format!("sqlite:{}", dir.path().join("s.sqlite").display());
+    let refusals: [(&[&str], &str); 4] = [
+        (&["--workers", "4", "--simulate"], "a simulated cluster"),
+        (&["-etr", "Hyperband"], "a scheduler"),
+        (&["--trial-lease", "0"], "--trial-lease"),
+        (&["-r", "1", "--runs", "2"], "-r N"),
+    ];
+    for (flags, reason) in refusals {
+        let mut args = vec!["run", "--evals", "5", "--out", out.to_str().unwrap()];
+        args.extend(["--store", &store]);
+        args.extend(flags);
+        let refused = home.hpo(&args);
+        let text = stderr(&refused);
+        assert_eq!(refused.status.code(), Some(2), "{flags:?}: {text}");
+        assert!(text.contains(reason) && text.lines().count() == 1, "{text}");
+        assert!(!out.exists(), "{flags:?} wrote {}", out.display());
+    }
+    let bad = home.hpo(&[
+        "run",
+        "--store",
+        "mysql://h/db",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("postgresql://USER@HOST/DB"));
 }

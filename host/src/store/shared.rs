@@ -190,11 +190,7 @@ impl Store {
 
     /// Who completed each trial of run `run`, in iteration order: its ticket and its
     /// process (`None` for a trial of a private run, or of an older store).
-    pub fn claims(
-        &self,
-        experiment: i64,
-        run: usize,
-    ) -> Result<Vec<Completion>, StoreError> {
+    pub fn claims(&self, experiment: i64, run: usize) -> Result<Vec<Completion>, StoreError> {
         self.rows(
             "SELECT ticket, owner FROM trials WHERE experiment = $1 AND run = $2 \
              ORDER BY iteration",

@@ -81,6 +81,20 @@ impl Store {
             .map(|n| n.unwrap_or(0) > 0)
     }
 
+    /// In one read: whether the store ever held a token ([`Store::has_tokens`]) and the
+    /// digests of those in force ([`Store::token_digests`]).
+    pub fn token_state(&self) -> Result<(bool, Vec<[u8; 32]>), StoreError> {
+        let rows = self.rows("SELECT digest, revoked FROM tokens", &[], |r| {
+            Ok((r.opt_blob(0)?.unwrap_or_default(), r.flag(1)?))
+        })?;
+        let digests = rows
+            .iter()
+            .filter(|(_, revoked)| !revoked)
+            .filter_map(|(d, _)| <[u8; 32]>::try_from(d.as_slice()).ok())
+            .collect();
+        Ok((!rows.is_empty(), digests))
+    }
+
     /// The digests of the tokens in force.
     pub fn token_digests(&self) -> Result<Vec<[u8; 32]>, StoreError> {
         let digests = self.rows("SELECT digest FROM tokens WHERE revoked = 0", &[], |r| {

@@ -341,9 +341,9 @@ async fn authenticate(
 }
 
 fn authorized(store: &Store, headers: &HeaderMap) -> Result<(), ServiceError> {
-    let (guarded, digests) = (store.has_tokens(), store.token_digests());
-    let internal = |e: crate::store::StoreError| ServiceError::new(500, e.to_string());
-    let (guarded, digests) = (guarded.map_err(internal)?, digests.map_err(internal)?);
+    let (guarded, digests) = store
+        .token_state()
+        .map_err(|e| ServiceError::new(500, e.to_string()))?;
     if !guarded {
         return Ok(());
     }
