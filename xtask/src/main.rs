@@ -128,7 +128,7 @@ fn test() -> Result<(), String> {
     for tool in [COMPONENTIZE_PY, SCHEMATHESIS] {
         tests.env(tool.env, tool.locate()?);
     }
-    let server = postgres::TestServer::start(&target_dir())?;
+    let server = postgres::TestServer::start()?;
     tests.env(postgres::URL_ENV, &server.url);
     run(&mut tests)
 }

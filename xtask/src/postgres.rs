@@ -1,5 +1,6 @@
 //! A throw-away PostgreSQL server for the tests of the shared store: Debian's `initdb` and
-//! `pg_ctl` make a cluster under the target directory, listening on a free loopback port
+//! `pg_ctl` make a cluster in a temporary directory (one the `postgres` user can reach when
+//! run as root, which a home directory may not be), listening on a free loopback port
 //! (trust authentication, no durability: it lives for one test run), and stop it after.
 //! `$HPO_TEST_POSTGRES` set by the user is used instead.
 
@@ -18,8 +19,8 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// `$HPO_TEST_POSTGRES`, else a new cluster in `<target>/postgres-test`.
-    pub fn start(target: &str) -> Result<Self, String> {
+    /// `$HPO_TEST_POSTGRES`, else a new cluster in the temporary directory.
+    pub fn start() -> Result<Self, String> {
         if let Ok(url) = std::env::var(URL_ENV) {
             return Ok(TestServer { url, cluster: None });
         }
@@ -27,7 +28,7 @@ impl TestServer {
             "PostgreSQL's server is not installed (Debian: apt-get install postgresql), and \
              HPO_TEST_POSTGRES names no server: the shared-store tests need one",
         )?;
-        let dir = PathBuf::from(format!("{target}/postgres-test"));
+        let dir = std::env::temp_dir().join(format!("hpo-postgres-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let as_root = is_root();
@@ -88,6 +89,9 @@ impl Drop for TestServer {
                 .arg(data)
                 .arg("stop")
                 .status();
+            if let Some(dir) = data.parent() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
         }
     }
 }
