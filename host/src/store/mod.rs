@@ -359,7 +359,8 @@ impl Store {
     }
 
     /// Records trial `ticket` of run `run` in flight (`trial`: what the run needs to
-    /// evaluate it again), replacing an earlier record of it.
+    /// evaluate it again), replacing an earlier record of it. Unlike a completed trial's,
+    /// this commit does not wait for PostgreSQL's flush ([`Conn::unflushed_commit`]).
     pub fn record_pending(
         &self,
         experiment: i64,
@@ -368,6 +369,10 @@ impl Store {
         trial: &str,
     ) -> Result<(), StoreError> {
         self.write(|c| {
+            // A record of a trial in flight is not a completed trial: PostgreSQL may commit
+            // it without waiting for the disk (visible at once to every session; only a
+            // server crash in the next ~0.6 s forgets it, and then the trial is asked anew).
+            c.unflushed_commit()?;
             c.execute(
                 "INSERT INTO pending (experiment, run, ticket, trial) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (experiment, run, ticket) DO UPDATE SET trial = excluded.trial",
