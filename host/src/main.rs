@@ -39,6 +39,8 @@ enum Command {
     /// Serve experiments over HTTP (ask, report, tell; OpenAPI at /openapi.json) to clients
     /// that evaluate the trials; `hpo serve token create|list|revoke` manages the tokens.
     Serve(Box<cli::serve::ServeArgs>),
+    /// Serve the dashboard of a store's experiments (those of `hpo run` too), read-only.
+    Dashboard(Box<cli::serve::DashboardArgs>),
     /// Read the experiment store: list, show, export.
     Results {
         /// The results directory `hpo run` wrote to.
@@ -84,6 +86,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Regret(args) => cli::regret::command(*args, cli.registry),
         Command::Worker(args) => cli::worker::command(*args),
         Command::Serve(args) => cli::serve::command(*args, cli.registry),
+        Command::Dashboard(args) => cli::serve::dashboard(*args, cli.registry),
         Command::Results {
             out,
             store,

@@ -79,7 +79,7 @@ pub fn command(args: ServeArgs, registry: Option<PathBuf>) -> anyhow::Result<Exi
     let host = super::open_host(registry)?;
     std::fs::create_dir_all(&args.out)?;
     let lease = Duration::from_secs_f64(args.trial_lease);
-    let tuner = Tuner::new(host, &args.out, location.clone(), lease)?;
+    let tuner = std::sync::Arc::new(Tuner::new(host, &args.out, location.clone(), lease)?);
     let tls = args.tls_cert.as_deref().zip(args.tls_key.as_deref());
     let server = Server::bind(&args.listen, tuner, &location, args.insecure, tls)?;
     let address = server
@@ -113,5 +113,50 @@ fn token(out: &Path, location: &Location, action: TokenAction) -> anyhow::Result
             eprintln!("token {id} revoked");
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hpo dashboard`: the dashboard alone, read-only, over a store.
+#[derive(clap::Args)]
+pub struct DashboardArgs {
+    /// Address to listen on (port 0: any free port; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:7001")]
+    listen: String,
+    /// The results directory whose store to show.
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
+    /// The experiment store, when not the SQLite file in --out: postgresql://USER@HOST/DB
+    /// or sqlite:PATH.
+    #[arg(long, value_name = "URL", value_parser = super::values::store)]
+    store: Option<Location>,
+    /// Serve without a token on an address beyond the loopback.
+    #[arg(long)]
+    insecure: bool,
+}
+
+/// Serves the dashboard of every experiment in a store, read-only: the experiments of
+/// `hpo run` as well as served ones, refreshed as the store changes. Tokens made with `hpo
+/// serve token create` are required as for `hpo serve`.
+pub fn dashboard(args: DashboardArgs, registry: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let location = args
+        .store
+        .clone()
+        .unwrap_or_else(|| Location::Sqlite(args.out.join(STORE_FILE)));
+    if location.is_missing_file() {
+        anyhow::bail!(
+            "{}: no experiment store here (pass --out DIR where `hpo run` wrote its results, \
+             or --store URL)",
+            location.label()
+        );
+    }
+    let host = super::open_host(registry)?;
+    let tuner = Tuner::read_only(host, &args.out, location.clone())?;
+    let server = Server::bind(&args.listen, tuner, &location, args.insecure, None)?;
+    let address = server
+        .address()
+        .map_or_else(|| args.listen.clone(), |a| a.to_string());
+    println!("serving on http://{address}/");
+    std::io::stdout().flush()?;
+    server.serve()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -523,6 +523,19 @@ impl Store {
         )
     }
 
+    /// What changes as experiments progress: experiments, finished ones, trials and trials
+    /// in flight, counted (a watcher compares two readings).
+    pub fn activity(&self) -> Result<[i64; 4], StoreError> {
+        let row = self.row(
+            "SELECT (SELECT COUNT(*) FROM experiments), \
+             (SELECT COUNT(*) FROM experiments WHERE finished = 1), \
+             (SELECT COUNT(*) FROM trials), (SELECT COUNT(*) FROM pending)",
+            &[],
+            |r| Ok([r.int(0)?, r.int(1)?, r.int(2)?, r.int(3)?]),
+        )?;
+        Ok(row.unwrap_or_default())
+    }
+
     /// Marks the experiment finished.
     pub fn finish(&self, experiment: i64) -> Result<(), StoreError> {
         self.write(|c| {

@@ -384,7 +384,7 @@ fn label_of(names: Vec<String>) -> impl Fn(&f64) -> String {
 }
 
 /// The parameters' names from the experiment's key (its settings), else `p1`, `p2`, ….
-fn param_names(key: &str, runs: &[Vec<Trial>]) -> Vec<String> {
+pub fn param_names(key: &str, runs: &[Vec<Trial>]) -> Vec<String> {
     let count = runs
         .iter()
         .flatten()

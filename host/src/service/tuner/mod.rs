@@ -26,6 +26,7 @@ use crate::experiment::{Asked, ExperimentError, Expiry, Pending, RunRequest};
 use crate::objectives::{Interim, Outcome, Watch};
 use crate::registry::PluginHost;
 use crate::store::{Location, Store, StoreError};
+use crate::trial::Trial;
 
 /// Where the service keeps each experiment's request, space and run configuration.
 const SERVED_DIR: &str = "served";
@@ -214,6 +215,12 @@ pub struct Tuner {
     live: Mutex<BTreeMap<i64, Arc<Mutex<Live>>>>,
     /// Serialises experiment creation (names are claimed on disk).
     creating: Mutex<()>,
+    /// Counts the changes clients may want to see (an experiment created, a trial asked or
+    /// told, an experiment stopped): the events stream's source.
+    changes: tokio::sync::watch::Sender<u64>,
+    /// A read-only view (`hpo dashboard`): every experiment of the store is listed, none
+    /// is driven.
+    read_only: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -237,7 +244,55 @@ impl Tuner {
             lease,
             live: Mutex::new(BTreeMap::new()),
             creating: Mutex::new(()),
+            changes: tokio::sync::watch::Sender::new(0),
+            read_only: false,
         })
+    }
+
+    /// A read-only view of every experiment in the store at `location` (`hpo dashboard`):
+    /// those of `hpo run` as well as served ones; a thread looks at the store every second
+    /// and counts a change when its experiments, trials or trials in flight do.
+    pub fn read_only(
+        host: PluginHost,
+        out: &Path,
+        location: Location,
+    ) -> std::result::Result<Arc<Self>, StoreError> {
+        let watched = Store::connect(&location)?;
+        let mut tuner = Tuner::new(host, out, location, Duration::from_secs(3600))?;
+        tuner.read_only = true;
+        let tuner = Arc::new(tuner);
+        let weak = Arc::downgrade(&tuner);
+        std::thread::spawn(move || {
+            let mut last = None;
+            while let Some(tuner) = weak.upgrade() {
+                let now = watched.activity().ok();
+                if now != last {
+                    let _ = tuner.changed(Ok(()));
+                    last = now;
+                }
+                drop(tuner);
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        });
+        Ok(tuner)
+    }
+
+    /// Whether this is a read-only view.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// A receiver of the service's change count (see [`Tuner::changed`]).
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Counts one change, waking every events stream; passes `result` through.
+    fn changed<T>(&self, result: Result<T>) -> Result<T> {
+        if result.is_ok() {
+            self.changes.send_modify(|n| *n += 1);
+        }
+        result
     }
 
     /// The store.
@@ -272,7 +327,7 @@ impl Tuner {
         let id = run.id();
         let live = Live::new(new.name, run);
         lock(&self.live).insert(id, Arc::new(Mutex::new(live)));
-        Ok(id)
+        self.changed(Ok(id))
     }
 
     /// The run request of the experiment whose inputs are in `dir`.
@@ -350,7 +405,15 @@ impl Tuner {
             .into_iter()
             .find(|e| e.id == id)
             .ok_or_else(missing)?;
-        served_name(&listing.key).ok_or_else(missing)
+        match served_name(&listing.key) {
+            Some(name) => Ok(name),
+            // A read-only view names an experiment of `hpo run` by its results file.
+            None if self.read_only => Ok(Path::new(&listing.results_file).file_stem().map_or_else(
+                || format!("experiment {id}"),
+                |s| s.to_string_lossy().into(),
+            )),
+            None => Err(missing()),
+        }
     }
 
     /// Every served experiment.
@@ -361,7 +424,7 @@ impl Tuner {
             .map_err(|e| ServiceError::new(500, e.to_string()))?;
         listings
             .into_iter()
-            .filter(|e| served_name(&e.key).is_some())
+            .filter(|e| self.read_only || served_name(&e.key).is_some())
             .map(|e| self.info(e.id))
             .collect()
     }
@@ -398,13 +461,11 @@ impl Tuner {
     /// The trials of experiment `id` told so far, in order.
     pub fn told(&self, id: i64) -> Result<Vec<TrialInfo>> {
         let name = self.name_of(id)?;
-        let dir = self.out.join(SERVED_DIR).join(&name);
-        let space = crate::space::Space::from_file(&dir.join("space.json"))
-            .map_err(|e| ServiceError::new(500, e.to_string()))?;
         let trials = self
             .store()?
             .trials(id, 0)
             .map_err(|e| ServiceError::new(500, e.to_string()))?;
+        let names = self.param_names(id, &name, &trials)?;
         let statuses = crate::trial::statuses(&trials);
         Ok(trials
             .iter()
@@ -412,12 +473,36 @@ impl Tuner {
             .enumerate()
             .map(|(index, (t, status))| TrialInfo {
                 index,
-                params: space.to_object(&t.params),
+                params: names
+                    .iter()
+                    .cloned()
+                    .zip(t.params.iter().cloned())
+                    .collect(),
                 value: t.value.is_finite().then_some(t.value),
                 status: status.to_string(),
                 arm: t.arm.clone(),
             })
             .collect())
+    }
+
+    /// The parameters' names of experiment `id` (named `name`): its served space's, else
+    /// (an experiment of `hpo run`, in a read-only view) its key's.
+    fn param_names(&self, id: i64, name: &str, trials: &[Trial]) -> Result<Vec<String>> {
+        let file = self.out.join(SERVED_DIR).join(name).join("space.json");
+        let key = self
+            .store()?
+            .experiments()
+            .map_err(|e| ServiceError::new(500, e.to_string()))?
+            .into_iter()
+            .find(|e| e.id == id)
+            .map(|e| e.key)
+            .unwrap_or_default();
+        if served_name(&key).is_some() {
+            let space = crate::space::Space::from_file(&file)
+                .map_err(|e| ServiceError::new(500, e.to_string()))?;
+            return Ok(space.params.iter().map(|p| p.name.clone()).collect());
+        }
+        Ok(crate::store::plots::param_names(&key, &[trials.to_vec()]))
     }
 
     /// Plot `kind` (`convergence`, `curves`, `arms`, `workers`, `parallel`, `importance`)
@@ -434,8 +519,8 @@ impl Tuner {
     /// The next trial of experiment `id` for a client to evaluate.
     pub fn ask(&self, id: i64) -> Result<AskAnswer> {
         let live = self.experiment(id)?;
-        let mut live = lock(&live);
-        live.ask(self.lease)
+        let answer = lock(&live).ask(self.lease);
+        self.changed(answer)
     }
 
     /// An interim value of trial `trial`: the rule's decision, the lease renewed.
@@ -474,8 +559,8 @@ impl Tuner {
     /// The end of trial `trial`, committed.
     pub fn tell(&self, id: i64, trial: usize, tell: Tell) -> Result<()> {
         let live = self.experiment(id)?;
-        let mut live = lock(&live);
-        live.tell(trial, tell)
+        let told = lock(&live).tell(trial, tell);
+        self.changed(told)
     }
 
     /// Ends experiment `id` now: trials in flight are dropped (a later tell is refused).
@@ -486,7 +571,8 @@ impl Tuner {
         live.queue.clear();
         live.stopping
             .get_or_insert_with(|| "stopped by a client".into());
-        live.finish_if_idle()
+        let stopped = live.finish_if_idle();
+        self.changed(stopped)
     }
 }
 
