@@ -310,3 +310,72 @@ fn what_cannot_be_shared_is_refused_in_one_line_before_anything_is_written() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("postgresql://USER@HOST/DB"));
 }
+
+#[test]
+fn two_service_replicas_serve_one_experiment_through_postgresql() {
+    let url = postgres_database();
+    let home = Home::new();
+    let (a_out, b_out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a_dir = a_out.path().to_str().unwrap();
+    let made = home.hpo(&["serve", "token", "create", "--out", a_dir, "--store", &url]);
+    let token = stdout(&made).trim().to_string();
+    let t = Some(token.as_str());
+    let replica = |out: &Path| Service::start(&home, out, &["--store", &url, "--trial-lease", "2"]);
+    let a = replica(a_out.path());
+    let b = replica(b_out.path());
+    let space = json!({"hyperparams": {
+        "x": {"type": "float", "value_type": "continuous", "range": [0, 1]}}});
+    let new = json!({"name": "replicated", "space": space, "mode": "TPE", "spec": "EI",
+        "evals": 12});
+    let (status, created) = a.call("POST", "/experiments", t, Some(new.clone()));
+    assert_eq!(status, 201, "{created}");
+    // The name is taken for every replica.
+    assert_eq!(b.call("POST", "/experiments", t, Some(new)).0, 409);
+    let (_, listed) = b.call("GET", "/experiments", t, None);
+    assert_eq!(listed[0]["name"], "replicated", "{listed}");
+    let ask = |s: &Service| {
+        let (status, answer) = s.call("POST", "/experiments/1/ask", t, None);
+        assert_eq!(status, 200, "{answer}");
+        answer["trial"].clone()
+    };
+    let tell = |s: &Service, trial: &serde_json::Value| {
+        let x = trial["params"]["x"].as_f64().unwrap();
+        let path = format!("/experiments/1/trials/{}/tell", trial["trial"]);
+        s.call("POST", &path, t, Some(json!({"value": (x - 0.3).powi(2)})))
+    };
+    // Asked at one replica, told at the other.
+    let mut tickets = BTreeSet::new();
+    for i in 0..10 {
+        let (asker, teller) = if i % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        let trial = ask(asker);
+        assert!(tickets.insert(trial["trial"].as_u64().unwrap()), "{trial}");
+        let report = format!("/experiments/1/trials/{}/report", trial["trial"]);
+        let (status, _) = teller.call("POST", &report, t, Some(json!({"epoch": 1, "value": 0.5})));
+        assert_eq!(status, 200);
+        assert_eq!(tell(teller, &trial).0, 200);
+        // Told once: the other replica refuses it now.
+        assert!([404, 409].contains(&tell(asker, &trial).0));
+    }
+    // A client that goes silent, and its replica killed.
+    let silent = ask(&a);
+    drop(a);
+    let next = ask(&b);
+    assert_ne!(next["trial"], silent["trial"]);
+    assert_eq!(tell(&b, &next).0, 200);
+    // After its lease the silent client's trial is handed out again, by the survivor.
+    std::thread::sleep(Duration::from_millis(2500));
+    let again = ask(&b);
+    assert_eq!(again["trial"], silent["trial"], "{again}");
+    assert_eq!(tell(&b, &again).0, 200);
+    assert!(ask(&b).is_null(), "12 trials asked for, 12 told");
+    let (_, info) = b.call("GET", "/experiments/1", t, None);
+    assert_eq!(
+        (info["finished"].as_bool(), info["trials"].as_u64()),
+        (Some(true), Some(12)),
+        "{info}"
+    );
+    let store = Store::connect(&Location::parse(&url).unwrap()).unwrap();
+    let claims = store.claims(1, 0).unwrap();
+    let distinct: BTreeSet<usize> = claims.iter().map(|(t, _)| t.unwrap()).collect();
+    assert_eq!((claims.len(), distinct.len()), (12, 12), "{claims:?}");
+}

@@ -79,7 +79,9 @@ pub fn command(args: ServeArgs, registry: Option<PathBuf>) -> anyhow::Result<Exi
     let host = super::open_host(registry)?;
     std::fs::create_dir_all(&args.out)?;
     let lease = Duration::from_secs_f64(args.trial_lease);
-    let tuner = std::sync::Arc::new(Tuner::new(host, &args.out, location.clone(), lease)?);
+    let shared = args.store.is_some();
+    let tuner = Tuner::with_replicas(host, &args.out, location.clone(), lease, shared)?;
+    let tuner = std::sync::Arc::new(tuner);
     let tls = args.tls_cert.as_deref().zip(args.tls_key.as_deref());
     let server = Server::bind(&args.listen, tuner, &location, args.insecure, tls)?;
     let address = server

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use super::run::{Asked, Pending, Run};
-use super::runner::{StoreSink, interrupted, open_experiment, set_up};
+use super::runner::{Member, StoreSink, interrupted, open_experiment, set_up};
 use super::{ExperimentError, RunRecord, RunRequest, RunSink, run_seed};
 use crate::objectives::{Outcome, Watch};
 use crate::registry::PluginHost;
@@ -27,6 +27,9 @@ pub struct DrivenRun {
     space: Space,
     requeued: Vec<Pending>,
     in_flight: usize,
+    /// This service's part when the run is shared with other services on one store (its
+    /// claims leased for the clients' lease), and the next iteration it has not seen.
+    shared: Option<(Member, usize)>,
 }
 
 impl DrivenRun {
@@ -41,9 +44,16 @@ impl DrivenRun {
         let seed = run_seed(request.seed, 0);
         store.start_run(stored.id, 0, seed)?;
         let prior = store.trials(stored.id, 0)?;
-        let in_flight = interrupted(&store, stored.id, 0)?;
+        // Shared: the others' trials in flight stay theirs until their leases expire.
+        let in_flight = match request.shared {
+            true => Vec::new(),
+            false => interrupted(&store, stored.id, 0)?,
+        };
         let mut run = Run::open(host, setup.objective.as_ref(), &setup.plan, seed)?;
         let requeued = run.resume(&prior, in_flight)?;
+        let shared = request
+            .shared
+            .then(|| (Member::new(request.trial_lease), prior.len()));
         Ok(DrivenRun {
             run,
             store,
@@ -53,7 +63,64 @@ impl DrivenRun {
             space: setup.objective.space().clone(),
             in_flight: requeued.len(),
             requeued,
+            shared,
         })
+    }
+
+    /// Whether other services share the run through the store.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// A shared run: trial `ticket`, handed out by another service, taken into this one's
+    /// hands (to be told or reported here); `None` when it is not in flight.
+    pub fn adopt(&mut self, ticket: usize) -> Result<Option<Pending>, ExperimentError> {
+        let Some((member, _)) = &self.shared else {
+            return Ok(None);
+        };
+        let Some(record) =
+            self.store
+                .take_over(self.experiment, 0, ticket, &member.owner, member.lease)?
+        else {
+            return Ok(None);
+        };
+        let pending: Pending = serde_json::from_str(&record)
+            .map_err(|e| ExperimentError::StoredPending(e.to_string()))?;
+        self.in_flight += 1;
+        self.run.requeue(pending).map(Some)
+    }
+
+    /// A shared run: extends trial `ticket`'s lease in the store by `seconds`.
+    pub fn renew(&self, ticket: usize, seconds: f64) -> Result<(), ExperimentError> {
+        if self.shared.is_some() {
+            self.store
+                .renew_trial(self.experiment, 0, ticket, seconds)?;
+        }
+        Ok(())
+    }
+
+    /// A shared run: why it stopped, when another service ended it.
+    pub fn stopped_elsewhere(&self) -> Result<Option<String>, ExperimentError> {
+        match self.shared {
+            Some(_) => Ok(self.store.run_stop_reason(self.experiment, 0)?),
+            None => Ok(None),
+        }
+    }
+
+    /// A shared run: trials in flight anywhere (this service's included).
+    pub fn in_flight_anywhere(&self) -> Result<usize, ExperimentError> {
+        match self.shared {
+            Some(_) => Ok(self.store.in_flight(self.experiment, 0)?.running),
+            None => Ok(0),
+        }
+    }
+
+    /// A shared run: drops every trial in flight anywhere (the experiment is stopped).
+    pub fn drop_in_flight(&self) -> Result<(), ExperimentError> {
+        if self.shared.is_some() {
+            self.store.drop_in_flight(self.experiment, 0)?;
+        }
+        Ok(())
     }
 
     /// The experiment's id in the store.
@@ -85,20 +152,32 @@ impl DrivenRun {
     /// The next trial, recorded in flight; or why the run stops.
     pub fn ask(&mut self) -> Result<Asked, ExperimentError> {
         let run = &mut self.run;
-        with_sink(&self.store, self.experiment, &mut self.in_flight, |sink| {
-            let asked = run.ask(sink)?;
-            if let Asked::Trial(pending) = &asked {
-                sink.asked(pending).map_err(ExperimentError::Sink)?;
-            }
-            Ok(asked)
-        })
+        let shared = self.shared.as_mut().map(|(m, next)| (&*m, next));
+        with_sink(
+            &self.store,
+            self.experiment,
+            &mut self.in_flight,
+            shared,
+            |sink| {
+                let asked = run.ask(sink)?;
+                if let Asked::Trial(pending) = &asked {
+                    sink.asked(pending).map_err(ExperimentError::Sink)?;
+                }
+                Ok(asked)
+            },
+        )
     }
 
     /// Records a requeued trial in flight again (it is being handed out).
     pub fn reissue(&mut self, pending: &Pending) -> Result<(), ExperimentError> {
-        with_sink(&self.store, self.experiment, &mut self.in_flight, |sink| {
-            sink.asked(pending).map_err(ExperimentError::Sink)
-        })
+        let shared = self.shared.as_mut().map(|(m, next)| (&*m, next));
+        with_sink(
+            &self.store,
+            self.experiment,
+            &mut self.in_flight,
+            shared,
+            |sink| sink.asked(pending).map_err(ExperimentError::Sink),
+        )
     }
 
     /// The watch of a trial in flight: its interim reports go to the run's stopper.
@@ -109,17 +188,37 @@ impl DrivenRun {
     /// Tells the run what evaluating `pending` gave, committing the trial.
     pub fn tell(&mut self, pending: Pending, outcome: Outcome) -> Result<(), ExperimentError> {
         let run = &mut self.run;
-        with_sink(&self.store, self.experiment, &mut self.in_flight, |sink| {
-            run.tell(pending, outcome, None, sink)
-        })
+        let shared = self.shared.as_mut().map(|(m, next)| (&*m, next));
+        with_sink(
+            &self.store,
+            self.experiment,
+            &mut self.in_flight,
+            shared,
+            |sink| {
+                let ticket = pending.ticket;
+                run.tell(pending, outcome, None, sink)?;
+                match sink.lost {
+                    Some(_) => Err(ExperimentError::ToldElsewhere(ticket)),
+                    None => Ok(()),
+                }
+            },
+        )
     }
 
     /// Ends the run for `reason`: recorded in the store, with its results file written.
     pub fn finish(self, reason: String) -> Result<RunRecord, ExperimentError> {
         let (store, experiment, path) = (self.store, self.experiment, self.results_file);
         let names = self.names;
-        let record = self.run.finish(reason);
+        let shared = self.shared.is_some();
+        let mut record = self.run.finish(reason);
         store.finish_run(experiment, 0, &record.stop_reason, &record.failures)?;
+        if shared {
+            // Every service's trials, in the store's order.
+            let trials = store.trials(experiment, 0)?;
+            let (seed, arms) = (record.seed, record.arm_names.clone());
+            let (stop, failures) = (record.stop_reason.clone(), Some(record.failures.clone()));
+            record = RunRecord::from_trials(seed, arms, &trials, stop, failures)?;
+        }
         let json = super::results_file::run_json(&record, &names, false);
         super::runner::write_results(&path, &[json])?;
         store.finish(experiment)?;
@@ -133,18 +232,27 @@ fn with_sink<T>(
     store: &Store,
     experiment: i64,
     in_flight: &mut usize,
+    shared: Option<(&Member, &mut usize)>,
     f: impl FnOnce(&mut StoreSink<'_>) -> Result<T, ExperimentError>,
 ) -> Result<T, ExperimentError> {
     let mut progress = |_: &Trial, _: usize| {};
+    let (member, next) = match shared {
+        Some((member, next)) => (Some(member), Some(next)),
+        None => (None, None),
+    };
     let mut sink = StoreSink {
         store,
         experiment,
         run: 0,
         in_flight: *in_flight,
         progress: &mut progress,
-        shared: None,
+        shared: member.map(|m| (m, next.as_deref().copied().unwrap_or(0))),
+        lost: None,
     };
     let result = f(&mut sink);
     *in_flight = sink.in_flight;
+    if let (Some(next), Some((_, seen))) = (next, sink.shared) {
+        *next = seen;
+    }
     result
 }

@@ -158,6 +158,9 @@ pub enum ExperimentError {
     /// `--resume` without a store.
     #[error("--resume: no interrupted experiment: {0}")]
     ResumeWithoutStore(Box<ExperimentError>),
+    /// A trial of a shared run told here after another process told it or took it over.
+    #[error("trial {0} is no longer in flight (told elsewhere, or handed out again)")]
+    ToldElsewhere(usize),
     /// A shared store (`--store URL`) with what a shared run cannot do.
     #[error("--store: {0} cannot share an experiment between processes")]
     Shared(&'static str),

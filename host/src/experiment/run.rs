@@ -365,8 +365,9 @@ impl Run {
     }
 
     /// Puts back in flight a trial that was in flight when its run (or, in a shared run,
-    /// its process) stopped: it is evaluated again, marked requeued.
-    fn requeue(&mut self, mut pending: Pending) -> Result<Pending, ExperimentError> {
+    /// its process) stopped, or that another process of a shared run handed out: it is
+    /// evaluated (or told) here, marked requeued.
+    pub fn requeue(&mut self, mut pending: Pending) -> Result<Pending, ExperimentError> {
         if pending.x.len() != self.pool.dims() || pending.arm >= self.plan.arms.len() {
             return Err(ExperimentError::StoredTrialMismatch);
         }

@@ -249,18 +249,21 @@ pub(super) struct StoreSink<'a> {
     pub(super) progress: &'a mut dyn FnMut(&Trial, usize),
     /// This process's part in a shared run, with the next iteration it has not seen.
     pub(super) shared: Option<(&'a Member, usize)>,
+    /// The ticket of a told trial the store refused because it was no longer this
+    /// process's (a shared run: told elsewhere, or handed out again after its lease).
+    pub(super) lost: Option<usize>,
 }
 
 /// A process taking part in runs shared through a store (`--store URL`).
 pub(super) struct Member {
     /// Its name in the store: host, process id and a random tag.
-    owner: String,
+    pub(super) owner: String,
     /// Seconds its trials in flight stay its own without a heartbeat.
-    lease: f64,
+    pub(super) lease: f64,
 }
 
 impl Member {
-    fn new(lease: Duration) -> Self {
+    pub(super) fn new(lease: Duration) -> Self {
         let mut tag = [0u8; 4];
         let _ = getrandom::fill(&mut tag);
         let host = std::fs::read_to_string("/etc/hostname")
@@ -302,9 +305,17 @@ impl RunSink for StoreSink<'_> {
 
     fn told(&mut self, _index: usize, trial: &Trial, ticket: usize) -> Result<(), String> {
         let owner = self.shared.map(|(member, _)| member.owner.as_str());
-        self.store
+        match self
+            .store
             .record_trial(self.experiment, self.run, trial, ticket, owner)
-            .map_err(|e| e.to_string())?;
+        {
+            Ok(_) => {}
+            Err(e) if matches!(e.source, crate::store::DbError::NotInFlight(_)) => {
+                tracing::warn!("{e}: its evaluation here is not recorded");
+                self.lost = Some(ticket);
+            }
+            Err(e) => return Err(e.to_string()),
+        }
         self.in_flight = self.in_flight.saturating_sub(1);
         (self.progress)(trial, self.in_flight);
         Ok(())
@@ -449,6 +460,7 @@ fn run_or_rebuild(
         in_flight: 0,
         progress,
         shared: None,
+        lost: None,
     };
     let plan = setup.plan.clone();
     let record = drive(
@@ -494,6 +506,7 @@ fn run_shared(
             in_flight: 0,
             progress: &mut *progress,
             shared: Some((member, prior.len())),
+            lost: None,
         };
         let plan = setup.plan.clone();
         let record = drive(

@@ -77,6 +77,9 @@ pub enum DbError {
     /// From PostgreSQL.
     #[error(transparent)]
     Postgres(#[from] postgres::Error),
+    /// A trial of a shared run told when it is no longer in flight.
+    #[error("trial {0} is no longer in flight (told elsewhere, or handed out again)")]
+    NotInFlight(usize),
     /// A column read back that is not what the store wrote there.
     #[error("column {index}: {reason}")]
     Column {
@@ -308,7 +311,25 @@ pub enum Conn {
     /// SQLite (WAL, a busy timeout for other processes' locks).
     Sqlite(rusqlite::Connection),
     /// PostgreSQL.
-    Postgres(Box<postgres::Client>),
+    Postgres(Box<Pg>),
+}
+
+/// A PostgreSQL connection and its prepared statements, by SQL text: a statement is
+/// parsed once per connection, so each later use is one round trip instead of two.
+pub struct Pg {
+    client: postgres::Client,
+    statements: std::collections::HashMap<String, postgres::Statement>,
+}
+
+impl Pg {
+    fn statement(&mut self, sql: &str) -> Result<postgres::Statement, DbError> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql)?;
+        self.statements.insert(sql.to_string(), statement.clone());
+        Ok(statement)
+    }
 }
 
 /// How long a write waits for another hpo process holding the SQLite file's lock.
@@ -319,10 +340,10 @@ impl Conn {
     pub fn open(location: &Location) -> Result<Self, DbError> {
         match location {
             Location::Sqlite(path) => open_sqlite(path).map(Conn::Sqlite),
-            Location::Postgres(url) => Ok(Conn::Postgres(Box::new(postgres::Client::connect(
-                url,
-                postgres::NoTls,
-            )?))),
+            Location::Postgres(url) => Ok(Conn::Postgres(Box::new(Pg {
+                client: postgres::Client::connect(url, postgres::NoTls)?,
+                statements: std::collections::HashMap::new(),
+            }))),
         }
     }
 
@@ -332,7 +353,10 @@ impl Conn {
             Conn::Sqlite(c) => {
                 Ok(c.execute(&sqlite_sql(sql), rusqlite::params_from_iter(params))? as u64)
             }
-            Conn::Postgres(c) => Ok(c.execute(sql, &pg_params(params))?),
+            Conn::Postgres(c) => {
+                let statement = c.statement(sql)?;
+                Ok(c.client.execute(&statement, &pg_params(params))?)
+            }
         }
     }
 
@@ -347,11 +371,14 @@ impl Conn {
                 })?;
                 Ok(rows.map(|r| r.map(Row)).collect::<Result<Vec<_>, _>>()?)
             }
-            Conn::Postgres(c) => c
-                .query(sql, &pg_params(params))?
-                .iter()
-                .map(pg_row)
-                .collect(),
+            Conn::Postgres(c) => {
+                let statement = c.statement(sql)?;
+                c.client
+                    .query(&statement, &pg_params(params))?
+                    .iter()
+                    .map(pg_row)
+                    .collect()
+            }
         }
     }
 
@@ -364,8 +391,20 @@ impl Conn {
     pub fn batch(&mut self, sql: &str) -> Result<(), DbError> {
         match self {
             Conn::Sqlite(c) => Ok(c.execute_batch(sql)?),
-            Conn::Postgres(c) => Ok(c.batch_execute(sql)?),
+            Conn::Postgres(c) => Ok(c.client.batch_execute(sql)?),
         }
+    }
+
+    /// As [`Conn::write`], with a commit that returns before PostgreSQL flushes it to disk
+    /// (`synchronous_commit` off for this transaction, set in the same round trip as
+    /// `BEGIN`: the server's WAL writer flushes it within three of its delays, and a server
+    /// crash before that forgets it). SQLite's commits in WAL mode with
+    /// `synchronous=NORMAL` wait for no flush in either case.
+    pub fn write_unflushed<T>(
+        &mut self,
+        f: impl FnOnce(&mut Conn) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        self.transaction("BEGIN; SET LOCAL synchronous_commit TO OFF", f)
     }
 
     /// `f` in a write transaction, committed when it returns `Ok`, rolled back otherwise.
@@ -376,9 +415,19 @@ impl Conn {
         &mut self,
         f: impl FnOnce(&mut Conn) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
+        self.transaction("BEGIN", f)
+    }
+
+    /// `f` between `begin` (PostgreSQL's; SQLite's is always `BEGIN IMMEDIATE`) and
+    /// `COMMIT`, or `ROLLBACK` on an error.
+    fn transaction<T>(
+        &mut self,
+        begin: &str,
+        f: impl FnOnce(&mut Conn) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
         self.batch(match self {
             Conn::Sqlite(_) => "BEGIN IMMEDIATE",
-            Conn::Postgres(_) => "BEGIN",
+            Conn::Postgres(_) => begin,
         })?;
         match f(self) {
             Ok(value) => {
@@ -399,20 +448,10 @@ impl Conn {
         match self {
             Conn::Sqlite(_) => Ok(()),
             Conn::Postgres(c) => {
-                c.execute("SELECT pg_advisory_xact_lock($1)", &[&key])?;
+                c.client
+                    .execute("SELECT pg_advisory_xact_lock($1)", &[&key])?;
                 Ok(())
             }
-        }
-    }
-
-    /// Inside a write transaction: lets its commit return before PostgreSQL flushes it to
-    /// disk (`synchronous_commit` off for this transaction: the server's WAL writer flushes
-    /// it within three of its delays; a server crash before that forgets it). SQLite's
-    /// commits in WAL mode with `synchronous=NORMAL` already wait for no flush.
-    pub fn unflushed_commit(&mut self) -> Result<(), DbError> {
-        match self {
-            Conn::Sqlite(_) => Ok(()),
-            Conn::Postgres(c) => Ok(c.batch_execute("SET LOCAL synchronous_commit TO OFF")?),
         }
     }
 

@@ -125,6 +125,10 @@ CREATE TABLE IF NOT EXISTS tokens (
     created TEXT NOT NULL DEFAULT {now},
     revoked {int} NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS served (
+    name TEXT PRIMARY KEY,
+    request TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS pending (
     experiment {int} NOT NULL REFERENCES experiments(id),
     run {int} NOT NULL,
@@ -198,6 +202,15 @@ impl Store {
 
     fn conn(&self) -> MutexGuard<'_, Conn> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `f` in one write transaction whose commit need not wait for PostgreSQL's flush
+    /// ([`Conn::write_unflushed`]): records of trials in flight, never completed ones.
+    fn write_unflushed<T>(
+        &self,
+        f: impl FnOnce(&mut Conn) -> Result<T, DbError>,
+    ) -> Result<T, StoreError> {
+        self.db(|c| c.write_unflushed(f))
     }
 
     /// `f` in one write transaction ([`Conn::write`]).
@@ -360,7 +373,7 @@ impl Store {
 
     /// Records trial `ticket` of run `run` in flight (`trial`: what the run needs to
     /// evaluate it again), replacing an earlier record of it. Unlike a completed trial's,
-    /// this commit does not wait for PostgreSQL's flush ([`Conn::unflushed_commit`]).
+    /// this commit does not wait for PostgreSQL's flush ([`Conn::write_unflushed`]).
     pub fn record_pending(
         &self,
         experiment: i64,
@@ -368,11 +381,10 @@ impl Store {
         ticket: usize,
         trial: &str,
     ) -> Result<(), StoreError> {
-        self.write(|c| {
-            // A record of a trial in flight is not a completed trial: PostgreSQL may commit
-            // it without waiting for the disk (visible at once to every session; only a
-            // server crash in the next ~0.6 s forgets it, and then the trial is asked anew).
-            c.unflushed_commit()?;
+        // A record of a trial in flight is not a completed trial: PostgreSQL may commit it
+        // without waiting for the disk (visible at once to every session; only a server
+        // crash in the next ~0.6 s forgets it, and then the trial is asked anew).
+        self.write_unflushed(|c| {
             c.execute(
                 "INSERT INTO pending (experiment, run, ticket, trial) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (experiment, run, ticket) DO UPDATE SET trial = excluded.trial",
@@ -394,7 +406,8 @@ impl Store {
 
     /// Commits one completed trial, which completes the trial in flight `ticket` (one
     /// transaction): it becomes the run's next iteration, which is returned. `owner` names
-    /// the process of a shared run.
+    /// the process of a shared run; there, a trial no longer in flight (told by another
+    /// process, or taken over after its lease) is refused ([`DbError::NotInFlight`]).
     pub fn record_trial(
         &self,
         experiment: i64,
@@ -405,10 +418,14 @@ impl Store {
     ) -> Result<usize, StoreError> {
         self.write(|c| {
             let iteration = lock_run(c, experiment, run)?;
-            c.execute(
+            let removed = c.execute(
                 "DELETE FROM pending WHERE experiment = $1 AND run = $2 AND ticket = $3",
                 &[experiment.into(), run.into(), ticket.into()],
             )?;
+            // In a shared run a trial is told once: by whoever still holds it in flight.
+            if owner.is_some() && removed == 0 {
+                return Err(DbError::NotInFlight(ticket));
+            }
             c.execute(
                 "INSERT INTO trials (experiment, run, iteration, row_index, params, x, value, \
                  exec_time, opt_time, arm, epochs, failure, strategy_state, interim, estimate, \
@@ -564,10 +581,10 @@ fn insert_experiment(c: &mut Conn, key: &str, results_file: &str) -> Result<i64,
 /// write the run wait; SQLite's write lock is already held) and answers the run's next
 /// iteration.
 fn lock_run(c: &mut Conn, experiment: i64, run: usize) -> Result<usize, DbError> {
-    c.execute(
-        "UPDATE runs SET seed = seed WHERE experiment = $1 AND run = $2",
-        &[experiment.into(), run.into()],
-    )?;
+    lock_row(c, experiment, run)?;
+    // A statement of its own: under READ COMMITTED its snapshot is taken after the lock
+    // was granted, so it sees the trial of whoever held the lock before (a RETURNING
+    // subquery of the UPDATE would not: its snapshot predates the wait).
     let next = c
         .query_opt(
             "SELECT COUNT(*) FROM trials WHERE experiment = $1 AND run = $2",
@@ -575,6 +592,15 @@ fn lock_run(c: &mut Conn, experiment: i64, run: usize) -> Result<usize, DbError>
         )?
         .map_or(Ok(0), |r| r.int(0))?;
     Ok(next as usize)
+}
+
+/// Inside a write transaction: locks run `run`'s row (see [`lock_run`]).
+fn lock_row(c: &mut Conn, experiment: i64, run: usize) -> Result<(), DbError> {
+    c.execute(
+        "UPDATE runs SET seed = seed WHERE experiment = $1 AND run = $2",
+        &[experiment.into(), run.into()],
+    )
+    .map(|_| ())
 }
 
 /// The values of a trial's row, in the order of the `INSERT` of [`Store::record_trial`].

@@ -5,7 +5,7 @@
 //! clocks disagree still agree on leases.
 
 use super::backend::{Conn, DbError, Sql};
-use super::{Store, StoreError, TRIAL_COLUMNS, lock_run, trial_of};
+use super::{Store, StoreError, TRIAL_COLUMNS, lock_row, trial_of};
 use crate::trial::Trial;
 
 /// What [`Store::claim`] hands a process.
@@ -68,8 +68,11 @@ impl Store {
         limit: usize,
     ) -> Result<Claim, StoreError> {
         let key = [Sql::from(experiment), run.into()];
-        self.write(|c| {
-            let done = lock_run(c, experiment, run)?;
+        // A claim is not a completed trial: if a server crash forgets it and its ticket is
+        // claimed again, the first of the two to be told is recorded and the other refused
+        // (`record_trial`), so no trial is recorded twice.
+        self.write_unflushed(|c| {
+            lock_row(c, experiment, run)?;
             let now = now(c);
             // A claim whose process died before it proposed holds nothing: free it.
             c.execute(
@@ -93,29 +96,34 @@ impl Store {
             }
             let counts = c
                 .query_opt(
-                    "SELECT COUNT(*), COALESCE(MAX(ticket), -1) FROM pending \
-                     WHERE experiment = $1 AND run = $2",
+                    "SELECT (SELECT COUNT(*) FROM trials WHERE experiment = $1 AND run = $2), \
+                     (SELECT COALESCE(MAX(ticket), -1) FROM trials \
+                      WHERE experiment = $1 AND run = $2), \
+                     (SELECT COUNT(*) FROM pending WHERE experiment = $1 AND run = $2), \
+                     (SELECT COALESCE(MAX(ticket), -1) FROM pending \
+                      WHERE experiment = $1 AND run = $2)",
                     &key,
                 )?
                 .ok_or_else(no_row)?;
-            let (running, pending_max) = (counts.int(0)? as usize, counts.int(1)?);
-            if done + running >= limit {
+            let (done, trial_max) = (counts.int(0)?, counts.int(1)?);
+            let (running, pending_max) = (counts.int(2)?, counts.int(3)?);
+            if (done + running) as usize >= limit {
                 return Ok(Claim::Full);
             }
-            let trial_max = c
-                .query_opt(
-                    "SELECT COALESCE(MAX(ticket), -1) FROM trials \
-                     WHERE experiment = $1 AND run = $2",
-                    &key,
-                )?
-                .ok_or_else(no_row)?
-                .int(0)?;
-            let ticket = pending_max.max(trial_max).max(done as i64 - 1) + 1;
+            let ticket = pending_max.max(trial_max).max(done - 1) + 1;
             c.execute(
-                "INSERT INTO pending (experiment, run, ticket, trial) VALUES ($1, $2, $3, '')",
-                &[experiment.into(), run.into(), ticket.into()],
+                &format!(
+                    "INSERT INTO pending (experiment, run, ticket, trial, owner, lease_until) \
+                     VALUES ($1, $2, $3, '', $4, {now} + $5)"
+                ),
+                &[
+                    experiment.into(),
+                    run.into(),
+                    ticket.into(),
+                    owner.into(),
+                    lease.into(),
+                ],
             )?;
-            hold(c, &key, ticket, owner, lease)?;
             Ok(Claim::Ticket(ticket as usize))
         })
     }
@@ -186,6 +194,92 @@ impl Store {
             progress.claimed = progress.next.max(done(c, &key)?) + pending.len();
             Ok(progress)
         })
+    }
+
+    /// Takes trial `ticket` of run `run` in flight into `owner`'s hands for `lease` seconds
+    /// (a service replica that is told or sent a report of a trial another handed out):
+    /// its record, or `None` when it is not in flight.
+    pub fn take_over(
+        &self,
+        experiment: i64,
+        run: usize,
+        ticket: usize,
+        owner: &str,
+        lease: f64,
+    ) -> Result<Option<String>, StoreError> {
+        let key = [Sql::from(experiment), run.into()];
+        self.write(|c| {
+            let found = c.query_opt(
+                "SELECT trial FROM pending WHERE experiment = $1 AND run = $2 AND ticket = $3 \
+                 AND trial <> ''",
+                &[experiment.into(), run.into(), ticket.into()],
+            )?;
+            let Some(row) = found else {
+                return Ok(None);
+            };
+            hold(c, &key, ticket as i64, owner, lease)?;
+            Ok(Some(row.text(0)?))
+        })
+    }
+
+    /// Extends trial `ticket`'s lease to `lease` seconds from now (a client's heartbeat).
+    pub fn renew_trial(
+        &self,
+        experiment: i64,
+        run: usize,
+        ticket: usize,
+        lease: f64,
+    ) -> Result<(), StoreError> {
+        self.write(|c| {
+            let now = now(c);
+            c.execute(
+                &format!(
+                    "UPDATE pending SET lease_until = {now} + $4 \
+                     WHERE experiment = $1 AND run = $2 AND ticket = $3"
+                ),
+                &[experiment.into(), run.into(), ticket.into(), lease.into()],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Drops every trial of run `run` in flight (an experiment stopped by a client).
+    pub fn drop_in_flight(&self, experiment: i64, run: usize) -> Result<(), StoreError> {
+        self.write(|c| {
+            c.execute(
+                "DELETE FROM pending WHERE experiment = $1 AND run = $2",
+                &[experiment.into(), run.into()],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Claims name `name` for a served experiment whose inputs are `request` (JSON): false
+    /// when the name is taken (by this service or another on the same store).
+    pub fn claim_name(&self, name: &str, request: &str) -> Result<bool, StoreError> {
+        self.write(|c| {
+            Ok(c.execute(
+                "INSERT INTO served (name, request) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                &[name.into(), request.into()],
+            )? == 1)
+        })
+    }
+
+    /// Gives back a name claimed for an experiment that was refused.
+    pub fn release_name(&self, name: &str) -> Result<(), StoreError> {
+        self.write(|c| {
+            c.execute("DELETE FROM served WHERE name = $1", &[name.into()])
+                .map(|_| ())
+        })
+    }
+
+    /// The inputs of served experiment `name`, as JSON, if the store keeps them.
+    pub fn served_request(&self, name: &str) -> Result<Option<String>, StoreError> {
+        self.row(
+            "SELECT request FROM served WHERE name = $1",
+            &[name.into()],
+            |r| r.text(0),
+        )
     }
 
     /// Who completed each trial of run `run`, in iteration order: its ticket and its

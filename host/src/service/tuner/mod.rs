@@ -55,6 +55,7 @@ impl From<ExperimentError> for ServiceError {
         // Refused settings are the client's; a store or plugin failure is the service's.
         let status = match e {
             ExperimentError::Store(_) | ExperimentError::Sink(_) => 500,
+            ExperimentError::ToldElsewhere(_) => 409,
             _ => 422,
         };
         ServiceError::new(status, e.to_string())
@@ -202,6 +203,8 @@ struct Live {
     queue: VecDeque<Pending>,
     /// Why the run asked for no more trials, once it did.
     stopping: Option<String>,
+    /// How long a trial stays with its client without news.
+    lease: Duration,
 }
 
 /// The service: its directory, plugins and experiments in use.
@@ -221,6 +224,9 @@ pub struct Tuner {
     /// A read-only view (`hpo dashboard`): every experiment of the store is listed, none
     /// is driven.
     read_only: bool,
+    /// Whether other services may serve the store's experiments too (`--store URL`): runs
+    /// are shared, trials claimed and leased in the store.
+    shared: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -236,6 +242,20 @@ impl Tuner {
         location: Location,
         lease: Duration,
     ) -> std::result::Result<Self, StoreError> {
+        Self::with_replicas(host, out, location, lease, false)
+    }
+
+    /// As [`Tuner::new`]; `shared`: other services serve the store's experiments too
+    /// (replicas behind one PostgreSQL): experiments' inputs are read from the store,
+    /// trials are claimed and leased there, and a trial handed out by one replica may be
+    /// reported or told to another.
+    pub fn with_replicas(
+        host: PluginHost,
+        out: &Path,
+        location: Location,
+        lease: Duration,
+        shared: bool,
+    ) -> std::result::Result<Self, StoreError> {
         Ok(Tuner {
             host,
             out: out.to_path_buf(),
@@ -246,6 +266,7 @@ impl Tuner {
             creating: Mutex::new(()),
             changes: tokio::sync::watch::Sender::new(0),
             read_only: false,
+            shared,
         })
     }
 
@@ -311,6 +332,19 @@ impl Tuner {
                 format!("an experiment named '{}' exists", new.name),
             ));
         }
+        let inputs =
+            serde_json::to_string(&new).map_err(|e| ServiceError::new(500, e.to_string()))?;
+        let internal = |e: StoreError| ServiceError::new(500, e.to_string());
+        if !self
+            .store
+            .claim_name(&new.name, &inputs)
+            .map_err(internal)?
+        {
+            return Err(ServiceError::new(
+                409,
+                format!("an experiment named '{}' exists", new.name),
+            ));
+        }
         let written = write_inputs(&dir, &new);
         let opened = written.and_then(|()| {
             let request = self.request(&dir, &new, false)?;
@@ -321,11 +355,12 @@ impl Tuner {
             Err(e) => {
                 // A refused experiment leaves nothing behind.
                 let _ = std::fs::remove_dir_all(&dir);
+                let _ = self.store.release_name(&new.name);
                 return Err(e);
             }
         };
         let id = run.id();
-        let live = Live::new(new.name, run);
+        let live = Live::new(new.name, run, self.lease);
         lock(&self.live).insert(id, Arc::new(Mutex::new(live)));
         self.changed(Ok(id))
     }
@@ -357,8 +392,8 @@ impl Tuner {
             workers: None,
             simulate: None,
             store: Some(self.location.clone()),
-            shared: false,
-            trial_lease: Duration::from_secs(60),
+            shared: self.shared,
+            trial_lease: self.lease,
         })
     }
 
@@ -373,11 +408,7 @@ impl Tuner {
             return Ok(live.clone());
         }
         let name = self.name_of(id)?;
-        let dir = self.out.join(SERVED_DIR).join(&name);
-        let text = std::fs::read_to_string(dir.join("request.json"))
-            .map_err(|e| ServiceError::new(500, format!("{}: {e}", dir.display())))?;
-        let new: NewExperiment =
-            serde_json::from_str(&text).map_err(|e| ServiceError::new(500, e.to_string()))?;
+        let (dir, new) = self.inputs(&name)?;
         let finished = self
             .store()?
             .experiments()
@@ -388,11 +419,33 @@ impl Tuner {
             Live::finished(name)
         } else {
             let request = self.request(&dir, &new, true)?;
-            Live::new(name, DrivenRun::open(&self.host, &request)?)
+            Live::new(name, DrivenRun::open(&self.host, &request)?, self.lease)
         };
         let live = Arc::new(Mutex::new(live));
         lock(&self.live).insert(id, live.clone());
         Ok(live)
+    }
+
+    /// The inputs of served experiment `name` and the directory of their files: written
+    /// there by this service, else (another replica created it) from the store.
+    fn inputs(&self, name: &str) -> Result<(PathBuf, NewExperiment)> {
+        let dir = self.out.join(SERVED_DIR).join(name);
+        let text = match std::fs::read_to_string(dir.join("request.json")) {
+            Ok(text) => text,
+            Err(e) => {
+                let stored = self
+                    .store
+                    .served_request(name)
+                    .map_err(|e| ServiceError::new(500, e.to_string()))?;
+                stored.ok_or_else(|| ServiceError::new(500, format!("{}: {e}", dir.display())))?
+            }
+        };
+        let new: NewExperiment =
+            serde_json::from_str(&text).map_err(|e| ServiceError::new(500, e.to_string()))?;
+        if !dir.join("request.json").exists() {
+            write_inputs(&dir, &new)?;
+        }
+        Ok((dir, new))
     }
 
     /// The name of served experiment `id` (from its objective, `client:NAME`).
@@ -488,7 +541,6 @@ impl Tuner {
     /// The parameters' names of experiment `id` (named `name`): its served space's, else
     /// (an experiment of `hpo run`, in a read-only view) its key's.
     fn param_names(&self, id: i64, name: &str, trials: &[Trial]) -> Result<Vec<String>> {
-        let file = self.out.join(SERVED_DIR).join(name).join("space.json");
         let key = self
             .store()?
             .experiments()
@@ -498,7 +550,8 @@ impl Tuner {
             .map(|e| e.key)
             .unwrap_or_default();
         if served_name(&key).is_some() {
-            let space = crate::space::Space::from_file(&file)
+            let (dir, _) = self.inputs(name)?;
+            let space = crate::space::Space::from_file(&dir.join("space.json"))
                 .map_err(|e| ServiceError::new(500, e.to_string()))?;
             return Ok(space.params.iter().map(|p| p.name.clone()).collect());
         }
@@ -528,6 +581,7 @@ impl Tuner {
         let live = self.experiment(id)?;
         let mut live = lock(&live);
         let lease = self.lease;
+        live.renew(trial)?;
         let flight = live.flight(trial)?;
         let interim = Interim {
             epoch: report.epoch,
@@ -552,6 +606,7 @@ impl Tuner {
         let live = self.experiment(id)?;
         let mut live = lock(&live);
         let lease = self.lease;
+        live.renew(trial)?;
         live.flight(trial)?.deadline = Instant::now() + lease;
         Ok(())
     }
@@ -569,6 +624,9 @@ impl Tuner {
         let mut live = lock(&live);
         live.flights.clear();
         live.queue.clear();
+        if let Some(run) = &live.run {
+            run.drop_in_flight()?;
+        }
         live.stopping
             .get_or_insert_with(|| "stopped by a client".into());
         let stopped = live.finish_if_idle();
@@ -577,7 +635,7 @@ impl Tuner {
 }
 
 impl Live {
-    fn new(name: String, mut run: DrivenRun) -> Self {
+    fn new(name: String, mut run: DrivenRun, lease: Duration) -> Self {
         let queue = run.take_requeued().into();
         Live {
             name,
@@ -585,6 +643,7 @@ impl Live {
             flights: BTreeMap::new(),
             queue,
             stopping: None,
+            lease,
         }
     }
 
@@ -595,10 +654,12 @@ impl Live {
             flights: BTreeMap::new(),
             queue: VecDeque::new(),
             stopping: Some("finished".into()),
+            lease: Duration::ZERO,
         }
     }
 
     fn flight(&mut self, trial: usize) -> Result<&mut Flight> {
+        self.adopt(trial)?;
         let name = self.name.clone();
         self.flights.get_mut(&trial).ok_or_else(|| {
             ServiceError::new(
@@ -608,8 +669,49 @@ impl Live {
         })
     }
 
-    /// Trials whose lease ran out go back to the queue.
+    /// A shared run: a trial another replica handed out (or that this one did before it
+    /// restarted) becomes a flight here, when the store has it in flight.
+    fn adopt(&mut self, trial: usize) -> Result<()> {
+        if self.flights.contains_key(&trial) {
+            return Ok(());
+        }
+        let Some(run) = self.run.as_mut().filter(|r| r.is_shared()) else {
+            return Ok(());
+        };
+        if let Some(pending) = run.adopt(trial)? {
+            let now = Instant::now();
+            let watch = run.watch();
+            self.flights.insert(
+                trial,
+                Flight {
+                    watch,
+                    pending,
+                    reports: Vec::new(),
+                    since: now,
+                    deadline: now + self.lease,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// A shared run: news of trial `trial` extends its lease in the store.
+    fn renew(&mut self, trial: usize) -> Result<()> {
+        self.adopt(trial)?;
+        if let Some(run) = &self.run
+            && self.flights.contains_key(&trial)
+        {
+            run.renew(trial, self.lease.as_secs_f64())?;
+        }
+        Ok(())
+    }
+
+    /// Trials whose lease ran out go back to the queue (in a shared run the store's
+    /// claims hand them out again, at any replica).
     fn expire(&mut self) {
+        if self.run.as_ref().is_some_and(DrivenRun::is_shared) {
+            return;
+        }
         let now = Instant::now();
         let expired: Vec<usize> = self
             .flights
@@ -629,6 +731,18 @@ impl Live {
 
     fn ask(&mut self, lease: Duration) -> Result<AskAnswer> {
         self.expire();
+        if let Some(reason) = self
+            .run
+            .as_ref()
+            .map(DrivenRun::stopped_elsewhere)
+            .transpose()?
+            .flatten()
+        {
+            // Another replica ended the run.
+            self.flights.clear();
+            self.run = None;
+            self.stopping = Some(reason);
+        }
         let Some(run) = self.run.as_mut() else {
             return Ok(AskAnswer {
                 trial: None,
@@ -640,7 +754,8 @@ impl Live {
                 run.reissue(&pending)?;
                 pending
             }
-            None if self.stopping.is_some() => {
+            // A shared run asks again: a trial whose client went silent may be handed out.
+            None if self.stopping.is_some() && !run.is_shared() => {
                 return Ok(AskAnswer {
                     trial: None,
                     reason: Some(format!(
@@ -688,6 +803,7 @@ impl Live {
     }
 
     fn tell(&mut self, trial: usize, tell: Tell) -> Result<()> {
+        self.adopt(trial)?;
         let flight = self.flights.remove(&trial).ok_or_else(|| {
             ServiceError::new(
                 404,
@@ -712,6 +828,12 @@ impl Live {
     /// Finishes the run once it asked for no more trials and none is in flight.
     fn finish_if_idle(&mut self) -> Result<()> {
         if self.stopping.is_none() || !self.flights.is_empty() || !self.queue.is_empty() {
+            return Ok(());
+        }
+        // A shared run waits for the other replicas' trials in flight too.
+        if let Some(run) = &self.run
+            && run.in_flight_anywhere()? > 0
+        {
             return Ok(());
         }
         if let Some(run) = self.run.take() {
