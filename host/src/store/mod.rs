@@ -417,7 +417,7 @@ impl Store {
         owner: Option<&str>,
     ) -> Result<usize, StoreError> {
         self.write(|c| {
-            let iteration = lock_run(c, experiment, run)?;
+            lock_row(c, experiment, run)?;
             let removed = c.execute(
                 "DELETE FROM pending WHERE experiment = $1 AND run = $2 AND ticket = $3",
                 &[experiment.into(), run.into(), ticket.into()],
@@ -426,15 +426,25 @@ impl Store {
             if owner.is_some() && removed == 0 {
                 return Err(DbError::NotInFlight(ticket));
             }
-            c.execute(
+            // The next iteration is counted by the INSERT itself: a statement that starts
+            // after the run's lock was granted, so (READ COMMITTED) it sees the trial of
+            // whoever held the lock before.
+            let inserted = c.query_opt(
                 "INSERT INTO trials (experiment, run, iteration, row_index, params, x, value, \
                  exec_time, opt_time, arm, epochs, failure, strategy_state, interim, estimate, \
                  arm_failures, timing, requeued, terminated, fidelity, ticket, owner) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-                 $17, $18, $19, $20, $21, $22)",
-                &trial_params(experiment, run, iteration, trial, ticket, owner),
+                 VALUES ($1, $2, \
+                 (SELECT COUNT(*) FROM trials WHERE experiment = $1 AND run = $2), \
+                 $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
+                 $20, $21) RETURNING iteration",
+                &trial_params(experiment, run, trial, ticket, owner),
             )?;
-            Ok(iteration)
+            Ok(inserted
+                .ok_or_else(|| DbError::Column {
+                    index: 0,
+                    reason: "no iteration returned".to_string(),
+                })?
+                .int(0)? as usize)
         })
     }
 
@@ -578,23 +588,8 @@ fn insert_experiment(c: &mut Conn, key: &str, results_file: &str) -> Result<i64,
 }
 
 /// Inside a write transaction: locks run `run`'s row (PostgreSQL: other transactions that
-/// write the run wait; SQLite's write lock is already held) and answers the run's next
-/// iteration.
-fn lock_run(c: &mut Conn, experiment: i64, run: usize) -> Result<usize, DbError> {
-    lock_row(c, experiment, run)?;
-    // A statement of its own: under READ COMMITTED its snapshot is taken after the lock
-    // was granted, so it sees the trial of whoever held the lock before (a RETURNING
-    // subquery of the UPDATE would not: its snapshot predates the wait).
-    let next = c
-        .query_opt(
-            "SELECT COUNT(*) FROM trials WHERE experiment = $1 AND run = $2",
-            &[experiment.into(), run.into()],
-        )?
-        .map_or(Ok(0), |r| r.int(0))?;
-    Ok(next as usize)
-}
-
-/// Inside a write transaction: locks run `run`'s row (see [`lock_run`]).
+/// write the run wait; SQLite's write lock is already held). Statements after it see what
+/// the lock's previous holder committed (each takes its snapshot when it starts).
 fn lock_row(c: &mut Conn, experiment: i64, run: usize) -> Result<(), DbError> {
     c.execute(
         "UPDATE runs SET seed = seed WHERE experiment = $1 AND run = $2",
@@ -607,7 +602,6 @@ fn lock_row(c: &mut Conn, experiment: i64, run: usize) -> Result<(), DbError> {
 fn trial_params(
     experiment: i64,
     run: usize,
-    iteration: usize,
     it: &Trial,
     ticket: usize,
     owner: Option<&str>,
@@ -615,7 +609,6 @@ fn trial_params(
     vec![
         experiment.into(),
         run.into(),
-        iteration.into(),
         it.row.into(),
         Value::from(it.params.clone()).to_string().into(),
         Value::from(it.x.clone()).to_string().into(),

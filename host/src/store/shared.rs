@@ -74,25 +74,22 @@ impl Store {
         self.write_unflushed(|c| {
             lock_row(c, experiment, run)?;
             let now = now(c);
-            // A claim whose process died before it proposed holds nothing: free it.
-            c.execute(
-                &format!(
-                    "DELETE FROM pending WHERE experiment = $1 AND run = $2 AND trial = '' \
-                     AND COALESCE(lease_until, 0) < {now}"
-                ),
-                &key,
-            )?;
-            let expired = c.query_opt(
-                &format!(
-                    "SELECT ticket, trial FROM pending WHERE experiment = $1 AND run = $2 \
-                     AND COALESCE(lease_until, 0) < {now} ORDER BY ticket LIMIT 1"
-                ),
-                &key,
-            )?;
-            if let Some(row) = expired {
-                let ticket = row.int(0)?;
+            let expired = format!(
+                "SELECT ticket, trial FROM pending WHERE experiment = $1 AND run = $2 \
+                 AND COALESCE(lease_until, 0) < {now} ORDER BY ticket LIMIT 1"
+            );
+            while let Some(row) = c.query_opt(&expired, &key)? {
+                let (ticket, trial) = (row.int(0)?, row.text(1)?);
+                if trial.is_empty() {
+                    // Claimed by a process that died before it proposed: it holds nothing.
+                    c.execute(
+                        "DELETE FROM pending WHERE experiment = $1 AND run = $2 AND ticket = $3",
+                        &[key[0].clone(), key[1].clone(), ticket.into()],
+                    )?;
+                    continue;
+                }
                 hold(c, &key, ticket, owner, lease)?;
-                return Ok(Claim::Adopt(ticket as usize, row.text(1)?));
+                return Ok(Claim::Adopt(ticket as usize, trial));
             }
             let counts = c
                 .query_opt(
