@@ -151,33 +151,18 @@ impl DrivenRun {
 
     /// The next trial, recorded in flight; or why the run stops.
     pub fn ask(&mut self) -> Result<Asked, ExperimentError> {
-        let run = &mut self.run;
-        let shared = self.shared.as_mut().map(|(m, next)| (&*m, next));
-        with_sink(
-            &self.store,
-            self.experiment,
-            &mut self.in_flight,
-            shared,
-            |sink| {
-                let asked = run.ask(sink)?;
-                if let Asked::Trial(pending) = &asked {
-                    sink.asked(pending).map_err(ExperimentError::Sink)?;
-                }
-                Ok(asked)
-            },
-        )
+        self.with_sink(|run, sink| {
+            let asked = run.ask(sink)?;
+            if let Asked::Trial(pending) = &asked {
+                sink.asked(pending).map_err(ExperimentError::Sink)?;
+            }
+            Ok(asked)
+        })
     }
 
     /// Records a requeued trial in flight again (it is being handed out).
     pub fn reissue(&mut self, pending: &Pending) -> Result<(), ExperimentError> {
-        let shared = self.shared.as_mut().map(|(m, next)| (&*m, next));
-        with_sink(
-            &self.store,
-            self.experiment,
-            &mut self.in_flight,
-            shared,
-            |sink| sink.asked(pending).map_err(ExperimentError::Sink),
-        )
+        self.with_sink(|_, sink| sink.asked(pending).map_err(ExperimentError::Sink))
     }
 
     /// The watch of a trial in flight: its interim reports go to the run's stopper.
@@ -187,22 +172,39 @@ impl DrivenRun {
 
     /// Tells the run what evaluating `pending` gave, committing the trial.
     pub fn tell(&mut self, pending: Pending, outcome: Outcome) -> Result<(), ExperimentError> {
-        let run = &mut self.run;
-        let shared = self.shared.as_mut().map(|(m, next)| (&*m, next));
-        with_sink(
-            &self.store,
-            self.experiment,
-            &mut self.in_flight,
-            shared,
-            |sink| {
-                let ticket = pending.ticket;
-                run.tell(pending, outcome, None, sink)?;
-                match sink.lost {
-                    Some(_) => Err(ExperimentError::ToldElsewhere(ticket)),
-                    None => Ok(()),
-                }
-            },
-        )
+        self.with_sink(|run, sink| {
+            let ticket = pending.ticket;
+            run.tell(pending, outcome, None, sink)?;
+            match sink.lost {
+                Some(_) => Err(ExperimentError::ToldElsewhere(ticket)),
+                None => Ok(()),
+            }
+        })
+    }
+
+    /// `f` with the run and its sink (run 0 of the experiment in the store, this service's
+    /// count of trials in flight, its part in a shared run).
+    fn with_sink<T>(
+        &mut self,
+        f: impl FnOnce(&mut Run, &mut StoreSink<'_>) -> Result<T, ExperimentError>,
+    ) -> Result<T, ExperimentError> {
+        let mut progress = |_: &Trial, _: usize| {};
+        let mut sink = StoreSink {
+            store: &self.store,
+            experiment: self.experiment,
+            run: 0,
+            in_flight: self.in_flight,
+            progress: &mut progress,
+            shared: self.shared.as_ref().map(|(member, next)| (member, *next)),
+            lost: None,
+        };
+        let result = f(&mut self.run, &mut sink);
+        self.in_flight = sink.in_flight;
+        let seen = sink.shared.map(|(_, next)| next);
+        if let (Some((_, next)), Some(seen)) = (self.shared.as_mut(), seen) {
+            *next = seen;
+        }
+        result
     }
 
     /// Ends the run for `reason`: recorded in the store, with its results file written.
@@ -224,35 +226,4 @@ impl DrivenRun {
         store.finish(experiment)?;
         Ok(record)
     }
-}
-
-/// `f` with the sink of a driven run (run 0 of `experiment` in `store`), whose count of
-/// trials in flight is `in_flight`.
-fn with_sink<T>(
-    store: &Store,
-    experiment: i64,
-    in_flight: &mut usize,
-    shared: Option<(&Member, &mut usize)>,
-    f: impl FnOnce(&mut StoreSink<'_>) -> Result<T, ExperimentError>,
-) -> Result<T, ExperimentError> {
-    let mut progress = |_: &Trial, _: usize| {};
-    let (member, next) = match shared {
-        Some((member, next)) => (Some(member), Some(next)),
-        None => (None, None),
-    };
-    let mut sink = StoreSink {
-        store,
-        experiment,
-        run: 0,
-        in_flight: *in_flight,
-        progress: &mut progress,
-        shared: member.map(|m| (m, next.as_deref().copied().unwrap_or(0))),
-        lost: None,
-    };
-    let result = f(&mut sink);
-    *in_flight = sink.in_flight;
-    if let (Some(next), Some((_, seen))) = (next, sink.shared) {
-        *next = seen;
-    }
-    result
 }
