@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use hpo_host::store::{Location, Store};
+use hpo_host::store::{Commit, Location, Store};
 use hpo_host::trial::Trial;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -25,7 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let trial = trial(i);
         store.record_pending(experiment.id, 0, i, "{}")?;
         let t = Instant::now();
-        store.record_trial(experiment.id, 0, &trial, i, None)?;
+        store.record_trial(experiment.id, 0, &trial, i, None, Commit::Durable)?;
         latencies.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let total = started.elapsed().as_secs_f64();

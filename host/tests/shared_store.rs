@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Home, Service, stderr, stdout, xy_space};
-use hpo_host::store::{Location, Store};
+use hpo_host::store::{Commit, Location, Store};
 use serde_json::json;
 
 const EVALS: usize = 30;
@@ -181,6 +181,95 @@ fn three_processes_share_one_experiment_on_one_sqlite_file_and_survive_a_kill() 
     three_processes_one_killed(&url);
 }
 
+/// Four connections claim, record in flight and tell as fast as they can on one run of
+/// 120 evaluations (claims and tells race without the run's lock on PostgreSQL): every
+/// ticket is held once, the run ends with exactly 120 trials whose iterations are 0..120
+/// with no gap, each ticket told once, and a second tell of a ticket is refused.
+fn racing_connections(url: &str) {
+    const LIMIT: usize = 120;
+    let location = Location::parse(url).unwrap();
+    let store = Store::connect(&location).unwrap();
+    let e = store.create("race", "race.json").unwrap();
+    store.start_run(e.id, 0, 7).unwrap();
+    let trial = hpo_host::trial::Trial {
+        row: None,
+        params: vec![json!(0.5)],
+        x: vec![0.5],
+        value: 1.0,
+        exec_time: 0.0,
+        opt_time: 0.0,
+        arm: "RANDOM/RANDOM".into(),
+        epochs: None,
+        interim: vec![],
+        estimate: None,
+        strategy_state: None,
+        failure: None,
+        arm_failures: vec![],
+        timing: None,
+        requeued: false,
+        terminated: false,
+        fidelity: None,
+    };
+    let told: Vec<(usize, usize)> = std::thread::scope(|scope| {
+        let racers: Vec<_> = (0..4)
+            .map(|i| {
+                let (location, trial) = (location.clone(), trial.clone());
+                scope.spawn(move || {
+                    let store = Store::connect(&location).unwrap();
+                    let owner = format!("racer-{i}");
+                    let mut mine = Vec::new();
+                    while let hpo_host::store::shared::Claim::Ticket(ticket) =
+                        store.claim(e.id, 0, &owner, 60.0, LIMIT).unwrap()
+                    {
+                        store.record_pending(e.id, 0, ticket, "{}").unwrap();
+                        let commit = [Commit::Durable, Commit::Deferred][ticket % 2];
+                        let iteration = store
+                            .record_trial(e.id, 0, &trial, ticket, Some(&owner), commit)
+                            .unwrap();
+                        store.flusher().flush().unwrap();
+                        mine.push((ticket, iteration));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        racers.into_iter().flat_map(|r| r.join().unwrap()).collect()
+    });
+    let tickets: BTreeSet<usize> = told.iter().map(|(t, _)| *t).collect();
+    let iterations: BTreeSet<usize> = told.iter().map(|(_, i)| *i).collect();
+    assert_eq!(told.len(), LIMIT, "every evaluation told once");
+    assert_eq!(tickets, (0..LIMIT).collect(), "each ticket held once");
+    assert_eq!(
+        iterations,
+        (0..LIMIT).collect(),
+        "iterations 0..{LIMIT}, no gap"
+    );
+    let claims = store.claims(e.id, 0).unwrap();
+    assert_eq!(claims.len(), LIMIT);
+    let recorded: BTreeSet<usize> = claims.iter().filter_map(|(t, _)| *t).collect();
+    assert_eq!(recorded, tickets);
+    assert!(store.pending(e.id, 0).unwrap().is_empty());
+    let again = store.record_trial(e.id, 0, &trial, 0, Some("racer-0"), Commit::Durable);
+    assert!(
+        again.is_err_and(|e| e.to_string().contains("no longer in flight")),
+        "a second tell of one ticket is refused"
+    );
+}
+
+#[test]
+fn racing_claims_and_tells_on_postgresql_hold_each_ticket_once_with_no_gap() {
+    racing_connections(&postgres_database());
+}
+
+#[test]
+fn racing_claims_and_tells_on_one_sqlite_file_hold_each_ticket_once_with_no_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    racing_connections(&format!(
+        "sqlite:{}",
+        dir.path().join("race.sqlite").display()
+    ));
+}
+
 #[test]
 fn trials_round_trip_bit_for_bit_through_postgresql() {
     let location = Location::parse(&postgres_database()).unwrap();
@@ -214,10 +303,17 @@ fn trials_round_trip_bit_for_bit_through_postgresql() {
     };
     store.record_pending(e.id, 0, 0, "{}").unwrap();
     assert_eq!(
-        store.record_trial(e.id, 0, &trial, 0, Some("me")).unwrap(),
+        store
+            .record_trial(e.id, 0, &trial, 0, Some("me"), Commit::Durable)
+            .unwrap(),
         0
     );
-    assert_eq!(store.record_trial(e.id, 0, &failed, 1, None).unwrap(), 1);
+    assert_eq!(
+        store
+            .record_trial(e.id, 0, &failed, 1, None, Commit::Durable)
+            .unwrap(),
+        1
+    );
     assert!(store.pending(e.id, 0).unwrap().is_empty());
     // A second connection reads what the first committed.
     let again = Store::connect(&location).unwrap();

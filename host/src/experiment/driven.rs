@@ -7,6 +7,7 @@
 //! the ones in flight out again ([`DrivenRun::requeued`]).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::run::{Asked, Pending, Run};
 use super::runner::{Member, StoreSink, interrupted, open_experiment, set_up};
@@ -14,8 +15,20 @@ use super::{ExperimentError, RunRecord, RunRequest, RunSink, run_seed};
 use crate::objectives::{Outcome, Watch};
 use crate::registry::PluginHost;
 use crate::space::Space;
-use crate::store::Store;
+use crate::store::{Commit, Flusher, Store};
 use crate::trial::Trial;
+
+/// A trial told and committed, not yet durable: [`Told::flush`] it, outside any lock the
+/// caller holds on the run, before saying it is recorded (many tells share one flush).
+#[must_use = "a told trial is durable only once flushed"]
+pub struct Told(Arc<Flusher>);
+
+impl Told {
+    /// Returns once the trial is on disk.
+    pub fn flush(self) -> Result<(), ExperimentError> {
+        Ok(self.0.flush()?)
+    }
+}
 
 /// A driven run: its ask/tell core and the store it commits to.
 pub struct DrivenRun {
@@ -170,16 +183,18 @@ impl DrivenRun {
         self.run.watch()
     }
 
-    /// Tells the run what evaluating `pending` gave, committing the trial.
-    pub fn tell(&mut self, pending: Pending, outcome: Outcome) -> Result<(), ExperimentError> {
+    /// Tells the run what evaluating `pending` gave, committing the trial (to be flushed).
+    pub fn tell(&mut self, pending: Pending, outcome: Outcome) -> Result<Told, ExperimentError> {
         self.with_sink(|run, sink| {
             let ticket = pending.ticket;
+            sink.commit = Commit::Deferred;
             run.tell(pending, outcome, None, sink)?;
             match sink.lost {
                 Some(_) => Err(ExperimentError::ToldElsewhere(ticket)),
                 None => Ok(()),
             }
-        })
+        })?;
+        Ok(Told(self.store.flusher()))
     }
 
     /// `f` with the run and its sink (run 0 of the experiment in the store, this service's
@@ -197,6 +212,7 @@ impl DrivenRun {
             progress: &mut progress,
             shared: self.shared.as_ref().map(|(member, next)| (member, *next)),
             lost: None,
+            commit: Commit::Durable,
         };
         let result = f(&mut self.run, &mut sink);
         self.in_flight = sink.in_flight;

@@ -20,7 +20,7 @@ use crate::registry::PluginHost;
 use crate::service::client::RemoteObjective;
 use crate::space::{Space, pool};
 use crate::store::shared::{Claim, Progress};
-use crate::store::{Location, STORE_FILE, Store, StoredExperiment};
+use crate::store::{Commit, Location, STORE_FILE, Store, StoredExperiment};
 
 /// What `hpo run` evaluates when neither a table name nor --objective is given.
 pub const DEFAULT_OBJECTIVE: &str = "surrogate:digits-mlp";
@@ -252,6 +252,9 @@ pub(super) struct StoreSink<'a> {
     /// The ticket of a told trial the store refused because it was no longer this
     /// process's (a shared run: told elsewhere, or handed out again after its lease).
     pub(super) lost: Option<usize>,
+    /// How told trials commit: [`Commit::Deferred`] when the sink's owner flushes them
+    /// before saying they are recorded.
+    pub(super) commit: Commit,
 }
 
 /// A process taking part in runs shared through a store (`--store URL`).
@@ -307,7 +310,7 @@ impl RunSink for StoreSink<'_> {
         let owner = self.shared.map(|(member, _)| member.owner.as_str());
         match self
             .store
-            .record_trial(self.experiment, self.run, trial, ticket, owner)
+            .record_trial(self.experiment, self.run, trial, ticket, owner, self.commit)
         {
             Ok(_) => {}
             Err(e) if matches!(e.source, crate::store::DbError::NotInFlight(_)) => {
@@ -461,6 +464,7 @@ fn run_or_rebuild(
         progress,
         shared: None,
         lost: None,
+        commit: Commit::Durable,
     };
     let plan = setup.plan.clone();
     let record = drive(
@@ -507,6 +511,7 @@ fn run_shared(
             progress: &mut *progress,
             shared: Some((member, prior.len())),
             lost: None,
+            commit: Commit::Durable,
         };
         let plan = setup.plan.clone();
         let record = drive(

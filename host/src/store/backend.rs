@@ -12,6 +12,8 @@ use std::path::PathBuf;
 
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
+use super::flush::Commit;
+
 /// Where the store is: `--store URL` parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
@@ -88,6 +90,21 @@ pub enum DbError {
         /// What is wrong with it.
         reason: String,
     },
+}
+
+impl DbError {
+    /// Whether a statement broke a unique key (PostgreSQL: another transaction committed
+    /// the same key first).
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            DbError::Postgres(e) => e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION),
+            DbError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            }
+            _ => false,
+        }
+    }
 }
 
 /// A value crossing to or from either engine.
@@ -395,16 +412,19 @@ impl Conn {
         }
     }
 
-    /// As [`Conn::write`], with a commit that returns before PostgreSQL flushes it to disk
-    /// (`synchronous_commit` off for this transaction, set in the same round trip as
-    /// `BEGIN`: the server's WAL writer flushes it within three of its delays, and a server
-    /// crash before that forgets it). SQLite's commits in WAL mode with
-    /// `synchronous=NORMAL` wait for no flush in either case.
-    pub fn write_unflushed<T>(
+    /// As [`Conn::write`], committed as `commit` says, with run `run`'s row locked first
+    /// in the round trip of `BEGIN`: other transactions that write the run wait for this
+    /// one (SQLite's write lock already excludes them). Each statement of `f` starts after
+    /// the lock was granted, so (READ COMMITTED) it sees what the lock's previous holder
+    /// committed.
+    pub fn write_run<T>(
         &mut self,
+        commit: Commit,
+        experiment: i64,
+        run: usize,
         f: impl FnOnce(&mut Conn) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
-        self.transaction("BEGIN; SET LOCAL synchronous_commit TO OFF", f)
+        self.transaction(commit, Some((experiment, run)), f)
     }
 
     /// `f` in a write transaction, committed when it returns `Ok`, rolled back otherwise.
@@ -415,20 +435,18 @@ impl Conn {
         &mut self,
         f: impl FnOnce(&mut Conn) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
-        self.transaction("BEGIN", f)
+        self.transaction(Commit::Durable, None, f)
     }
 
-    /// `f` between `begin` (PostgreSQL's; SQLite's is always `BEGIN IMMEDIATE`) and
-    /// `COMMIT`, or `ROLLBACK` on an error.
+    /// `f` between [`Conn::begin`]'s statements and `COMMIT`, or `ROLLBACK` on an error.
     fn transaction<T>(
         &mut self,
-        begin: &str,
+        commit: Commit,
+        lock: Option<(i64, usize)>,
         f: impl FnOnce(&mut Conn) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
-        self.batch(match self {
-            Conn::Sqlite(_) => "BEGIN IMMEDIATE",
-            Conn::Postgres(_) => begin,
-        })?;
+        let begin = self.begin(commit, lock);
+        self.batch(&begin)?;
         match f(self) {
             Ok(value) => {
                 self.batch("COMMIT")?;
@@ -437,6 +455,41 @@ impl Conn {
             Err(e) => {
                 let _ = self.batch("ROLLBACK");
                 Err(e)
+            }
+        }
+    }
+
+    /// The statements that open a write transaction, sent in one round trip: `BEGIN`
+    /// (SQLite's `BEGIN IMMEDIATE` takes the file's write lock), PostgreSQL's
+    /// `synchronous_commit` off for a [`Commit::Deferred`] one, and the lock of a run's
+    /// row (`FOR UPDATE`, which leaves no row version behind; its keys are integers,
+    /// written as literals). SQLite's write lock already excludes every other writer.
+    fn begin(&self, commit: Commit, lock: Option<(i64, usize)>) -> String {
+        let Conn::Postgres(_) = self else {
+            return "BEGIN IMMEDIATE".to_string();
+        };
+        let mut sql = match commit {
+            Commit::Deferred => "BEGIN; SET LOCAL synchronous_commit TO OFF".to_string(),
+            Commit::Durable => "BEGIN".to_string(),
+        };
+        if let Some((experiment, run)) = lock {
+            sql.push_str(&format!(
+                "; SELECT 1 FROM runs WHERE experiment = {experiment} AND run = {run} FOR UPDATE"
+            ));
+        }
+        sql
+    }
+
+    /// The `FROM` clause that makes the transaction of a `SELECT` (or of an `INSERT …
+    /// SELECT`) commit without waiting for PostgreSQL's flush, as [`Commit::Deferred`]
+    /// does: `synchronous_commit` turned off by the statement itself, for its transaction
+    /// only (`set_config(…, true)`), so a statement that is its own transaction needs no
+    /// `BEGIN`. Nothing on SQLite, whose commits wait for no flush.
+    pub fn unflushed(&self) -> &'static str {
+        match self {
+            Conn::Sqlite(_) => "",
+            Conn::Postgres(_) => {
+                "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS unflushed"
             }
         }
     }

@@ -10,6 +10,7 @@
 //! ([`backend`]).
 
 pub mod backend;
+pub mod flush;
 pub mod importance;
 pub mod listing;
 pub mod plots;
@@ -17,12 +18,13 @@ pub mod shared;
 pub mod tokens;
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
 
 use backend::{Conn, Row, Sql};
 pub use backend::{DbError, Location};
+pub use flush::{Commit, Flusher};
 
 use crate::trial::{ArmFailures, Trial};
 
@@ -74,6 +76,7 @@ pub struct ExperimentListing {
 pub struct Store {
     conn: Mutex<Conn>,
     location: Location,
+    flusher: Arc<Flusher>,
 }
 
 /// The schema, in both engines' types ([`Conn::dialect`]).
@@ -157,6 +160,12 @@ const ADDED_COLUMNS: [(&str, &str, &str); 12] = [
     ("pending", "lease_until", "{real}"),
 ];
 
+/// Indexes beyond the primary keys, made once their columns exist: a shared run's next
+/// ticket is the largest given out (in flight or completed) plus one, read off an index
+/// instead of the run's every trial.
+const INDEXES: [&str; 1] =
+    ["CREATE INDEX IF NOT EXISTS trials_by_ticket ON trials (experiment, run, ticket)"];
+
 /// The advisory lock that serializes schema changes and experiment creation across the
 /// processes of a PostgreSQL store.
 const SCHEMA_LOCK: i64 = 0x6870_6f5f_7363_6865;
@@ -184,12 +193,18 @@ impl Store {
         Ok(Store {
             conn: Mutex::new(conn),
             location: location.clone(),
+            flusher: Arc::new(Flusher::new(location)),
         })
     }
 
     /// Where the store is.
     pub fn location(&self) -> &Location {
         &self.location
+    }
+
+    /// What makes this store's deferred commits durable ([`Commit::Deferred`]).
+    pub fn flusher(&self) -> Arc<Flusher> {
+        self.flusher.clone()
     }
 
     /// `f` on the connection; its error names the store.
@@ -204,13 +219,15 @@ impl Store {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// `f` in one write transaction whose commit need not wait for PostgreSQL's flush
-    /// ([`Conn::write_unflushed`]): records of trials in flight, never completed ones.
-    fn write_unflushed<T>(
+    /// `f` in one write transaction on run `run`, its row locked first ([`Conn::write_run`]).
+    fn write_run<T>(
         &self,
+        commit: Commit,
+        experiment: i64,
+        run: usize,
         f: impl FnOnce(&mut Conn) -> Result<T, DbError>,
     ) -> Result<T, StoreError> {
-        self.db(|c| c.write_unflushed(f))
+        self.db(|c| c.write_run(commit, experiment, run, f))
     }
 
     /// `f` in one write transaction ([`Conn::write`]).
@@ -251,6 +268,9 @@ fn migrate(conn: &mut Conn) -> Result<(), DbError> {
                 "ALTER TABLE {table} ADD COLUMN {column} {definition}"
             ))?;
         }
+    }
+    for index in INDEXES {
+        conn.batch(index)?;
     }
     Ok(())
 }
@@ -373,7 +393,7 @@ impl Store {
 
     /// Records trial `ticket` of run `run` in flight (`trial`: what the run needs to
     /// evaluate it again), replacing an earlier record of it. Unlike a completed trial's,
-    /// this commit does not wait for PostgreSQL's flush ([`Conn::write_unflushed`]).
+    /// this commit does not wait for PostgreSQL's flush (as a [`Commit::Deferred`] one).
     pub fn record_pending(
         &self,
         experiment: i64,
@@ -383,11 +403,16 @@ impl Store {
     ) -> Result<(), StoreError> {
         // A record of a trial in flight is not a completed trial: PostgreSQL may commit it
         // without waiting for the disk (visible at once to every session; only a server
-        // crash in the next ~0.6 s forgets it, and then the trial is asked anew).
-        self.write_unflushed(|c| {
+        // crash in the next ~0.6 s forgets it, and then the trial is asked anew). One
+        // statement, its own transaction ([`Conn::unflushed`]), one round trip in all.
+        self.db(|c| {
+            let unflushed = c.unflushed();
             c.execute(
-                "INSERT INTO pending (experiment, run, ticket, trial) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (experiment, run, ticket) DO UPDATE SET trial = excluded.trial",
+                &format!(
+                    "INSERT INTO pending (experiment, run, ticket, trial) \
+                     SELECT $1, $2, $3, $4 {unflushed} WHERE true \
+                     ON CONFLICT (experiment, run, ticket) DO UPDATE SET trial = excluded.trial"
+                ),
                 &[experiment.into(), run.into(), ticket.into(), trial.into()],
             )
             .map(|_| ())
@@ -407,7 +432,8 @@ impl Store {
     /// Commits one completed trial, which completes the trial in flight `ticket` (one
     /// transaction): it becomes the run's next iteration, which is returned. `owner` names
     /// the process of a shared run; there, a trial no longer in flight (told by another
-    /// process, or taken over after its lease) is refused ([`DbError::NotInFlight`]).
+    /// process, or taken over after its lease) is refused ([`DbError::NotInFlight`]). A
+    /// [`Commit::Deferred`] trial is not completed until the store's [`Flusher`] flushed.
     pub fn record_trial(
         &self,
         experiment: i64,
@@ -415,36 +441,18 @@ impl Store {
         trial: &Trial,
         ticket: usize,
         owner: Option<&str>,
+        commit: Commit,
     ) -> Result<usize, StoreError> {
-        self.write(|c| {
-            lock_row(c, experiment, run)?;
-            let removed = c.execute(
-                "DELETE FROM pending WHERE experiment = $1 AND run = $2 AND ticket = $3",
-                &[experiment.into(), run.into(), ticket.into()],
-            )?;
-            // In a shared run a trial is told once: by whoever still holds it in flight.
-            if owner.is_some() && removed == 0 {
-                return Err(DbError::NotInFlight(ticket));
-            }
-            // The next iteration is counted by the INSERT itself: a statement that starts
-            // after the run's lock was granted, so (READ COMMITTED) it sees the trial of
-            // whoever held the lock before.
-            let inserted = c.query_opt(
-                "INSERT INTO trials (experiment, run, iteration, row_index, params, x, value, \
-                 exec_time, opt_time, arm, epochs, failure, strategy_state, interim, estimate, \
-                 arm_failures, timing, requeued, terminated, fidelity, ticket, owner) \
-                 VALUES ($1, $2, \
-                 (SELECT COUNT(*) FROM trials WHERE experiment = $1 AND run = $2), \
-                 $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
-                 $20, $21) RETURNING iteration",
-                &trial_params(experiment, run, trial, ticket, owner),
-            )?;
-            Ok(inserted
-                .ok_or_else(|| DbError::Column {
-                    index: 0,
-                    reason: "no iteration returned".to_string(),
-                })?
-                .int(0)? as usize)
+        let values = trial_params(experiment, run, trial, ticket, owner);
+        self.db(|c| match c {
+            Conn::Postgres(_) => loop {
+                match insert_trial_at_once(c, &values, ticket, commit) {
+                    // Another process committed this iteration first: count again.
+                    Err(e) if e.is_unique_violation() => continue,
+                    told => return told,
+                }
+            },
+            Conn::Sqlite(_) => c.write(|c| insert_trial(c, &values, ticket, owner.is_some())),
         })
     }
 
@@ -587,18 +595,76 @@ fn insert_experiment(c: &mut Conn, key: &str, results_file: &str) -> Result<i64,
     .int(0)
 }
 
-/// Inside a write transaction: locks run `run`'s row (PostgreSQL: other transactions that
-/// write the run wait; SQLite's write lock is already held). Statements after it see what
-/// the lock's previous holder committed (each takes its snapshot when it starts).
-fn lock_row(c: &mut Conn, experiment: i64, run: usize) -> Result<(), DbError> {
-    c.execute(
-        "UPDATE runs SET seed = seed WHERE experiment = $1 AND run = $2",
-        &[experiment.into(), run.into()],
-    )
-    .map(|_| ())
+/// The `INSERT` of a completed trial (its values: [`trial_params`]). The next iteration
+/// is found by the statement itself: iterations are 0, 1, 2, … with no gap, so the last
+/// one plus one, read off the primary key, is the trial count.
+const INSERT_TRIAL: &str = "INSERT INTO trials (experiment, run, iteration, row_index, params, \
+     x, value, exec_time, opt_time, arm, epochs, failure, strategy_state, interim, estimate, \
+     arm_failures, timing, requeued, terminated, fidelity, ticket, owner) \
+     SELECT $1, $2, \
+     (SELECT COALESCE(MAX(iteration), -1) + 1 FROM trials WHERE experiment = $1 AND run = $2), \
+     $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21";
+
+/// [`Store::record_trial`] on PostgreSQL: one statement, its own transaction (no lock,
+/// one round trip). The trial in flight is deleted and, in a shared run (an owner named),
+/// the trial is inserted only if it was still in flight: a trial is told once, by whoever
+/// holds it. Two processes that count the same iteration both try to insert it: the
+/// primary key refuses the later one, whose statement fails whole (its deletion too), and
+/// [`Store::record_trial`] tries again; so an iteration is committed only after every
+/// earlier one, and readers never see a gap.
+fn insert_trial_at_once(
+    c: &mut Conn,
+    values: &[Sql],
+    ticket: usize,
+    commit: Commit,
+) -> Result<usize, DbError> {
+    let unflushed = match commit {
+        Commit::Deferred => c.unflushed(),
+        Commit::Durable => "",
+    };
+    let inserted = c.query_opt(
+        &format!(
+            "WITH removed AS (DELETE FROM pending \
+             WHERE experiment = $1 AND run = $2 AND ticket = $20 RETURNING ticket) \
+             {INSERT_TRIAL} {unflushed} \
+             WHERE $21::text IS NULL OR EXISTS (SELECT 1 FROM removed) RETURNING iteration"
+        ),
+        values,
+    )?;
+    match inserted {
+        Some(row) => Ok(row.int(0)? as usize),
+        None => Err(DbError::NotInFlight(ticket)),
+    }
 }
 
-/// The values of a trial's row, in the order of the `INSERT` of [`Store::record_trial`].
+/// [`Store::record_trial`] on SQLite, in a transaction that holds the file's write lock:
+/// the trial in flight deleted, then (in a shared run, only if it was in flight) the
+/// trial inserted.
+fn insert_trial(
+    c: &mut Conn,
+    values: &[Sql],
+    ticket: usize,
+    shared: bool,
+) -> Result<usize, DbError> {
+    let removed = c.execute(
+        "DELETE FROM pending WHERE experiment = $1 AND run = $2 AND ticket = $3",
+        &[values[0].clone(), values[1].clone(), ticket.into()],
+    )?;
+    if shared && removed == 0 {
+        return Err(DbError::NotInFlight(ticket));
+    }
+    let inserted = c.query_opt(&format!("{INSERT_TRIAL} RETURNING iteration"), values)?;
+    Ok(inserted.ok_or_else(no_iteration)?.int(0)? as usize)
+}
+
+fn no_iteration() -> DbError {
+    DbError::Column {
+        index: 0,
+        reason: "no iteration returned".to_string(),
+    }
+}
+
+/// The values of a trial's row, in the order of [`INSERT_TRIAL`]'s placeholders.
 fn trial_params(
     experiment: i64,
     run: usize,
@@ -696,7 +762,9 @@ mod tests {
             store.pending(e.id, 0).unwrap(),
             ["{\"a\": 0}", "{\"b\": 2}"]
         );
-        store.record_trial(e.id, 0, &trial(0), 1, None).unwrap();
+        store
+            .record_trial(e.id, 0, &trial(0), 1, None, Commit::Durable)
+            .unwrap();
         assert_eq!(store.pending(e.id, 0).unwrap(), ["{\"a\": 0}"]);
         assert!(store.pending(e.id, 1).unwrap().is_empty());
     }
@@ -710,7 +778,9 @@ mod tests {
         let e = store.create("k", "results/x.json").unwrap();
         store.start_run(e.id, 0, 99).unwrap();
         for i in 0..3 {
-            store.record_trial(e.id, 0, &trial(i), i, None).unwrap();
+            store
+                .record_trial(e.id, 0, &trial(i), i, None, Commit::Durable)
+                .unwrap();
         }
         drop(store);
         let store = Store::open(&path).unwrap();
@@ -783,7 +853,9 @@ mod tests {
         assert_eq!(old.len(), 1);
         assert_eq!(old[0].value, 0.25);
         assert!(old[0].interim.is_empty() && old[0].estimate.is_none());
-        store.record_trial(1, 0, &trial(2), 1, None).unwrap();
+        store
+            .record_trial(1, 0, &trial(2), 1, None, Commit::Durable)
+            .unwrap();
         assert_eq!(store.trials(1, 0).unwrap()[1], trial(2));
     }
 
@@ -803,7 +875,9 @@ mod tests {
         ];
         t.x = hard.to_vec();
         t.params = hard.iter().map(|&v| Value::from(v)).collect();
-        store.record_trial(e.id, 0, &t, 0, None).unwrap();
+        store
+            .record_trial(e.id, 0, &t, 0, None, Commit::Durable)
+            .unwrap();
         let back = &store.trials(e.id, 0).unwrap()[0];
         for (a, b) in hard.iter().zip(&back.x) {
             assert_eq!(a.to_bits(), b.to_bits());

@@ -5,7 +5,7 @@
 //! clocks disagree still agree on leases.
 
 use super::backend::{Conn, DbError, Sql};
-use super::{Store, StoreError, TRIAL_COLUMNS, lock_row, trial_of};
+use super::{Commit, Store, StoreError, TRIAL_COLUMNS, trial_of};
 use crate::trial::Trial;
 
 /// What [`Store::claim`] hands a process.
@@ -29,8 +29,6 @@ pub struct Progress {
     pub next: usize,
     /// The other processes' trials in flight (their records).
     pub in_flight: Vec<String>,
-    /// Trials done or in flight, every process's.
-    pub claimed: usize,
 }
 
 /// A run's trials in flight, as a process waiting for the others sees them.
@@ -57,8 +55,10 @@ fn now(c: &Conn) -> &'static str {
 impl Store {
     /// Claims the next trial of run `run` for process `owner`, leased for `lease` seconds:
     /// first a trial in flight whose lease expired, else a new ticket while fewer than
-    /// `limit` trials are done or in flight, else [`Claim::Full`]. One transaction, after
-    /// the run's row lock: two processes never hold one ticket.
+    /// `limit` trials are done or in flight, else [`Claim::Full`]. The common case is one
+    /// statement; the others one transaction after the run's row lock. Two processes
+    /// never hold one ticket (the primary key of the trials in flight), and no two take
+    /// over one expired trial (the lock).
     pub fn claim(
         &self,
         experiment: i64,
@@ -71,57 +71,40 @@ impl Store {
         // A claim is not a completed trial: if a server crash forgets it and its ticket is
         // claimed again, the first of the two to be told is recorded and the other refused
         // (`record_trial`), so no trial is recorded twice.
-        self.write_unflushed(|c| {
-            lock_row(c, experiment, run)?;
-            let now = now(c);
-            let expired = format!(
-                "SELECT ticket, trial FROM pending WHERE experiment = $1 AND run = $2 \
-                 AND COALESCE(lease_until, 0) < {now} ORDER BY ticket LIMIT 1"
-            );
-            while let Some(row) = c.query_opt(&expired, &key)? {
-                let (ticket, trial) = (row.int(0)?, row.text(1)?);
-                if trial.is_empty() {
-                    // Claimed by a process that died before it proposed: it holds nothing.
-                    c.execute(
-                        "DELETE FROM pending WHERE experiment = $1 AND run = $2 AND ticket = $3",
-                        &[key[0].clone(), key[1].clone(), ticket.into()],
-                    )?;
-                    continue;
+        //
+        // The common case first, without the run's lock: one statement takes the next
+        // ticket, or takes nothing when a trial expired, the run is full, or another
+        // process took that ticket meanwhile (the primary key refuses a second holder).
+        let claimed = self.db(|c| new_ticket(c, experiment, run, owner, lease, limit))?;
+        if let Some(ticket) = claimed {
+            return Ok(Claim::Ticket(ticket));
+        }
+        self.write_run(Commit::Deferred, experiment, run, |c| {
+            loop {
+                if let Some(ticket) = new_ticket(c, experiment, run, owner, lease, limit)? {
+                    return Ok(Claim::Ticket(ticket));
                 }
-                hold(c, &key, ticket, owner, lease)?;
-                return Ok(Claim::Adopt(ticket as usize, trial));
-            }
-            let counts = c
-                .query_opt(
-                    "SELECT (SELECT COUNT(*) FROM trials WHERE experiment = $1 AND run = $2), \
-                     (SELECT COALESCE(MAX(ticket), -1) FROM trials \
-                      WHERE experiment = $1 AND run = $2), \
-                     (SELECT COUNT(*) FROM pending WHERE experiment = $1 AND run = $2), \
-                     (SELECT COALESCE(MAX(ticket), -1) FROM pending \
-                      WHERE experiment = $1 AND run = $2)",
+                let now = now(c);
+                let expired = c.query_opt(
+                    &format!(
+                        "SELECT ticket FROM pending WHERE experiment = $1 AND run = $2 \
+                     AND COALESCE(lease_until, 0) < {now} ORDER BY ticket LIMIT 1"
+                    ),
                     &key,
-                )?
-                .ok_or_else(no_row)?;
-            let (done, trial_max) = (counts.int(0)?, counts.int(1)?);
-            let (running, pending_max) = (counts.int(2)?, counts.int(3)?);
-            if (done + running) as usize >= limit {
-                return Ok(Claim::Full);
+                )?;
+                let Some(ticket) = expired.map(|row| row.int(0)).transpose()? else {
+                    if claimed_all(c, &key, limit)? {
+                        return Ok(Claim::Full);
+                    }
+                    // A process claiming without the lock took the ticket: the next one.
+                    continue;
+                };
+                if let Some(trial) = take_expired(c, &key, ticket, owner, lease)? {
+                    return Ok(Claim::Adopt(ticket as usize, trial));
+                }
+                // Claimed by a process that died before it proposed (it held nothing), or
+                // told by its late process meanwhile.
             }
-            let ticket = pending_max.max(trial_max).max(done - 1) + 1;
-            c.execute(
-                &format!(
-                    "INSERT INTO pending (experiment, run, ticket, trial, owner, lease_until) \
-                     VALUES ($1, $2, $3, '', $4, {now} + $5)"
-                ),
-                &[
-                    experiment.into(),
-                    run.into(),
-                    ticket.into(),
-                    owner.into(),
-                    lease.into(),
-                ],
-            )?;
-            Ok(Claim::Ticket(ticket as usize))
         })
     }
 
@@ -188,7 +171,6 @@ impl Store {
                     progress.in_flight.push(trial);
                 }
             }
-            progress.claimed = progress.next.max(done(c, &key)?) + pending.len();
             Ok(progress)
         })
     }
@@ -214,8 +196,7 @@ impl Store {
             let Some(row) = found else {
                 return Ok(None);
             };
-            hold(c, &key, ticket as i64, owner, lease)?;
-            Ok(Some(row.text(0)?))
+            Ok(hold(c, &key, ticket as i64, owner, lease)?.then_some(row.text(0)?))
         })
     }
 
@@ -311,8 +292,15 @@ impl Store {
     }
 }
 
-/// Puts trial `ticket` in `owner`'s hands for `lease` seconds.
-fn hold(c: &mut Conn, key: &[Sql; 2], ticket: i64, owner: &str, lease: f64) -> Result<(), DbError> {
+/// Puts trial `ticket` in `owner`'s hands for `lease` seconds: false when it is no longer
+/// in flight (told meanwhile).
+fn hold(
+    c: &mut Conn,
+    key: &[Sql; 2],
+    ticket: i64,
+    owner: &str,
+    lease: f64,
+) -> Result<bool, DbError> {
     let now = now(c);
     c.execute(
         &format!(
@@ -327,17 +315,89 @@ fn hold(c: &mut Conn, key: &[Sql; 2], ticket: i64, owner: &str, lease: f64) -> R
             lease.into(),
         ],
     )
-    .map(|_| ())
+    .map(|held| held == 1)
 }
 
-/// The run's completed trials.
-fn done(c: &mut Conn, key: &[Sql; 2]) -> Result<usize, DbError> {
-    Ok(c.query_opt(
-        "SELECT COUNT(*) FROM trials WHERE experiment = $1 AND run = $2",
-        key,
-    )?
-    .ok_or_else(no_row)?
-    .int(0)? as usize)
+/// A new ticket for `owner`, unless a trial in flight expired (it goes first), `limit`
+/// trials are done or in flight, or another process holds the ticket (it claimed in the
+/// meantime). One statement, committed without waiting for PostgreSQL's flush (inside
+/// [`Store::claim`]'s transaction, or its own): the ticket follows every ticket given out,
+/// in flight or completed, and the run's last iteration (a private run's trials keep no
+/// ticket). Each maximum is read off an index; iterations have no gaps, so the last one
+/// plus one counts the trials done.
+fn new_ticket(
+    c: &mut Conn,
+    experiment: i64,
+    run: usize,
+    owner: &str,
+    lease: f64,
+    limit: usize,
+) -> Result<Option<usize>, DbError> {
+    let (now, unflushed) = (now(c), c.unflushed());
+    let row = c.query_opt(
+        &format!(
+            "INSERT INTO pending (experiment, run, ticket, trial, owner, lease_until) \
+             SELECT $1, $2, (SELECT COALESCE(MAX(taken), -1) + 1 FROM ( \
+                 SELECT MAX(ticket) AS taken FROM trials WHERE experiment = $1 AND run = $2 \
+                 UNION ALL SELECT MAX(ticket) FROM pending WHERE experiment = $1 AND run = $2 \
+                 UNION ALL SELECT MAX(iteration) FROM trials \
+                   WHERE experiment = $1 AND run = $2 \
+               ) AS given), '', $3, {now} + $4 {unflushed} \
+             WHERE (SELECT COALESCE(MAX(iteration), -1) + 1 FROM trials \
+                   WHERE experiment = $1 AND run = $2) \
+                 + (SELECT COUNT(*) FROM pending WHERE experiment = $1 AND run = $2) < $5 \
+               AND NOT EXISTS (SELECT 1 FROM pending WHERE experiment = $1 AND run = $2 \
+                 AND COALESCE(lease_until, 0) < {now}) \
+             ON CONFLICT DO NOTHING RETURNING ticket"
+        ),
+        &[
+            experiment.into(),
+            run.into(),
+            owner.into(),
+            lease.into(),
+            limit.into(),
+        ],
+    )?;
+    Ok(row.map(|r| r.int(0)).transpose()?.map(|t| t as usize))
+}
+
+/// Whether `limit` trials of the run are done or in flight.
+fn claimed_all(c: &mut Conn, key: &[Sql; 2], limit: usize) -> Result<bool, DbError> {
+    let row = c
+        .query_opt(
+            "SELECT (SELECT COALESCE(MAX(iteration), -1) + 1 FROM trials \
+              WHERE experiment = $1 AND run = $2) \
+             + (SELECT COUNT(*) FROM pending WHERE experiment = $1 AND run = $2)",
+            key,
+        )?
+        .ok_or_else(no_row)?;
+    Ok(row.int(0)? as usize >= limit)
+}
+
+/// Takes expired trial `ticket` into `owner`'s hands: its record, or `None` when it held
+/// no record (its claim is then dropped) or was told meanwhile.
+fn take_expired(
+    c: &mut Conn,
+    key: &[Sql; 2],
+    ticket: i64,
+    owner: &str,
+    lease: f64,
+) -> Result<Option<String>, DbError> {
+    let found = c.query_opt(
+        "SELECT trial FROM pending WHERE experiment = $1 AND run = $2 AND ticket = $3",
+        &[key[0].clone(), key[1].clone(), ticket.into()],
+    )?;
+    let Some(trial) = found.map(|row| row.text(0)).transpose()? else {
+        return Ok(None);
+    };
+    if trial.is_empty() {
+        c.execute(
+            "DELETE FROM pending WHERE experiment = $1 AND run = $2 AND ticket = $3",
+            &[key[0].clone(), key[1].clone(), ticket.into()],
+        )?;
+        return Ok(None);
+    }
+    Ok(hold(c, key, ticket, owner, lease)?.then_some(trial))
 }
 
 fn no_row() -> DbError {

@@ -5,7 +5,9 @@
 //! `tell` its value or failure.
 //!
 //! Invariants: every trial handed out is in the store before the answer leaves, and every
-//! trial told is committed before the answer says so; a trial asked for and never told
+//! trial told is committed and on disk before the answer says so (flushed once the
+//! experiment is free for the next client, so concurrent tells share one flush:
+//! [`crate::store::flush`]); a trial asked for and never told
 //! (its client died) goes back to the queue when its lease runs out (`--trial-lease`;
 //! reports and heartbeats renew it) and is handed out again, recorded as requeued; an
 //! experiment of a service that stopped is reopened from the store on first use, its
@@ -21,7 +23,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::experiment::driven::DrivenRun;
+use crate::experiment::driven::{DrivenRun, Told};
 use crate::experiment::{Asked, ExperimentError, Expiry, Pending, RunRequest};
 use crate::objectives::{Interim, Outcome, Watch};
 use crate::registry::PluginHost;
@@ -611,11 +613,13 @@ impl Tuner {
         Ok(())
     }
 
-    /// The end of trial `trial`, committed.
+    /// The end of trial `trial`, committed: flushed to disk once the experiment is free
+    /// for the next client, so concurrent tells share their flushes.
     pub fn tell(&self, id: i64, trial: usize, tell: Tell) -> Result<()> {
         let live = self.experiment(id)?;
         let told = lock(&live).tell(trial, tell);
-        self.changed(told)
+        let flushed = told.and_then(|told| Ok(told.flush()?));
+        self.changed(flushed)
     }
 
     /// Ends experiment `id` now: trials in flight are dropped (a later tell is refused).
@@ -802,7 +806,7 @@ impl Live {
         })
     }
 
-    fn tell(&mut self, trial: usize, tell: Tell) -> Result<()> {
+    fn tell(&mut self, trial: usize, tell: Tell) -> Result<Told> {
         self.adopt(trial)?;
         let flight = self.flights.remove(&trial).ok_or_else(|| {
             ServiceError::new(
@@ -821,8 +825,9 @@ impl Live {
                 return Err(e);
             }
         };
-        run.tell(flight.pending, outcome)?;
-        self.finish_if_idle()
+        let told = run.tell(flight.pending, outcome)?;
+        self.finish_if_idle()?;
+        Ok(told)
     }
 
     /// Finishes the run once it asked for no more trials and none is in flight.
