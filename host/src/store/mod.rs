@@ -403,9 +403,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         // A record of a trial in flight is not a completed trial: PostgreSQL may commit it
         // without waiting for the disk (visible at once to every session; only a server
-        // crash in the next ~0.6 s forgets it, and then the trial is asked anew). One
-        // statement, its own transaction ([`Conn::unflushed`]), one round trip in all.
-        self.db(|c| {
+        // crash in the next ~0.6 s forgets it, and then the trial is asked anew).
+        let record = |c: &mut Conn| {
             let unflushed = c.unflushed();
             c.execute(
                 &format!(
@@ -416,6 +415,13 @@ impl Store {
                 &[experiment.into(), run.into(), ticket.into(), trial.into()],
             )
             .map(|_| ())
+        };
+        self.db(|c| match c {
+            // One statement, its own transaction ([`Conn::unflushed`]): one round trip.
+            Conn::Postgres(_) => record(c),
+            // In an explicit transaction: the next write is faster (measured: the trial's
+            // append 0.04 ms slower after an autocommitted record).
+            Conn::Sqlite(_) => c.write(record),
         })
     }
 
@@ -595,13 +601,15 @@ fn insert_experiment(c: &mut Conn, key: &str, results_file: &str) -> Result<i64,
     .int(0)
 }
 
-/// The `INSERT` of a completed trial (its values: [`trial_params`]). The next iteration
-/// is found by the statement itself: iterations are 0, 1, 2, … with no gap, so the last
-/// one plus one, read off the primary key, is the trial count.
+/// The `INSERT` of a completed trial, up to its values ([`TRIAL_VALUES`]).
 const INSERT_TRIAL: &str = "INSERT INTO trials (experiment, run, iteration, row_index, params, \
      x, value, exec_time, opt_time, arm, epochs, failure, strategy_state, interim, estimate, \
-     arm_failures, timing, requeued, terminated, fidelity, ticket, owner) \
-     SELECT $1, $2, \
+     arm_failures, timing, requeued, terminated, fidelity, ticket, owner)";
+
+/// A completed trial's values (the placeholders of [`trial_params`]). The next iteration
+/// is found by the statement itself: iterations are 0, 1, 2, … with no gap, so the last
+/// one plus one, read off the primary key, is the trial count.
+const TRIAL_VALUES: &str = "$1, $2, \
      (SELECT COALESCE(MAX(iteration), -1) + 1 FROM trials WHERE experiment = $1 AND run = $2), \
      $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21";
 
@@ -626,7 +634,7 @@ fn insert_trial_at_once(
         &format!(
             "WITH removed AS (DELETE FROM pending \
              WHERE experiment = $1 AND run = $2 AND ticket = $20 RETURNING ticket) \
-             {INSERT_TRIAL} {unflushed} \
+             {INSERT_TRIAL} SELECT {TRIAL_VALUES} {unflushed} \
              WHERE $21::text IS NULL OR EXISTS (SELECT 1 FROM removed) RETURNING iteration"
         ),
         values,
@@ -653,7 +661,10 @@ fn insert_trial(
     if shared && removed == 0 {
         return Err(DbError::NotInFlight(ticket));
     }
-    let inserted = c.query_opt(&format!("{INSERT_TRIAL} RETURNING iteration"), values)?;
+    let inserted = c.query_opt(
+        &format!("{INSERT_TRIAL} VALUES ({TRIAL_VALUES}) RETURNING iteration"),
+        values,
+    )?;
     Ok(inserted.ok_or_else(no_iteration)?.int(0)? as usize)
 }
 
@@ -664,7 +675,7 @@ fn no_iteration() -> DbError {
     }
 }
 
-/// The values of a trial's row, in the order of [`INSERT_TRIAL`]'s placeholders.
+/// The values of a trial's row, in the order of [`TRIAL_VALUES`]' placeholders.
 fn trial_params(
     experiment: i64,
     run: usize,
