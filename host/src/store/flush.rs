@@ -4,7 +4,7 @@
 //! A served experiment tells its trials one at a time (its run is one state machine); if
 //! each tell waited for PostgreSQL's disk flush while the experiment is held, the flush
 //! (≈ 0.5 ms) would bound the experiment's throughput. Instead a tell commits unflushed —
-//! visible at once to every session, and the run's row lock released at once — and its
+//! visible at once to every session — and its
 //! caller, once it let go of the experiment, asks the [`Flusher`] to make it durable before
 //! answering. The flusher writes one WAL record and commits it synchronously on a
 //! connection of its own: PostgreSQL's WAL is one sequence, so that flush covers every
