@@ -93,15 +93,11 @@ pub enum DbError {
 }
 
 impl DbError {
-    /// Whether a statement broke a unique key (PostgreSQL: another transaction committed
-    /// the same key first).
+    /// Whether PostgreSQL refused a statement for a unique key another transaction
+    /// committed first (SQLite's writers never race: its write lock serializes them).
     pub fn is_unique_violation(&self) -> bool {
         match self {
             DbError::Postgres(e) => e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION),
-            DbError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
-                e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-            }
             _ => false,
         }
     }

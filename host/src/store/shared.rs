@@ -88,7 +88,7 @@ impl Store {
                 let expired = c.query_opt(
                     &format!(
                         "SELECT ticket FROM pending WHERE experiment = $1 AND run = $2 \
-                     AND COALESCE(lease_until, 0) < {now} ORDER BY ticket LIMIT 1"
+                         AND COALESCE(lease_until, 0) < {now} ORDER BY ticket LIMIT 1"
                     ),
                     &key,
                 )?;
