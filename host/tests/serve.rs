@@ -495,6 +495,8 @@ fn schemathesis_finds_no_server_error_and_no_answer_outside_the_schema() {
         .args(["--header", &format!("Authorization: Bearer {secret}")])
         .args(["--max-examples", "40", "--workers", "1", "--seed", "1"])
         .env("SCHEMATHESIS_TELEMETRY", "false")
+        // Its cache (`.schemathesis/`) goes in the test's directory, not the checkout.
+        .current_dir(dir.path())
         .output()
         .unwrap();
     assert!(
