@@ -141,6 +141,13 @@ CREATE TABLE IF NOT EXISTS pending (
     lease_until {real},
     PRIMARY KEY (experiment, run, ticket)
 );
+-- Every ticket given out in a shared run, told or not: its key makes a claim atomic.
+CREATE TABLE IF NOT EXISTS tickets (
+    experiment {int} NOT NULL REFERENCES experiments(id),
+    run {int} NOT NULL,
+    ticket {int} NOT NULL,
+    PRIMARY KEY (experiment, run, ticket)
+);
 ";
 
 /// Columns added after the first release, with their tables and definitions: a store

@@ -56,8 +56,8 @@ impl Store {
     /// Claims the next trial of run `run` for process `owner`, leased for `lease` seconds:
     /// first a trial in flight whose lease expired, else a new ticket while fewer than
     /// `limit` trials are done or in flight, else [`Claim::Full`]. The common case is one
-    /// statement; the others one transaction after the run's row lock. Two processes
-    /// never hold one ticket (the primary key of the trials in flight), and no two take
+    /// statement; the others one transaction after the run's row lock. No ticket is given
+    /// out twice (the primary key of the tickets given out), and no two processes take
     /// over one expired trial (the lock).
     pub fn claim(
         &self,
@@ -74,8 +74,11 @@ impl Store {
         //
         // The common case first, without the run's lock: one statement takes the next
         // ticket, or takes nothing when a trial expired, the run is full, or another
-        // process took that ticket meanwhile (the primary key refuses a second holder).
-        let claimed = self.db(|c| new_ticket(c, experiment, run, owner, lease, limit))?;
+        // process took that ticket meanwhile (the primary key refuses it a second time).
+        let claimed = self.db(|c| match c {
+            Conn::Postgres(_) => new_ticket(c, experiment, run, owner, lease, limit),
+            Conn::Sqlite(_) => c.write(|c| new_ticket(c, experiment, run, owner, lease, limit)),
+        })?;
         if let Some(ticket) = claimed {
             return Ok(Claim::Ticket(ticket));
         }
@@ -108,7 +111,8 @@ impl Store {
         })
     }
 
-    /// Gives back a claimed ticket that was never proposed.
+    /// Gives back a claimed ticket that was never proposed: its place in the run is free
+    /// again (its number stays given out).
     pub fn release(&self, experiment: i64, run: usize, ticket: usize) -> Result<(), StoreError> {
         self.write(|c| {
             c.execute(
@@ -318,13 +322,37 @@ fn hold(
     .map(|held| held == 1)
 }
 
-/// A new ticket for `owner`, unless a trial in flight expired (it goes first), `limit`
-/// trials are done or in flight, or another process holds the ticket (it claimed in the
-/// meantime). One statement, committed without waiting for PostgreSQL's flush (inside
-/// [`Store::claim`]'s transaction, or its own): the ticket follows every ticket given out,
-/// in flight or completed, and the run's last iteration (a private run's trials keep no
-/// ticket). Each maximum is read off an index; iterations have no gaps, so the last one
-/// plus one counts the trials done.
+/// The next ticket of a run and the conditions to give it out, as one `SELECT` of a
+/// statement whose parameters are the experiment (`$1`), the run (`$2`) and the limit
+/// (`$5`): the ticket follows every ticket given out and the run's last iteration (a
+/// private run's trials keep no ticket), and it is given only while fewer than `limit`
+/// trials are done or in flight and no trial in flight expired (it goes first). Each
+/// maximum is read off an index; iterations have no gaps, so the last one plus one counts
+/// the trials done.
+fn next_ticket(now: &str, unflushed: &str) -> String {
+    format!(
+        "SELECT $1, $2, (SELECT COALESCE(MAX(taken), -1) + 1 FROM ( \
+             SELECT MAX(ticket) AS taken FROM tickets WHERE experiment = $1 AND run = $2 \
+             UNION ALL SELECT MAX(ticket) FROM trials WHERE experiment = $1 AND run = $2 \
+             UNION ALL SELECT MAX(ticket) FROM pending WHERE experiment = $1 AND run = $2 \
+             UNION ALL SELECT MAX(iteration) FROM trials WHERE experiment = $1 AND run = $2 \
+           ) AS given) {unflushed} \
+         WHERE (SELECT COALESCE(MAX(iteration), -1) + 1 FROM trials \
+               WHERE experiment = $1 AND run = $2) \
+             + (SELECT COUNT(*) FROM pending WHERE experiment = $1 AND run = $2) < $5 \
+           AND NOT EXISTS (SELECT 1 FROM pending WHERE experiment = $1 AND run = $2 \
+             AND COALESCE(lease_until, 0) < {now}) \
+         ON CONFLICT DO NOTHING RETURNING ticket"
+    )
+}
+
+/// A new ticket for `owner` ([`next_ticket`]), or `None` when none is due or another
+/// process took that ticket in the meantime. The ticket is entered in `tickets`, whose
+/// primary key refuses a ticket given out before, told or not: a claim that read the run
+/// before another process claimed and told its ticket takes nothing (the trials in flight
+/// alone would not refuse it: that ticket is no longer there). On PostgreSQL one
+/// statement, committed without waiting for the flush (inside [`Store::claim`]'s
+/// transaction, or its own); on SQLite two, inside the caller's transaction.
 fn new_ticket(
     c: &mut Conn,
     experiment: i64,
@@ -334,31 +362,41 @@ fn new_ticket(
     limit: usize,
 ) -> Result<Option<usize>, DbError> {
     let (now, unflushed) = (now(c), c.unflushed());
-    let row = c.query_opt(
-        &format!(
-            "INSERT INTO pending (experiment, run, ticket, trial, owner, lease_until) \
-             SELECT $1, $2, (SELECT COALESCE(MAX(taken), -1) + 1 FROM ( \
-                 SELECT MAX(ticket) AS taken FROM trials WHERE experiment = $1 AND run = $2 \
-                 UNION ALL SELECT MAX(ticket) FROM pending WHERE experiment = $1 AND run = $2 \
-                 UNION ALL SELECT MAX(iteration) FROM trials \
-                   WHERE experiment = $1 AND run = $2 \
-               ) AS given), '', $3, {now} + $4 {unflushed} \
-             WHERE (SELECT COALESCE(MAX(iteration), -1) + 1 FROM trials \
-                   WHERE experiment = $1 AND run = $2) \
-                 + (SELECT COUNT(*) FROM pending WHERE experiment = $1 AND run = $2) < $5 \
-               AND NOT EXISTS (SELECT 1 FROM pending WHERE experiment = $1 AND run = $2 \
-                 AND COALESCE(lease_until, 0) < {now}) \
-             ON CONFLICT DO NOTHING RETURNING ticket"
-        ),
-        &[
-            experiment.into(),
-            run.into(),
-            owner.into(),
-            lease.into(),
-            limit.into(),
-        ],
-    )?;
-    Ok(row.map(|r| r.int(0)).transpose()?.map(|t| t as usize))
+    let params: [Sql; 5] = [
+        experiment.into(),
+        run.into(),
+        owner.into(),
+        lease.into(),
+        limit.into(),
+    ];
+    let give = format!(
+        "INSERT INTO tickets (experiment, run, ticket) {}",
+        next_ticket(now, unflushed)
+    );
+    let hold = format!(
+        "INSERT INTO pending (experiment, run, ticket, trial, owner, lease_until) \
+         VALUES ($1, $2, $6, '', $3, {now} + $4)"
+    );
+    let ticket = match c {
+        Conn::Postgres(_) => c.query_opt(
+            &format!(
+                "WITH given AS ({give}) \
+                 INSERT INTO pending (experiment, run, ticket, trial, owner, lease_until) \
+                 SELECT $1, $2, ticket, '', $3, {now} + $4 FROM given RETURNING ticket"
+            ),
+            &params,
+        )?,
+        Conn::Sqlite(_) => {
+            let given = c.query_opt(&give, &params)?;
+            if let Some(row) = &given {
+                let mut params = params.to_vec();
+                params.push(row.int(0)?.into());
+                c.execute(&hold, &params)?;
+            }
+            given
+        }
+    };
+    Ok(ticket.map(|r| r.int(0)).transpose()?.map(|t| t as usize))
 }
 
 /// Whether `limit` trials of the run are done or in flight.
