@@ -96,6 +96,16 @@ pub fn measure(
         request.cluster,
         &|| problem.clone_box(),
     )?;
+    for (arm, records) in request.arms.iter().zip(&by_arm) {
+        for (run, record) in records.iter().enumerate() {
+            let regrets: Vec<f64> = request
+                .checkpoints
+                .iter()
+                .map(|&c| best_after(record, c) - optimum)
+                .collect();
+            tracing::debug!(problem = %problem.label(), arm, run, ?regrets, "run's regret");
+        }
+    }
     Ok(request
         .arms
         .iter()
