@@ -2,7 +2,7 @@
 
 use hpo_kit::acquisition::Acquisition;
 use hpo_kit::checks::{bad_option, check_request, checked_pool, final_observations, parse_options};
-use hpo_kit::design::{initial_design, random_point, standard_normal};
+use hpo_kit::design::{designed, initial_design, random_point, standard_normal};
 use hpo_kit::encoding::snap;
 use hpo_kit::liar::Liar;
 use hpo_kit::log_scale::LogScale;
@@ -363,9 +363,9 @@ impl GpSession {
     /// Walks the refit schedule up to the current history, each hyperparameter fit
     /// warm-started from the previous one. Only the hyperparameters: the factor is built
     /// when a proposal or a prediction needs it ([`GpSession::update_model`]).
-    fn walk_schedule(&mut self) {
+    fn walk_schedule(&mut self, pending: usize) {
         let n = self.y.len();
-        if n < self.options.initial_design() {
+        if !designed(n, pending, self.options.initial_design()) {
             return;
         }
         let mut last = self.schedule.take();
@@ -388,13 +388,14 @@ impl GpSession {
         self.schedule = last;
     }
 
-    /// Brings the model up to the current history; false during the initial design.
-    fn update_model(&mut self) -> Result<bool, String> {
+    /// Brings the model up to the current history; false during the initial design (with
+    /// `pending` points in flight besides it).
+    fn update_model(&mut self, pending: usize) -> Result<bool, String> {
         let n = self.y.len();
-        if n < self.options.initial_design() {
+        if !designed(n, pending, self.options.initial_design()) {
             return Ok(false);
         }
-        self.walk_schedule();
+        self.walk_schedule(pending);
         let Refit {
             at: fitted_at,
             hyper,
@@ -474,7 +475,7 @@ impl ArmSession for GpSession {
         // of the history alone, so the result is the same, and a long replayed history told
         // in bounded chunks (as the host does) costs a bounded time per call instead of the
         // whole refit schedule in one proposal (which exceeded the wasm deadline at n = 1000).
-        self.walk_schedule();
+        self.walk_schedule(0);
         Ok(())
     }
 
@@ -497,7 +498,7 @@ impl ArmSession for GpSession {
         let dims = self.dims;
         let pending_rows = request.pending.rows();
         let observed_min = self.y.iter().copied().fold(f64::INFINITY, f64::min);
-        if !self.update_model()? {
+        if !self.update_model(pending_rows)? {
             return Ok(initial_design(&request, &self.space, &mut rng));
         }
         let fitted = self.fitted.as_ref().expect("the model is up to date");
@@ -506,30 +507,32 @@ impl ArmSession for GpSession {
         let best = fitted.outputs.encode(observed_min);
 
         // Pending points are observed at the model's prediction (the kriging believer) or at
-        // the incumbent's value (the constant liar).
+        // the incumbent's value (the constant liar), and the incumbent counts those values
+        // as observed ones (Ginsbourger et al., 2010): a believed improvement at a pending
+        // point is then no longer an improvement to seek again beside it.
         let fantasy;
-        let (gp, cache) = if pending_rows > 0 && request.pending.cols as usize == dims {
+        let (gp, cache, best) = if pending_rows > 0 && request.pending.cols as usize == dims {
             let mut gp = fitted.gp.clone();
             for p in request.pending.iter_rows() {
                 gp.append(p);
             }
-            let mut targets: Vec<f64> = self.y.iter().map(|v| fitted.outputs.encode(*v)).collect();
             let liar = Liar::parse_option("gp", options.liar.as_deref())?;
-            targets.extend(
-                request
-                    .pending
-                    .iter_rows()
-                    .map(|p| liar.value(fitted.gp.predict(p).0, best)),
-            );
+            let lies: Vec<f64> = request
+                .pending
+                .iter_rows()
+                .map(|p| liar.value(fitted.gp.predict(p).0, best))
+                .collect();
+            let mut targets: Vec<f64> = self.y.iter().map(|v| fitted.outputs.encode(*v)).collect();
+            targets.extend(&lies);
             gp.set_targets(&targets);
             fantasy = gp;
             let appended = fitted
                 .cache
                 .as_ref()
                 .map(|c| Cache::Appended(c.with_appended(&fantasy, &self.pool)));
-            (&fantasy, appended)
+            (&fantasy, appended, Liar::incumbent(best, &lies))
         } else {
-            (&fitted.gp, fitted.cache.as_ref().map(Cache::Base))
+            (&fitted.gp, fitted.cache.as_ref().map(Cache::Base), best)
         };
 
         let score = |pool_index: Option<u32>, point: Vec<f64>, mean: f64, variance: f64| Scored {
@@ -663,7 +666,7 @@ impl ArmSession for GpSession {
 
     fn predict(&mut self, points: Matrix) -> Result<Prediction, String> {
         points.check_shape()?;
-        if !self.update_model()? {
+        if !self.update_model(0)? {
             return Err("the GP needs its initial design before it predicts".into());
         }
         let fitted = self.fitted.as_ref().expect("the model is up to date");
@@ -845,6 +848,59 @@ mod tests {
             gap >= 2.0,
             "the liar at {row} should keep the next proposal off its neighbours"
         );
+    }
+
+    /// The minimum (x = 0.75) lies between two observations, so the model believes in an
+    /// improvement there. Once 0.75 is in flight, the believed value counts as observed:
+    /// beside it (0.74) little improvement is left to expect, where an incumbent blind to
+    /// the believed value kept promising nearly the whole believed improvement (and with 8
+    /// workers on fn:hartmann6 the proposals crowded around one point).
+    #[test]
+    fn beside_a_point_in_flight_its_believed_improvement_is_not_expected_again() {
+        let mut s = open("GP", "{}");
+        let pool: Vec<f64> = (0..101).map(|i| i as f64 / 100.0).collect();
+        s.set_pool(Matrix::new(1, pool).unwrap()).unwrap();
+        let xs: Vec<f64> = (0..11).map(|i| i as f64 / 10.0).collect();
+        let ys: Vec<f64> = xs.iter().map(|x| 0.05 + (x - 0.75) * (x - 0.75)).collect();
+        s.tell(Observations {
+            x: Matrix::new(1, xs).unwrap(),
+            y: ys,
+            cost: vec![1.0; 11],
+            status: vec![ObservationStatus::Final; 11],
+        })
+        .unwrap();
+        let alone = s.propose(request("EI", vec![74], 1, false)).unwrap()[0].acquisition;
+        let mut req = request("EI", vec![74], 1, false);
+        req.pending = Matrix::new(1, vec![0.75]).unwrap();
+        let beside = s.propose(req).unwrap()[0].acquisition;
+        assert!(alone > 0.0, "an improvement is expected at 0.74: {alone}");
+        assert!(
+            beside < 0.1 * alone,
+            "beside 0.75 in flight, EI at 0.74 is {beside} (alone {alone})"
+        );
+    }
+
+    /// A design of ten, three points observed: with six in flight the design goes on (no
+    /// model figures); with seven the ten are asked for and the model proposes.
+    #[test]
+    fn points_in_flight_count_towards_the_initial_design() {
+        let mut s = open("GP", "{}");
+        let pool: Vec<f64> = (0..101).map(|i| i as f64 / 100.0).collect();
+        s.set_pool(Matrix::new(1, pool).unwrap()).unwrap();
+        s.tell(Observations {
+            x: Matrix::new(1, vec![0.1, 0.5, 0.9]).unwrap(),
+            y: vec![0.3, 0.1, 0.4],
+            cost: vec![1.0; 3],
+            status: vec![ObservationStatus::Final; 3],
+        })
+        .unwrap();
+        let with_pending = |s: &mut GpSession, k: usize| {
+            let mut req = request("EI", (20..40).collect(), 1, false);
+            req.pending = Matrix::new(1, (0..k).map(|i| 0.6 + i as f64 / 100.0).collect()).unwrap();
+            s.propose(req).unwrap()[0].mean
+        };
+        assert!(with_pending(&mut s, 6).is_nan(), "still the design");
+        assert!(with_pending(&mut s, 7).is_finite(), "the model proposes");
     }
 
     #[test]

@@ -6,6 +6,16 @@ use rand::{Rng, RngExt};
 
 use crate::encoding::snap;
 
+/// Whether a model arm proposes from its model with `observed` observations and `pending`
+/// points in flight, given an initial design of `initial` points: once the whole design
+/// has been asked for (its points observed or in flight) and two points are observed. A
+/// parallel run then spends no more evaluations on the design than a sequential one (with
+/// 8 workers it spent 17 of 100 on a design of 10 before), and a sequential run, with
+/// nothing in flight, is unchanged.
+pub fn designed(observed: usize, pending: usize, initial: usize) -> bool {
+    observed >= 2 && observed + pending >= initial
+}
+
 /// A uniformly random point of the space, snapped onto its grid.
 pub fn random_point(space: &SpaceSpec, rng: &mut impl Rng) -> Vec<f64> {
     let mut p: Vec<f64> = (0..space.encoded_dims())
@@ -56,5 +66,23 @@ pub fn initial_design(
             .into_iter()
             .map(|i| proposed(Some(request.candidates[i]), Vec::new()))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::designed;
+
+    #[test]
+    fn the_design_ends_once_asked_for_whole_with_two_points_observed() {
+        // Sequential: the tenth observation ends a design of ten.
+        assert!(!designed(9, 0, 10));
+        assert!(designed(10, 0, 10));
+        // Eight workers: three observed and seven in flight make the ten asked for.
+        assert!(!designed(2, 7, 10));
+        assert!(designed(3, 7, 10));
+        // No model from fewer than two observations, however many are in flight.
+        assert!(!designed(1, 15, 10));
+        assert!(designed(2, 15, 10));
     }
 }

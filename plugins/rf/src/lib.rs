@@ -11,7 +11,7 @@ pub mod forest;
 
 use hpo_kit::acquisition::Acquisition;
 use hpo_kit::checks::{bad_option, check_request, checked_pool, final_observations, parse_options};
-use hpo_kit::design::initial_design;
+use hpo_kit::design::{designed, initial_design};
 use hpo_kit::encoding::snap;
 use hpo_kit::liar::Liar;
 use hpo_kit::local_search::pattern_search;
@@ -237,13 +237,15 @@ impl Fitted {
 impl RfSession {
     /// Refits the forest when the history grew; `None` during the initial design.
     fn fitted(&mut self) -> Option<&Fitted> {
-        self.update_forest();
+        self.update_forest(0);
         self.fitted.as_ref()
     }
 
-    /// Refits the forest when the history grew (not during the initial design).
-    fn update_forest(&mut self) {
-        if self.y.len() < self.options.initial_design.unwrap_or(10).max(2) {
+    /// Refits the forest when the history grew (not during the initial design, with
+    /// `pending` points in flight besides it).
+    fn update_forest(&mut self, pending: usize) {
+        let initial = self.options.initial_design.unwrap_or(10).max(2);
+        if !designed(self.y.len(), pending, initial) {
             return;
         }
         if self.fitted.as_ref().is_none_or(|f| f.n != self.y.len()) {
@@ -268,9 +270,10 @@ impl RfSession {
 
     /// A forest fitted as if the `pending` points (being evaluated) had been observed (at
     /// the forest's prediction, or at the incumbent's value: the `liar` option), so that the
-    /// next proposal looks elsewhere; `None` when nothing is pending or the forest is not
-    /// fitted yet.
-    fn with_liars(&self, pending: &Matrix) -> Option<Fitted> {
+    /// next proposal looks elsewhere, and the incumbent counting those values
+    /// ([`Liar::incumbent`], in the forest's units); `None` when nothing is pending or the
+    /// forest is not fitted yet.
+    fn with_liars(&self, pending: &Matrix) -> Option<(Fitted, f64)> {
         let fitted = self.fitted.as_ref()?;
         if pending.rows() == 0 || pending.cols as usize != self.dims {
             return None;
@@ -279,18 +282,19 @@ impl RfSession {
         let incumbent = fitted.encode(self.y.iter().copied().fold(f64::INFINITY, f64::min));
         let mut x = self.x.clone();
         x.extend_from_slice(&pending.data);
+        let lies: Vec<f64> = pending
+            .iter_rows()
+            .map(|p| liar.value(fitted.predict(p).0, incumbent))
+            .collect();
         let mut targets: Vec<f64> = self.y.iter().map(|v| fitted.encode(*v)).collect();
-        targets.extend(
-            pending
-                .iter_rows()
-                .map(|p| liar.value(fitted.predict(p).0, incumbent)),
-        );
+        targets.extend(&lies);
         let seed = self.seed ^ (targets.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        Some(Fitted {
+        let forest = Fitted {
             n: fitted.n,
             forest: Forest::fit(&x, self.dims, &targets, self.options.forest(), seed),
             scale: fitted.scale,
-        })
+        };
+        Some((forest, Liar::incumbent(incumbent, &lies)))
     }
 }
 
@@ -342,12 +346,12 @@ impl ArmSession for RfSession {
             .take(3)
             .map(|&i| self.x[i * self.dims..(i + 1) * self.dims].to_vec())
             .collect();
-        self.update_forest();
+        self.update_forest(request.pending.rows());
         let liars = self.with_liars(&request.pending);
-        let Some(forest) = liars.as_ref().or(self.fitted.as_ref()) else {
+        let fitted = self.fitted.as_ref().map(|f| (f, f.encode(best_cost)));
+        let Some((forest, best)) = liars.as_ref().map(|(f, b)| (f, *b)).or(fitted) else {
             return Ok(initial_design(&request, &space, &mut rng));
         };
-        let best = forest.encode(best_cost);
         // SMAC's interleaving: now and then a random configuration, so that the forest's
         // blind spots get looked at.
         let random_fraction = self.options.random_fraction.unwrap_or(0.2);

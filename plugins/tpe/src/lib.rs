@@ -16,7 +16,7 @@
 pub mod parzen;
 
 use hpo_kit::checks::{bad_option, check_request, checked_pool, final_observations, parse_options};
-use hpo_kit::design::initial_design;
+use hpo_kit::design::{designed, initial_design};
 use hpo_kit::encoding::snap;
 use hpo_kit::time_penalty::{self, TimeAware, permute};
 use hpo_plugin_api::sdk::{ArmSession, Plugin};
@@ -498,7 +498,8 @@ impl ArmSession for TpeSession {
         };
         check_request(&request, self.pool.rows())?;
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ request.seed.rotate_left(17));
-        if self.values.len() < self.options.n_startup.unwrap_or(10).max(2) {
+        let startup = self.options.n_startup.unwrap_or(10).max(2);
+        if !designed(self.values.len(), request.pending.rows(), startup) {
             return Ok(initial_design(&request, &self.space, &mut rng));
         }
         let pending = if request.pending.cols as usize == self.dims {
