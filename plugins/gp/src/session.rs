@@ -716,11 +716,20 @@ mod tests {
 
     /// A 1-d problem with its minimum at x = 0.8 (value 0.05), 11 observations on a grid.
     fn with_history(model: &str) -> (GpSession, Vec<u32>) {
+        with_minimum_at(model, 0.8)
+    }
+
+    /// [`with_history`] with the minimum at `minimum`: the pool is 0, 0.01, …, 1 and the
+    /// candidates are its rows not observed.
+    fn with_minimum_at(model: &str, minimum: f64) -> (GpSession, Vec<u32>) {
         let mut s = open(model, "{}");
         let pool: Vec<f64> = (0..101).map(|i| i as f64 / 100.0).collect();
         s.set_pool(Matrix::new(1, pool).unwrap()).unwrap();
         let xs: Vec<f64> = (0..11).map(|i| i as f64 / 10.0).collect();
-        let ys: Vec<f64> = xs.iter().map(|x| 0.05 + (x - 0.8) * (x - 0.8)).collect();
+        let ys: Vec<f64> = xs
+            .iter()
+            .map(|x| 0.05 + (x - minimum) * (x - minimum))
+            .collect();
         s.tell(Observations {
             x: Matrix::new(1, xs).unwrap(),
             y: ys,
@@ -857,18 +866,7 @@ mod tests {
     /// workers on fn:hartmann6 the proposals crowded around one point).
     #[test]
     fn beside_a_point_in_flight_its_believed_improvement_is_not_expected_again() {
-        let mut s = open("GP", "{}");
-        let pool: Vec<f64> = (0..101).map(|i| i as f64 / 100.0).collect();
-        s.set_pool(Matrix::new(1, pool).unwrap()).unwrap();
-        let xs: Vec<f64> = (0..11).map(|i| i as f64 / 10.0).collect();
-        let ys: Vec<f64> = xs.iter().map(|x| 0.05 + (x - 0.75) * (x - 0.75)).collect();
-        s.tell(Observations {
-            x: Matrix::new(1, xs).unwrap(),
-            y: ys,
-            cost: vec![1.0; 11],
-            status: vec![ObservationStatus::Final; 11],
-        })
-        .unwrap();
+        let (mut s, _) = with_minimum_at("GP", 0.75);
         let alone = s.propose(request("EI", vec![74], 1, false)).unwrap()[0].acquisition;
         let mut req = request("EI", vec![74], 1, false);
         req.pending = Matrix::new(1, vec![0.75]).unwrap();
