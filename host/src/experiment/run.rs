@@ -743,11 +743,16 @@ impl Run {
             .strategy
             .as_ref()
             .is_some_and(StrategySession::wants_nominations);
+        // BO-HEDGE judges each arm by its nominee as a sequential run would have it, blind
+        // to the trials in flight (a nominee kept off them looks worse for being kept off);
+        // the arm drawn then proposes seeing them, which is the trial.
+        let pending = self.pending_points();
         let mut nominees: Vec<Option<Proposed>> = vec![None; self.plan.arms.len()];
         if nominating {
+            let blind = Matrix::empty(pending.cols);
             for (a, nominee) in nominees.iter_mut().enumerate() {
                 if !self.state.stats[a].suspended {
-                    *nominee = self.propose(a, proposal_seed);
+                    *nominee = self.propose(a, proposal_seed, &blind);
                 }
             }
         }
@@ -763,10 +768,10 @@ impl Run {
             if self.state.stats[a].suspended {
                 continue;
             }
-            let proposal = if nominating {
+            let proposal = if nominating && pending.rows() == 0 {
                 nominees[a].clone()
             } else {
-                self.propose(a, proposal_seed)
+                self.propose(a, proposal_seed, &pending)
             };
             if let Some(proposal) = proposal {
                 self.state.health.succeeded(a);
@@ -794,12 +799,12 @@ impl Run {
         }
     }
 
-    /// Arm `a`'s proposal, or `None` after recording its failure.
-    fn propose(&mut self, a: usize, seed: u64) -> Option<Proposed> {
-        let pending = self.pending_points();
+    /// Arm `a`'s proposal with `pending` points in flight, or `None` after recording its
+    /// failure.
+    fn propose(&mut self, a: usize, seed: u64, pending: &Matrix) -> Option<Proposed> {
         let candidates = self.pool.candidates();
         self.arms
-            .propose(a, candidates, &pending, seed, self.pool.allows_off_pool())
+            .propose(a, candidates, pending, seed, self.pool.allows_off_pool())
             .map_err(|e| {
                 let name = &self.arms.names()[a];
                 self.state.health.failed(a, name, &e, &mut self.state.stats)
