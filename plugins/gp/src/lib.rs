@@ -9,7 +9,8 @@
 //! predictions over the pool are updated in O(n·m) ([`pool_cache`]). The acquisition is
 //! maximized over the remaining pool, then its best candidates are refined continuously
 //! ([`refine`]) when the objective accepts points off the pool. Pending points enter as
-//! constant-liar fantasies (value: the best observed).
+//! fantasies at the model's own prediction (the kriging believer; the `liar` option), and
+//! the incumbent counts those values; they also count towards the initial design.
 //!
 //! The fitted state is a pure function of the history and the seed (the schedule depends on
 //! n only and each fit starts from the previous one), so a resumed run that replays its

@@ -3,9 +3,10 @@
 //! transformed (LE, HLE), with the acquisitions of `hpo-kit` over the remaining pool.
 //!
 //! One session per model serves its three acquisitions: the forest is refitted once per
-//! history version and shared. Until `initial_design` observations exist (default 10) the
-//! arm proposes `hpo-kit`'s initial design (the first remaining rows of the host's Sobol
-//! pool, or random rows of a table), with NaN mean and variance.
+//! history version and shared. Until `initial_design` points (default 10) are observed or
+//! in flight (and two observed: `hpo_kit::design::designed`) the arm proposes `hpo-kit`'s
+//! initial design (the first remaining rows of the host's Sobol pool, or random rows of a
+//! table), with NaN mean and variance.
 
 pub mod forest;
 

@@ -6,8 +6,9 @@
 //! proposal only slices it: the best ⌈γ·n⌉ (at most 25) observations make l(x), the rest
 //! g(x) ([`parzen`]). Candidates are drawn from l and ranked by log l − log g; on a table,
 //! each draw is moved to its nearest remaining row before ranking. Pending points join g
-//! (a constant liar: they are presumed bad until they report). Until `n_startup`
-//! observations exist, the initial design of `hpo-kit`.
+//! (a constant liar: they are presumed bad until they report). Until `n_startup` points
+//! are observed or in flight (and two observed: `hpo_kit::design::designed`), the initial
+//! design of `hpo-kit`.
 //!
 //! TPE has no predictive distribution of its own; `predict` and the proposals' mean and
 //! variance come from a Nadaraya–Watson estimate with the multivariate kernels, so
