@@ -373,10 +373,6 @@ fn new_ticket(
         "INSERT INTO tickets (experiment, run, ticket) {}",
         next_ticket(now, unflushed)
     );
-    let hold = format!(
-        "INSERT INTO pending (experiment, run, ticket, trial, owner, lease_until) \
-         VALUES ($1, $2, $6, '', $3, {now} + $4)"
-    );
     let ticket = match c {
         Conn::Postgres(_) => c.query_opt(
             &format!(
@@ -391,7 +387,13 @@ fn new_ticket(
             if let Some(row) = &given {
                 let mut params = params.to_vec();
                 params.push(row.int(0)?.into());
-                c.execute(&hold, &params)?;
+                c.execute(
+                    &format!(
+                        "INSERT INTO pending (experiment, run, ticket, trial, owner, \
+                         lease_until) VALUES ($1, $2, $6, '', $3, {now} + $4)"
+                    ),
+                    &params,
+                )?;
             }
             given
         }
