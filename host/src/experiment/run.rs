@@ -189,6 +189,21 @@ struct InFlight {
     x: Vec<f64>,
     /// Its budget, in a scheduled run.
     fidelity: Option<Fidelity>,
+    /// Every arm's nomination at its ask (BO-HEDGE), else empty.
+    nominees: Vec<Option<Nominee>>,
+}
+
+/// The nominations BO-HEDGE judges when a trial's result arrives: those of the latest ask
+/// still in flight (the trial's own, `own`, in a sequential run, or when no ask in flight
+/// nominated). Each is thus judged one result after it was made, as GP-Hedge does
+/// sequentially. Judging each trial's own nominations only when it completes, seven results
+/// later with 8 workers, made BO-HEDGE lock into TPE/MV (docs/PERFORMANCE.md, session 15).
+fn judged_nominees(in_flight: &[InFlight], own: &[Option<Nominee>]) -> Vec<Option<Nominee>> {
+    in_flight
+        .iter()
+        .filter(|f| !f.nominees.is_empty())
+        .max_by_key(|f| f.ticket)
+        .map_or_else(|| own.to_vec(), |f| f.nominees.clone())
 }
 
 /// What [`Run::ask`] answers.
@@ -380,6 +395,7 @@ impl Run {
             ticket: pending.ticket,
             x: pending.x.clone(),
             fidelity: pending.fidelity,
+            nominees: pending.nominees.clone(),
         });
         Ok(pending)
     }
@@ -603,20 +619,22 @@ impl Run {
                 lineage: ticket,
             },
         });
+        let nominees: Vec<Option<Nominee>> = choice
+            .nominees
+            .iter()
+            .map(|n| n.as_ref().map(Nominee::from))
+            .collect();
         self.in_flight.push(InFlight {
             ticket,
             x: x.clone(),
             fidelity,
+            nominees: nominees.clone(),
         });
         Ok(Asked::Trial(Box::new(Pending {
             ticket,
             arm: choice.arm,
             estimate: estimate_of(&choice.proposal),
-            nominees: choice
-                .nominees
-                .iter()
-                .map(|n| n.as_ref().map(Nominee::from))
-                .collect(),
+            nominees,
             candidate,
             x,
             row,
@@ -667,6 +685,7 @@ impl Run {
             ticket,
             x: x.clone(),
             fidelity,
+            nominees: Vec::new(),
         });
         Ok(Pending {
             ticket,
@@ -700,6 +719,7 @@ impl Run {
         if let Some(why) = &outcome.failure {
             tracing::warn!(arm = %self.arms.names()[arm], "trial failed: {why}");
         }
+        let judged = judged_nominees(&self.in_flight, &pending.nominees);
         self.in_flight.retain(|f| f.ticket != pending.ticket);
         let learning = Instant::now();
         let learns_at_once = self.models_learn(outcome.terminated) && !self.learns_by_budget();
@@ -728,7 +748,7 @@ impl Run {
             self.learn_by_budget()?;
         }
         if !promoted {
-            self.update_strategy(arm, &pending.nominees, reward)?;
+            self.update_strategy(arm, &judged, reward)?;
         }
         self.state.charge_last(learning.elapsed().as_secs_f64());
         self.commit(pending.ticket, sink)
@@ -938,4 +958,48 @@ fn estimate_of(proposal: &Proposed) -> Option<Estimate> {
         variance: proposal.variance,
         acquisition: proposal.acquisition,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flight(ticket: usize, nominated: &[f64]) -> InFlight {
+        InFlight {
+            ticket,
+            x: vec![0.5],
+            fidelity: None,
+            nominees: nominated
+                .iter()
+                .map(|v| {
+                    Some(Nominee {
+                        pool_index: None,
+                        point: vec![*v],
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn bo_hedge_judges_the_nominations_of_the_latest_ask_in_flight() {
+        let own = flight(3, &[0.3]).nominees;
+        // Sequential: the trial itself is the only one in flight.
+        assert_eq!(judged_nominees(&[flight(3, &[0.3])], &own), own);
+        // Parallel: a later ask's nominations, not the trial's own, and not an earlier
+        // ask's; a promotion (no nominations) does not count.
+        let in_flight = [
+            flight(5, &[0.5]),
+            flight(3, &[0.3]),
+            flight(7, &[0.7]),
+            flight(8, &[]),
+            flight(6, &[0.6]),
+        ];
+        assert_eq!(
+            judged_nominees(&in_flight, &own),
+            flight(7, &[0.7]).nominees
+        );
+        // Nothing nominated in flight: the trial's own.
+        assert_eq!(judged_nominees(&[flight(8, &[])], &own), own);
+    }
 }
