@@ -385,6 +385,24 @@ fn hpo_dashboard_shows_the_runs_of_a_results_directory_read_only_and_live() {
     };
     assert_eq!(post("/experiments"), 405);
     assert_eq!(post("/experiments/1/ask"), 404);
+    // Its OpenAPI document lists the reading routes only.
+    let document: serde_json::Value = agent
+        .run(
+            common::http_request("GET", &format!("{url}/openapi.json"))
+                .body(String::new())
+                .unwrap(),
+        )
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    let paths = document["paths"].as_object().unwrap();
+    assert!(paths.contains_key("/experiments/{id}/trials"), "{paths:?}");
+    assert!(!paths.contains_key("/experiments/{id}/ask"), "{paths:?}");
+    for (path, item) in paths {
+        let methods: Vec<&String> = item.as_object().unwrap().keys().collect();
+        assert_eq!(methods, ["get"], "{path}");
+    }
     let driver = Driver::start(&dir.path().join("profile"));
     driver.open(&format!("{url}/#exp=1"));
     let trials = "return document.querySelectorAll('#trials tbody tr').length";

@@ -339,12 +339,31 @@ async fn dashboard() -> Response {
         .into_response()
 }
 
-async fn openapi() -> Response {
+async fn openapi(State(s): State<Arc<Service>>) -> Response {
+    let mut document = ApiDoc::openapi();
+    if s.tuner.is_read_only() {
+        reading_routes_only(&mut document);
+    }
     (
         [(header::CONTENT_TYPE, "application/json")],
-        ApiDoc::openapi().to_json().unwrap_or_default(),
+        document.to_json().unwrap_or_default(),
     )
         .into_response()
+}
+
+/// Keeps in `document` only the operations a read-only view (`hpo dashboard`) serves: its
+/// GET routes; a path left without any is dropped.
+fn reading_routes_only(document: &mut utoipa::openapi::OpenApi) {
+    document.paths.paths.retain(|_, item| {
+        item.put = None;
+        item.post = None;
+        item.delete = None;
+        item.options = None;
+        item.head = None;
+        item.patch = None;
+        item.trace = None;
+        item.get.is_some()
+    });
 }
 
 async fn not_found() -> ServiceError {
