@@ -6,12 +6,15 @@
 //! - `curves`: every trial's learning curve (its interim reports over epochs); trials an
 //!   early-termination rule stopped are drawn in red and end in a cross.
 //! - `arms`: which arm proposed each trial of each run (a dot per trial at its evaluation
-//!   and arm, a colour per arm), each arm's share of the trials in the legend.
+//!   and arm, a colour per arm, one dot per pixel), each arm's share of the trials in the
+//!   legend.
 //! - `workers`: a Gantt chart of a parallel run (run 0): one bar per trial on its worker's
 //!   row, from its start to its end on the run's clock, stopped trials in red.
 //! - `parallel`: parallel coordinates, one axis per parameter (numbers scaled to their
-//!   range, other values spread by rank), one line per successful trial coloured by its
-//!   value's rank (blue best, red worst; the best drawn last, on top).
+//!   range, or their logarithms' when they look log-uniform; other values spread by rank),
+//!   one line per successful trial coloured by its value's rank (blue best, red worst; the
+//!   best drawn last, on top); beyond 2,000 trials the best 1,000 and 1,000 of the others
+//!   evenly spaced by rank, said on the axis.
 //! - `importance`: each parameter's first-order importance ([`super::importance`]), one
 //!   bar per parameter.
 
@@ -296,10 +299,12 @@ fn arms(root: &Area<'_>, title: &str, runs: &[Vec<Trial>]) -> Result<(), String>
             }
         };
         let share = 100.0 * at.len() as f64 / total.max(1) as f64;
+        let dots = at
+            .iter()
+            .map(|&(eval, run)| (eval as f64, k as f64 + spread(run)));
+        let dots = one_per_pixel(dots, |p| chart.backend_coord(p));
         chart
-            .draw_series(at.iter().map(|&(eval, run)| {
-                Circle::new((eval as f64, k as f64 + spread(run)), 3, colour.filled())
-            }))
+            .draw_series(dots.into_iter().map(|p| Circle::new(p, 3, colour.filled())))
             .map_err(e)?
             .label(format!("{name} ({share:.0} %)"))
             .legend(move |(x, y)| Circle::new((x + 8, y), 4, colour.filled()));
@@ -311,6 +316,17 @@ fn arms(root: &Area<'_>, title: &str, runs: &[Vec<Trial>]) -> Result<(), String>
         .draw()
         .map_err(e)?;
     Ok(())
+}
+
+/// `points` less those that land on the pixel of an earlier one (`pixel` maps a point to
+/// the backend's pixel): dots of one colour and size drawn there again would change no
+/// pixel, and a long experiment's plot would carry thousands of them.
+fn one_per_pixel(
+    points: impl Iterator<Item = (f64, f64)>,
+    pixel: impl Fn(&(f64, f64)) -> (i32, i32),
+) -> Vec<(f64, f64)> {
+    let mut seen = std::collections::HashSet::new();
+    points.filter(|p| seen.insert(pixel(p))).collect()
 }
 
 fn workers(root: &Area<'_>, title: &str, trials: &[Trial]) -> Result<(), String> {
@@ -406,14 +422,29 @@ fn successful(runs: &[Vec<Trial>]) -> Vec<&Trial> {
         .collect()
 }
 
+/// Whether a parameter's values were drawn on a logarithmic scale, as far as they tell
+/// (the store keeps no space): positive, spanning more than two decades, and with their
+/// median in the lowest tenth of their range, as log-uniform values are (a uniform
+/// parameter's median sits mid-range, though its smallest value of many falls far below
+/// a hundredth of its largest).
+fn log_spread(numbers: &[f64]) -> bool {
+    let Some((lo, hi, true)) = value_range(numbers.iter().copied()) else {
+        return false;
+    };
+    let mut sorted = numbers.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    (median - lo) < 0.1 * (hi - lo)
+}
+
 /// Each trial's position on parameter `p`'s axis, in [0, 1]: numbers by their range (of
-/// their logarithms when they are positive and span more than two decades, as a learning
-/// rate does), other values by the rank of their text among the distinct ones.
+/// their logarithms when they look log-uniform, as a learning rate does: [`log_spread`]),
+/// other values by the rank of their text among the distinct ones.
 fn axis_positions(trials: &[&Trial], p: usize) -> Vec<f64> {
     let values: Vec<&serde_json::Value> = trials.iter().map(|t| &t.params[p]).collect();
     if values.iter().all(|v| v.is_number()) {
         let mut numbers: Vec<f64> = values.iter().map(|v| v.as_f64().unwrap_or(0.0)).collect();
-        if value_range(numbers.iter().copied()).is_some_and(|(_, _, log)| log) {
+        if log_spread(&numbers) {
             numbers.iter_mut().for_each(|v| *v = v.log10());
         }
         let (lo, hi) = numbers
@@ -449,9 +480,20 @@ fn parallel(
         .collect();
     let n = names.len().max(1) as f64;
     let y_desc = "position in the parameter's range (0 lowest)";
-    let mut chart = named_chart(root, title, names, (-0.25, n - 0.75), (0.0, 1.0), y_desc)?;
+    let drawn = drawn_lines(trials.len());
+    let x_desc = if drawn.len() < trials.len() {
+        format!(
+            "parameter ({} of {} trials drawn: the best {BEST_LINES}, the others sampled evenly by rank)",
+            drawn.len(),
+            trials.len()
+        )
+    } else {
+        "parameter".to_string()
+    };
+    let descs = (x_desc.as_str(), y_desc);
+    let mut chart = named_chart(root, title, names, (-0.25, n - 0.75), (0.0, 1.0), descs)?;
     let last = trials.len().max(2) - 1;
-    for (k, _) in trials.iter().enumerate() {
+    for k in drawn {
         // k = 0 is the worst trial (red), the last the best (blue).
         let hue = 0.66 * k as f64 / last as f64;
         let line: Vec<(f64, f64)> = axes
@@ -469,14 +511,35 @@ fn parallel(
     Ok(())
 }
 
-/// A chart over `x` and `y` whose x axis names `names` at 0, 1, … (one per parameter).
+/// The most lines a parallel-coordinates plot draws, and how many of them are the best
+/// trials': beyond that the lines hide each other and the SVG grows by ~100 kB per 1,000.
+const MOST_LINES: usize = 2000;
+const BEST_LINES: usize = 1000;
+
+/// Which of `count` trials, ranked worst (0) to best, a parallel-coordinates plot draws,
+/// worst first: all of them up to [`MOST_LINES`], else the best [`BEST_LINES`] and the
+/// others' ranks evenly spaced (so the colours, which follow the rank, keep their spread).
+fn drawn_lines(count: usize) -> Vec<usize> {
+    if count <= MOST_LINES {
+        return (0..count).collect();
+    }
+    let rest = count - BEST_LINES;
+    let sampled = MOST_LINES - BEST_LINES;
+    (0..sampled)
+        .map(|i| i * rest / sampled)
+        .chain(rest..count)
+        .collect()
+}
+
+/// A chart over `x` and `y` whose x axis names `names` at 0, 1, … (one per parameter),
+/// its axes described by `x_desc` and `y_desc`.
 fn named_chart<'a, 'b>(
     root: &'a Area<'b>,
     title: &str,
     names: &[String],
     (x0, x1): (f64, f64),
     (y0, y1): (f64, f64),
-    y_desc: &str,
+    (x_desc, y_desc): (&str, &str),
 ) -> Result<ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>, String> {
     let e = |e: DrawingAreaErrorKind<std::io::Error>| e.to_string();
     root.fill(&WHITE).map_err(e)?;
@@ -491,6 +554,7 @@ fn named_chart<'a, 'b>(
         .configure_mesh()
         .x_labels(2 * names.len() + 1)
         .x_label_formatter(&label_of(names.to_vec()))
+        .x_desc(x_desc)
         .y_desc(y_desc)
         .disable_x_mesh()
         .draw()
@@ -517,7 +581,8 @@ fn importance(
     let top = effects.iter().copied().fold(0.0, f64::max).max(0.05) * 1.1;
     let n = names.len().max(1) as f64;
     let y_desc = "share of the value ranks' variance explained alone (ε²)";
-    let mut chart = named_chart(root, title, names, (-0.5, n - 0.5), (0.0, top), y_desc)?;
+    let descs = ("parameter", y_desc);
+    let mut chart = named_chart(root, title, names, (-0.5, n - 0.5), (0.0, top), descs)?;
     chart
         .draw_series(effects.iter().enumerate().map(|(p, &effect)| {
             let x = p as f64;
@@ -635,5 +700,45 @@ mod tests {
         let by_arm = arm_trials(&runs);
         assert_eq!(by_arm[0], ("A/EI".to_string(), vec![(1, 0), (3, 0)]));
         assert_eq!(by_arm[1], ("B/EI".to_string(), vec![(2, 0), (1, 1)]));
+    }
+
+    #[test]
+    fn a_log_axis_for_log_uniform_values_only() {
+        // 10,000 values evenly spread: the smallest is 1e-4 of the largest.
+        let uniform: Vec<f64> = (1..=10_000).map(|i| i as f64 / 10_000.0).collect();
+        assert!(!log_spread(&uniform));
+        // Evenly spread over four decades of logarithms, like a learning rate.
+        let log_uniform: Vec<f64> = (0..=400)
+            .map(|i| 10f64.powf(-5.0 + i as f64 / 100.0))
+            .collect();
+        assert!(log_spread(&log_uniform));
+        assert!(!log_spread(&[-1.0, 0.001, 1.0]));
+        assert!(!log_spread(&[0.5, 1.0, 2.0]));
+    }
+
+    #[test]
+    fn dots_on_one_pixel_are_drawn_once() {
+        let points = [(1.0, 0.0), (1.4, 0.0), (2.0, 0.0), (1.2, 1.0), (2.2, 0.1)];
+        let pixel = |p: &(f64, f64)| (p.0.round() as i32, (p.1 * 2.0).round() as i32);
+        let kept = one_per_pixel(points.into_iter(), pixel);
+        assert_eq!(kept, vec![(1.0, 0.0), (2.0, 0.0), (1.2, 1.0)]);
+    }
+
+    #[test]
+    fn parallel_coordinates_keep_the_best_lines_and_sample_the_rest_by_rank() {
+        assert_eq!(drawn_lines(3), vec![0, 1, 2]);
+        assert_eq!(drawn_lines(MOST_LINES).len(), MOST_LINES);
+        let drawn = drawn_lines(10_000);
+        assert_eq!(drawn.len(), MOST_LINES);
+        // Worst first, each once, the worst and the best 1,000 among them.
+        assert!(drawn.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(drawn[0], 0);
+        assert_eq!(
+            drawn[MOST_LINES - BEST_LINES..],
+            (9_000..10_000).collect::<Vec<_>>()
+        );
+        // The others evenly spaced: every 9th of the 9,000 below the best.
+        assert_eq!(drawn[1], 9);
+        assert_eq!(drawn[MOST_LINES - BEST_LINES - 1], 8_991);
     }
 }
